@@ -1,0 +1,202 @@
+//! Error types, one enum per family of operations. Every variant carries the facts a caller
+//! needs to act on it; none of them is ever produced by a panic path, and every operation that
+//! returns one of them has changed nothing.
+
+use crate::ids::ItemId;
+use std::fmt;
+
+/// Why an all-or-nothing take (or the stock part of a reservation) was refused.
+///
+/// Every variant except [`Shortfall`](TakeError::Shortfall) is bad input, detected before any
+/// stock is touched. A shortfall is detected while taking; by the time it is returned, every
+/// unit already taken for the request has been given back.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum TakeError {
+    /// The request had no lines.
+    EmptyCart,
+    /// The request had more lines than [`MAX_LINES`](crate::limits::MAX_LINES).
+    TooManyLines {
+        /// Lines in the request.
+        lines: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A line asked for zero, a negative number, or more than
+    /// [`MAX_LINE_QUANTITY`](crate::limits::MAX_LINE_QUANTITY) units.
+    InvalidQuantity {
+        /// The item of the offending line.
+        item: ItemId,
+        /// The quantity it asked for.
+        quantity: i64,
+    },
+    /// A line named an item this catalog never registered.
+    UnknownItem {
+        /// The unknown id.
+        item: ItemId,
+    },
+    /// Several lines for the same item add up to more than
+    /// [`MAX_LINE_QUANTITY`](crate::limits::MAX_LINE_QUANTITY).
+    QuantityOverflow {
+        /// The item whose lines overflow.
+        item: ItemId,
+    },
+    /// Not enough stock of `item`: `requested` units were asked, `available` were seen.
+    ///
+    /// The answer is exact: at an instant during the call, the item had fewer than `requested`
+    /// units available *counting units that other requests had taken only tentatively* (see
+    /// the crate docs, "No phantom shortfall").
+    Shortfall {
+        /// The first item (in item-id order) that was short.
+        item: ItemId,
+        /// Units asked for (after merging duplicate lines).
+        requested: i64,
+        /// Units available when the shortfall was decided.
+        available: i64,
+    },
+}
+
+impl fmt::Display for TakeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            TakeError::EmptyCart => f.write_str("the request has no lines"),
+            TakeError::TooManyLines { lines, max } => {
+                write!(
+                    f,
+                    "the request has {lines} lines, more than the limit of {max}"
+                )
+            }
+            TakeError::InvalidQuantity { item, quantity } => {
+                write!(f, "invalid quantity {quantity} for {item}")
+            }
+            TakeError::UnknownItem { item } => write!(f, "{item} is not in the catalog"),
+            TakeError::QuantityOverflow { item } => {
+                write!(
+                    f,
+                    "the lines for {item} add up to more than the per-line limit"
+                )
+            }
+            TakeError::Shortfall {
+                item,
+                requested,
+                available,
+            } => write!(
+                f,
+                "not enough stock of {item}: {requested} requested, {available} available"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TakeError {}
+
+/// Why registering an item failed.
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum CatalogError {
+    /// The catalog already holds [`MAX_ITEMS`](crate::limits::MAX_ITEMS) items.
+    CatalogFull {
+        /// The limit.
+        max: u32,
+    },
+    /// The initial quantity was negative or above [`MAX_STOCK`](crate::limits::MAX_STOCK).
+    InvalidQuantity {
+        /// The quantity given.
+        quantity: i64,
+    },
+    /// The SKU was empty or longer than [`MAX_SKU_LEN`](crate::limits::MAX_SKU_LEN) bytes.
+    InvalidSku {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// The SKU is already registered.
+    DuplicateSku {
+        /// The item already registered under it.
+        existing: ItemId,
+    },
+}
+
+impl fmt::Display for CatalogError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CatalogError::CatalogFull { max } => write!(f, "the catalog is full ({max} items)"),
+            CatalogError::InvalidQuantity { quantity } => {
+                write!(f, "invalid initial quantity {quantity}")
+            }
+            CatalogError::InvalidSku { len } => {
+                write!(f, "a SKU must be 1 to 256 bytes long, this one has {len}")
+            }
+            CatalogError::DuplicateSku { existing } => {
+                write!(f, "the SKU is already registered as {existing}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CatalogError {}
+
+/// Why a restock, a shrink or a give-back of one item failed. Nothing changed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum AdjustError {
+    /// The item is not in the catalog.
+    UnknownItem {
+        /// The unknown id.
+        item: ItemId,
+    },
+    /// The quantity was zero, negative or above [`MAX_STOCK`](crate::limits::MAX_STOCK).
+    InvalidQuantity {
+        /// The item.
+        item: ItemId,
+        /// The quantity given.
+        quantity: i64,
+    },
+    /// Adding `quantity` would put more than [`MAX_STOCK`](crate::limits::MAX_STOCK) units on
+    /// hand.
+    Overflow {
+        /// The item.
+        item: ItemId,
+        /// Units on hand (available, in flight and held) when the addition was refused.
+        on_hand: i64,
+        /// The quantity that did not fit.
+        quantity: i64,
+    },
+    /// A shrink asked to remove more units than are available.
+    Shortfall {
+        /// The item.
+        item: ItemId,
+        /// Units asked for.
+        requested: i64,
+        /// Units available when the shortfall was decided.
+        available: i64,
+    },
+}
+
+impl fmt::Display for AdjustError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            AdjustError::UnknownItem { item } => write!(f, "{item} is not in the catalog"),
+            AdjustError::InvalidQuantity { item, quantity } => {
+                write!(f, "invalid quantity {quantity} for {item}")
+            }
+            AdjustError::Overflow {
+                item,
+                on_hand,
+                quantity,
+            } => write!(
+                f,
+                "adding {quantity} to the {on_hand} units of {item} on hand exceeds the limit"
+            ),
+            AdjustError::Shortfall {
+                item,
+                requested,
+                available,
+            } => write!(
+                f,
+                "cannot remove {requested} units of {item}: {available} available"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for AdjustError {}

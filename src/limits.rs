@@ -1,0 +1,26 @@
+//! Every bound the crate enforces, in one place (TigerBeetle's habit: everything that grows has
+//! a limit, and hitting it is a typed error, never a panic or an allocation failure).
+
+/// Largest number of items a catalog holds. Registering one more fails with
+/// [`CatalogError::CatalogFull`](crate::CatalogError::CatalogFull).
+pub const MAX_ITEMS: u32 = crate::segmented::CAPACITY;
+
+/// Largest stock an item can have on hand (available, held and in flight together), and
+/// the largest quantity a single line may ask for: `2^31 - 1`.
+///
+/// The bound comes from the slot layout: one 64-bit word holds the available count and the
+/// count of units tentatively taken by reservations still in flight, 31 bits each, so both
+/// change in a single compare-and-swap (see `DESIGN.md`, "The stock word").
+pub const MAX_STOCK: i64 = (1 << 31) - 1;
+
+/// Largest quantity one line of a take or reservation may ask for (after duplicate lines for
+/// the same item are merged).
+pub const MAX_LINE_QUANTITY: i64 = MAX_STOCK;
+
+/// Largest number of lines in one take or reservation, counted before duplicates are merged,
+/// so that a hostile request is refused before any work proportional to its size.
+pub const MAX_LINES: usize = 256;
+
+/// Largest length of a SKU string accepted by
+/// [`Stock::register_sku`](crate::Stock::register_sku).
+pub const MAX_SKU_LEN: usize = 256;

@@ -1,0 +1,96 @@
+//! Waiting for a stock word to change, without spinning unboundedly.
+//!
+//! A take that finds too little available stock, while other requests hold some of it only
+//! tentatively, may not answer "short" yet (that would be a phantom shortfall): it waits until
+//! one of those in-flight requests commits or gives back. The wait is short when the in-flight
+//! thread is running, and unbounded when it is descheduled, which on an oversubscribed machine
+//! (256 threads on 2 cores) is the common case. So the waiter spins briefly, then yields, then
+//! parks on the word's address with `parking_lot_core` after setting [`WAITERS`] in the word;
+//! every operation that resolves in-flight units sees that bit and wakes the parked threads.
+//!
+//! Under loom, parking is replaced by `yield_now`, which loom treats as "this thread cannot
+//! progress until another one does".
+
+use crate::sync::atomic::{AtomicU64, Ordering};
+
+/// Set in a stock word while at least one thread is parked on it (bit 63, never used by the
+/// counts: the in-flight count tops out at bit 62).
+pub(crate) const WAITERS: u64 = 1 << 63;
+
+/// Spins, then yields, then parks until `word` holds something other than `seen` (ignoring the
+/// [`WAITERS`] bit), and returns the new value.
+pub(crate) fn wait_for_change(word: &AtomicU64, seen: u64) -> u64 {
+    let seen = seen & !WAITERS;
+    #[cfg(not(loom))]
+    let backoff = crossbeam_utils::Backoff::new();
+    loop {
+        // Acquire: pairs with the AcqRel read-modify-write that changed the word (a commit or
+        // give-back), so the caller's next decision sees everything that preceded it.
+        let current = word.load(Ordering::Acquire);
+        if current & !WAITERS != seen {
+            return current;
+        }
+        #[cfg(loom)]
+        {
+            loom::thread::yield_now();
+        }
+        #[cfg(not(loom))]
+        {
+            if !backoff.is_completed() {
+                backoff.snooze();
+                continue;
+            }
+            park(word, current);
+        }
+    }
+}
+
+/// Announces a waiter in `word` (if not announced yet) and parks until woken, or returns at once
+/// if the word moved on meanwhile.
+#[cfg(not(loom))]
+fn park(word: &AtomicU64, current: u64) {
+    let announced = current | WAITERS;
+    if current & WAITERS == 0 {
+        // Relaxed: the bit carries no data. The parking lot's bucket lock orders this against
+        // the waker's `unpark_all`, and the validate callback below re-reads the word under it.
+        if word
+            .compare_exchange(current, announced, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+        {
+            return;
+        }
+    }
+    let key = word as *const AtomicU64 as usize;
+    // SAFETY: `park` requires that the callbacks neither panic nor call into the parking lot;
+    // `validate` is one atomic load and a comparison, the others do nothing. The key is the
+    // address of a word that outlives the call (we hold a reference to it).
+    unsafe {
+        parking_lot_core::park(
+            key,
+            // Relaxed: runs under the bucket lock that `unpark_all` also takes; if a resolver
+            // changed the word before we got here, we see it and do not sleep.
+            || word.load(Ordering::Relaxed) == announced,
+            || {},
+            |_, _| {},
+            parking_lot_core::DEFAULT_PARK_TOKEN,
+            None,
+        );
+    }
+}
+
+/// Wakes every thread parked on `word`. Called by an operation whose read-modify-write returned
+/// a previous value with [`WAITERS`] set.
+#[cold]
+pub(crate) fn wake(word: &AtomicU64) {
+    // Relaxed: as in `park`, the bucket lock inside `unpark_all` orders the hand-over. A thread
+    // that sets the bit again after this clears it is woken by the next resolver.
+    word.fetch_and(!WAITERS, Ordering::Relaxed);
+    #[cfg(not(loom))]
+    {
+        let key = word as *const AtomicU64 as usize;
+        // SAFETY: `unpark_all` has no preconditions beyond a key; parked threads re-validate.
+        unsafe {
+            parking_lot_core::unpark_all(key, parking_lot_core::DEFAULT_UNPARK_TOKEN);
+        }
+    }
+}

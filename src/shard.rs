@@ -1,0 +1,34 @@
+//! Which shard the current thread uses.
+//!
+//! Per-thread state that would otherwise be one contended cache line (statistics counters,
+//! reservation sequence numbers, expiry inboxes, hot-item stock) is split into shards, and each
+//! thread sticks to one shard, chosen round-robin the first time it asks. Two threads on the
+//! same shard are still correct (every shard is shared memory with atomic access); they merely
+//! share a cache line again.
+
+use crate::sync::thread_local;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Next thread number. Not a loom atomic: it only spreads threads, it orders nothing.
+static NEXT_THREAD: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static THREAD_NUMBER: usize = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
+}
+
+/// A number unique to the current thread (reused only after 2^64 threads).
+#[inline]
+pub(crate) fn thread_number() -> usize {
+    // A thread in its TLS destructors may no longer have the slot; any number is correct there.
+    THREAD_NUMBER.try_with(|n| *n).unwrap_or(0)
+}
+
+/// Default number of shards: a power of two at least twice the available parallelism, so that
+/// threads running at the same time rarely share one.
+pub(crate) fn default_shards() -> usize {
+    let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
+    (cores * 2).next_power_of_two().clamp(2, MAX_SHARDS)
+}
+
+/// Upper bound on shards (the shard index takes 8 bits in a reservation's sequence number).
+pub(crate) const MAX_SHARDS: usize = 256;

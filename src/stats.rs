@@ -1,0 +1,93 @@
+//! Operation counters, sharded so that counting never becomes the contended cache line.
+//!
+//! Each thread bumps the counters of its own shard with a Relaxed read-modify-write; a snapshot
+//! sums the shards. A snapshot taken while operations run is a lower bound of each counter at
+//! the end of the snapshot; at quiescence it is exact.
+
+use crate::shard;
+use crate::sync::atomic::{AtomicU64, Ordering};
+use crossbeam_utils::CachePadded;
+
+/// Names and documents every counter once; generates the shard struct, the public snapshot and
+/// the summing code from the same list.
+macro_rules! counters {
+    ($($(#[$doc:meta])* $name:ident,)*) => {
+        #[derive(Debug, Default)]
+        pub(crate) struct Shard {
+            $(pub(crate) $name: AtomicU64,)*
+        }
+
+        /// Counters of what an engine did since it was created. Exact at quiescence.
+        #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+        #[non_exhaustive]
+        pub struct Stats {
+            $($(#[$doc])* pub $name: u64,)*
+        }
+
+        impl Counters {
+            /// Sums every shard.
+            pub(crate) fn snapshot(&self) -> Stats {
+                let mut stats = Stats::default();
+                for shard in self.shards.iter() {
+                    // Relaxed: counters are statistics; no decision depends on their order.
+                    $(stats.$name += shard.$name.load(Ordering::Relaxed);)*
+                }
+                stats
+            }
+        }
+    };
+}
+
+counters! {
+    /// Successful all-or-nothing takes (including those inside reservations).
+    takes,
+    /// Takes refused for a shortfall.
+    shortfalls,
+    /// Takes that had already taken some lines when a later line was short, and gave them back.
+    compensations,
+    /// Failed compare-and-swap attempts on stock words (contention).
+    cas_retries,
+    /// Shortfall decisions that had to wait for in-flight requests first.
+    waits,
+    /// Successful reservations (including additions to a cart's reservation).
+    reserves,
+    /// Reservations confirmed.
+    confirms,
+    /// Reservations released in full (by id or by cart).
+    releases,
+    /// Partial releases.
+    partial_releases,
+    /// Reservations whose deadline was extended.
+    extends,
+    /// Reservations expired.
+    expiries,
+}
+
+/// The shards.
+#[derive(Debug)]
+pub(crate) struct Counters {
+    shards: Box<[CachePadded<Shard>]>,
+}
+
+impl Counters {
+    pub(crate) fn new(shards: usize) -> Self {
+        Counters {
+            shards: (0..shards)
+                .map(|_| CachePadded::new(Shard::default()))
+                .collect(),
+        }
+    }
+
+    /// The current thread's shard.
+    #[inline]
+    pub(crate) fn local(&self) -> &Shard {
+        &self.shards[shard::thread_number() & (self.shards.len() - 1)]
+    }
+}
+
+/// Adds `n` to a counter.
+#[inline]
+pub(crate) fn bump(counter: &AtomicU64, n: u64) {
+    // Relaxed: a statistic, read only by snapshots.
+    counter.fetch_add(n, Ordering::Relaxed);
+}

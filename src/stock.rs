@@ -1,0 +1,288 @@
+//! [`Stock`]: the lock-free stock core, and [`StockEngine`], the operations it shares with the
+//! baselines it is measured against.
+
+use crate::catalog::Catalog;
+use crate::error::{AdjustError, CatalogError, TakeError};
+use crate::ids::{ItemId, Line};
+use crate::limits::MAX_STOCK;
+use crate::shard;
+use crate::slot::{self, Hold, Slot};
+use crate::stats::{Counters, Stats};
+use crate::take::{self, Canonical};
+
+/// The operations every stock engine in this crate offers: the lock-free [`Stock`] and the
+/// baselines (`baseline::ItemLocks`, `baseline::GlobalLock`, behind the `baselines` feature).
+/// Benchmarks and tests drive all of them through this trait, so every comparison runs the same
+/// code around the engine.
+pub trait StockEngine: Send + Sync {
+    /// A short name for reports.
+    fn name(&self) -> &'static str;
+
+    /// Registers an item with `initial` units on hand and returns its dense id.
+    fn register(&self, initial: i64) -> Result<ItemId, CatalogError>;
+
+    /// Takes every line or none. Duplicate items are merged; lines are taken in ascending item
+    /// order. On a shortfall, nothing is taken.
+    fn take(&self, lines: &[Line]) -> Result<(), TakeError>;
+
+    /// Returns units that an earlier successful [`take`](StockEngine::take) removed. Validated
+    /// like a take; the caller is trusted to give back only what it took.
+    fn give_back(&self, lines: &[Line]) -> Result<(), TakeError>;
+
+    /// Adds `quantity` units of `item` (a delivery).
+    fn restock(&self, item: ItemId, quantity: i64) -> Result<(), AdjustError>;
+
+    /// Removes `quantity` available units of `item` (damage, loss), or refuses if fewer are
+    /// available.
+    fn shrink(&self, item: ItemId, quantity: i64) -> Result<(), AdjustError>;
+
+    /// Units of `item` available now, or `None` for an unknown item.
+    fn available(&self, item: ItemId) -> Option<i64>;
+}
+
+/// The lock-free stock core: available counts of dense items, taken all-or-nothing.
+///
+/// Each item's stock is one atomic word; a multi-item take decrements the words one by one in
+/// ascending item order with compare-and-swap, and gives every decrement back at once if a
+/// later item is short. No lock is taken on the take path; registration takes a mutex.
+///
+/// Most users want [`Inventory`](crate::Inventory), which adds reservations, expiry and carts
+/// on top of this core. `Stock` is for callers that manage their own holds (and for the
+/// benchmarks, which compare it with the baselines).
+///
+/// ```
+/// use atomic_stock::{Line, Stock, TakeError};
+///
+/// let stock = Stock::new();
+/// let shirt = stock.register(3).unwrap();
+/// let socks = stock.register(1).unwrap();
+///
+/// stock.take(&[Line::new(shirt, 2), Line::new(socks, 1)]).unwrap();
+/// // Socks are gone, so this take fails as a whole and leaves the shirts alone.
+/// let err = stock.take(&[Line::new(shirt, 1), Line::new(socks, 1)]).unwrap_err();
+/// assert_eq!(err, TakeError::Shortfall { item: socks, requested: 1, available: 0 });
+/// assert_eq!(stock.available(shirt), Some(1));
+/// ```
+#[derive(Debug)]
+pub struct Stock {
+    catalog: Catalog,
+    counters: Counters,
+}
+
+impl Default for Stock {
+    fn default() -> Self {
+        Stock::new()
+    }
+}
+
+impl Stock {
+    /// An empty catalog.
+    #[must_use]
+    pub fn new() -> Self {
+        Stock {
+            catalog: Catalog::new(),
+            counters: Counters::new(shard::default_shards()),
+        }
+    }
+
+    /// Registers an item with `initial` units (`0..=MAX_STOCK`) and returns its id. Safe to call
+    /// while other threads take.
+    pub fn register(&self, initial: i64) -> Result<ItemId, CatalogError> {
+        self.catalog.register(initial, None)
+    }
+
+    /// Registers an item under an external key (a SKU), refusing duplicates.
+    pub fn register_sku(&self, sku: &str, initial: i64) -> Result<ItemId, CatalogError> {
+        self.catalog.register(initial, Some(sku))
+    }
+
+    /// The item registered under `sku`. Takes a mutex: resolve SKUs once, off the hot path.
+    #[must_use]
+    pub fn item_by_sku(&self, sku: &str) -> Option<ItemId> {
+        self.catalog.by_sku(sku)
+    }
+
+    /// Number of registered items.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.catalog.len() as usize
+    }
+
+    /// Whether no item is registered.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Takes every line or none; see [`StockEngine::take`].
+    pub fn take(&self, lines: &[Line]) -> Result<(), TakeError> {
+        if let [line] = lines {
+            return self.take_one(*line);
+        }
+        let canonical = self.canonical(lines)?;
+        take::take(
+            &self.catalog,
+            &self.counters,
+            canonical.lines(),
+            Hold::Final,
+        )
+        .map(take::finish)
+    }
+
+    /// A single-line take: no sorting, no buffer, one compare-and-swap loop.
+    fn take_one(&self, line: Line) -> Result<(), TakeError> {
+        let slot = self.checked_slot(line)?;
+        match slot.take(line.quantity, Hold::Final) {
+            Ok(taken) => {
+                let local = self.counters.local();
+                crate::stats::bump(&local.takes, 1);
+                if taken.retries > 0 {
+                    crate::stats::bump(&local.cas_retries, u64::from(taken.retries));
+                }
+                Ok(())
+            }
+            Err(short) => {
+                let local = self.counters.local();
+                crate::stats::bump(&local.shortfalls, 1);
+                if short.waited {
+                    crate::stats::bump(&local.waits, 1);
+                }
+                Err(TakeError::Shortfall {
+                    item: line.item,
+                    requested: line.quantity,
+                    available: short.available,
+                })
+            }
+        }
+    }
+
+    /// Gives back units a successful take removed; see [`StockEngine::give_back`].
+    ///
+    /// Validated like a take. If giving back would put more than
+    /// [`MAX_STOCK`](crate::limits::MAX_STOCK) units in an item (more was given back than was
+    /// ever taken), that line and every later one is refused with
+    /// [`TakeError::QuantityOverflow`] and the lines before it stay given back.
+    pub fn give_back(&self, lines: &[Line]) -> Result<(), TakeError> {
+        if let [line] = lines {
+            let slot = self.checked_slot(*line)?;
+            return slot
+                .add_checked(line.quantity)
+                .map_err(|_| TakeError::QuantityOverflow { item: line.item });
+        }
+        let canonical = self.canonical(lines)?;
+        for line in canonical.lines() {
+            self.slot(line.item)
+                .add_checked(line.quantity)
+                .map_err(|_| TakeError::QuantityOverflow { item: line.item })?;
+        }
+        Ok(())
+    }
+
+    /// Adds `quantity` units of `item`, unless available and in-flight units would exceed
+    /// [`MAX_STOCK`](crate::limits::MAX_STOCK).
+    pub fn restock(&self, item: ItemId, quantity: i64) -> Result<(), AdjustError> {
+        let slot = self.adjustable(item, quantity)?;
+        slot.add_checked(quantity)
+            .map_err(|on_hand| AdjustError::Overflow {
+                item,
+                on_hand,
+                quantity,
+            })?;
+        slot.record_received(quantity);
+        Ok(())
+    }
+
+    /// Removes `quantity` available units of `item`, with the same exact shortfall rule as a
+    /// take.
+    pub fn shrink(&self, item: ItemId, quantity: i64) -> Result<(), AdjustError> {
+        let slot = self.adjustable(item, quantity)?;
+        match slot.take(quantity, Hold::Final) {
+            Ok(_) => {
+                slot.unreceive(quantity);
+                Ok(())
+            }
+            Err(short) => Err(AdjustError::Shortfall {
+                item,
+                requested: quantity,
+                available: short.available,
+            }),
+        }
+    }
+
+    /// Units of `item` available now (not counting units in flight).
+    #[must_use]
+    pub fn available(&self, item: ItemId) -> Option<i64> {
+        self.catalog.slot(item).map(|s| slot::available(s.word()))
+    }
+
+    /// Counters since creation.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.counters.snapshot()
+    }
+
+    pub(crate) fn canonical(&self, lines: &[Line]) -> Result<Canonical, TakeError> {
+        let len = self.catalog.len();
+        Canonical::new(lines, |item| item.get() < len)
+    }
+
+    /// The slot of an item validated earlier.
+    pub(crate) fn slot(&self, item: ItemId) -> &Slot {
+        self.catalog
+            .slot(item)
+            .expect("validated item disappeared from the catalog")
+    }
+
+    fn checked_slot(&self, line: Line) -> Result<&Slot, TakeError> {
+        if !(1..=MAX_STOCK).contains(&line.quantity) {
+            return Err(TakeError::InvalidQuantity {
+                item: line.item,
+                quantity: line.quantity,
+            });
+        }
+        self.catalog
+            .slot(line.item)
+            .ok_or(TakeError::UnknownItem { item: line.item })
+    }
+
+    fn adjustable(&self, item: ItemId, quantity: i64) -> Result<&Slot, AdjustError> {
+        let slot = self
+            .catalog
+            .slot(item)
+            .ok_or(AdjustError::UnknownItem { item })?;
+        if !(1..=MAX_STOCK).contains(&quantity) {
+            return Err(AdjustError::InvalidQuantity { item, quantity });
+        }
+        Ok(slot)
+    }
+}
+
+impl StockEngine for Stock {
+    fn name(&self) -> &'static str {
+        "lock-free"
+    }
+
+    fn register(&self, initial: i64) -> Result<ItemId, CatalogError> {
+        Stock::register(self, initial)
+    }
+
+    fn take(&self, lines: &[Line]) -> Result<(), TakeError> {
+        Stock::take(self, lines)
+    }
+
+    fn give_back(&self, lines: &[Line]) -> Result<(), TakeError> {
+        Stock::give_back(self, lines)
+    }
+
+    fn restock(&self, item: ItemId, quantity: i64) -> Result<(), AdjustError> {
+        Stock::restock(self, item, quantity)
+    }
+
+    fn shrink(&self, item: ItemId, quantity: i64) -> Result<(), AdjustError> {
+        Stock::shrink(self, item, quantity)
+    }
+
+    fn available(&self, item: ItemId) -> Option<i64> {
+        Stock::available(self, item)
+    }
+}
