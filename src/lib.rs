@@ -3,10 +3,18 @@
 #![warn(rust_2018_idioms, unreachable_pub)]
 
 mod catalog;
+mod clock;
+mod epoch;
 mod error;
+mod expiry;
 mod ids;
+mod inventory;
 pub mod limits;
 mod park;
+#[cfg(not(loom))]
+mod reaper;
+mod registry;
+mod reservation;
 mod segmented;
 mod shard;
 mod slot;
@@ -18,7 +26,14 @@ mod take;
 #[cfg(feature = "baselines")]
 pub mod baseline;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{AdjustError, CatalogError, TakeError};
+pub use expiry::LagHistogram;
 pub use ids::{ItemId, Line};
+pub use inventory::{AuditError, AuditReport, Inventory, InventoryBuilder, ItemLevels};
+pub use reservation::{
+    CartId, Confirmation, Receipt, ReservationError, ReservationId, ReservationInfo,
+    ReservationState, ReserveError,
+};
 pub use stats::Stats;
 pub use stock::{Stock, StockEngine};

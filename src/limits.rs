@@ -24,3 +24,15 @@ pub const MAX_LINES: usize = 256;
 /// Largest length of a SKU string accepted by
 /// [`Stock::register_sku`](crate::Stock::register_sku).
 pub const MAX_SKU_LEN: usize = 256;
+
+/// Default of [`InventoryBuilder::expected_carts`](crate::InventoryBuilder::expected_carts).
+pub const DEFAULT_EXPECTED_CARTS: usize = 1 << 16;
+
+/// Default of [`InventoryBuilder::max_reservations`](crate::InventoryBuilder::max_reservations).
+pub const DEFAULT_MAX_RESERVATIONS: u64 = 1 << 24;
+
+/// Default of [`InventoryBuilder::finished_memory`](crate::InventoryBuilder::finished_memory).
+pub const DEFAULT_FINISHED_MEMORY: usize = 1 << 16;
+
+/// Default of [`InventoryBuilder::max_ttl`](crate::InventoryBuilder::max_ttl): 30 days.
+pub const DEFAULT_MAX_TTL: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);

@@ -248,4 +248,47 @@ impl Slot {
         // Relaxed: ledger only (see `received`).
         self.received.fetch_sub(quantity, Ordering::Relaxed);
     }
+
+    /// Units received (initial + restocked - shrunk).
+    pub(crate) fn received(&self) -> i64 {
+        // Relaxed: a ledger figure; exact at quiescence, where thread joins order everything.
+        self.received.load(Ordering::Relaxed)
+    }
+
+    /// Units sold.
+    pub(crate) fn sold(&self) -> i64 {
+        // Relaxed: as `received`.
+        self.sold.load(Ordering::Relaxed)
+    }
+
+    /// Records `quantity` held units as sold.
+    pub(crate) fn record_sold(&self, quantity: i64) {
+        // Relaxed: ledger only (see `received`).
+        self.sold.fetch_add(quantity, Ordering::Relaxed);
+    }
+
+    /// Reserves room for `quantity` more units in the ledger and records them as received:
+    /// `received - sold + quantity` must stay within `MAX_STOCK`. Used by the reservation
+    /// engine, where `received - sold` bounds everything on hand (available, in flight and
+    /// held), so no later give-back of a held unit can overflow the word.
+    pub(crate) fn receive_within_bound(&self, quantity: i64) -> Result<(), i64> {
+        // Relaxed: the compare-and-swap on `received` serializes restocks; `sold` only grows,
+        // so reading it late can only make the bound stricter than needed, never looser.
+        let mut received = self.received.load(Ordering::Relaxed);
+        loop {
+            let on_hand = received - self.sold.load(Ordering::Relaxed);
+            if on_hand + quantity > MAX_STOCK {
+                return Err(on_hand);
+            }
+            match self.received.compare_exchange_weak(
+                received,
+                received + quantity,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok(()),
+                Err(current) => received = current,
+            }
+        }
+    }
 }

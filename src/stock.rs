@@ -79,9 +79,13 @@ impl Stock {
     /// An empty catalog.
     #[must_use]
     pub fn new() -> Self {
+        Stock::with_shards(shard::default_shards())
+    }
+
+    pub(crate) fn with_shards(shards: usize) -> Self {
         Stock {
             catalog: Catalog::new(),
-            counters: Counters::new(shard::default_shards()),
+            counters: Counters::new(shards),
         }
     }
 
@@ -219,6 +223,14 @@ impl Stock {
     #[must_use]
     pub fn stats(&self) -> Stats {
         self.counters.snapshot()
+    }
+
+    pub(crate) fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.counters
     }
 
     pub(crate) fn canonical(&self, lines: &[Line]) -> Result<Canonical, TakeError> {

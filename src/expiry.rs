@@ -1,0 +1,174 @@
+//! Deadlines: the timer that finds due reservations, and the expiry-lag histogram.
+//!
+//! Reserving must not take a lock, so a reservation's deadline goes into its shard's lock-free
+//! inbox (a `crossbeam_queue::SegQueue`) and nowhere else. Whoever expires — a host calling
+//! `expire_due`, the optional reaper thread, or a reserve that found too little stock — takes
+//! the timer's mutex, moves every inbox into a binary heap ordered by deadline, and pops what is
+//! due. So the lock is on the expiry path only, never on the reserve path.
+//!
+//! Tokens are not removed when a reservation finishes early (confirm, release) or moves its
+//! deadline (extend, a cart update): a popped token is checked against the live reservation
+//! and dropped if stale. To keep that bounded, the heap is compacted (stale tokens dropped)
+//! whenever it holds more than twice the live reservations plus [`COMPACT_SLACK`], and a
+//! reserving thread drains its shard's inbox into the heap every [`DRAIN_EVERY`] pushes if the
+//! timer is free (`try_lock`: it never waits), so inboxes stay bounded even when nothing ever
+//! expires.
+//!
+//! # Knowing cheaply whether anything is due
+//!
+//! A reserve that finds too little stock first expires what is due, but must not take the
+//! timer's lock on every shortfall (a sold-out item sees nothing but shortfalls). So the timer
+//! keeps lower bounds on the earliest deadline: one for the heap (written under the lock) and
+//! one per inbox, lowered by pushers with `fetch_min` after pushing and reset by the drainer
+//! with `swap` before draining. Every token not yet drained has a deadline at or above its
+//! inbox's bound, so `min(bounds) > now` proves nothing is due.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+/// Stale tokens tolerated in the heap beyond twice the live reservations.
+pub(crate) const COMPACT_SLACK: usize = 4096;
+
+/// A reserving thread offers to drain its inbox after this many pushes.
+pub(crate) const DRAIN_EVERY: u64 = 1024;
+
+/// A reservation's deadline as the timer knows it.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub(crate) struct Token {
+    /// Nanoseconds since the inventory's origin.
+    pub(crate) deadline: u64,
+    pub(crate) cart: u64,
+    pub(crate) seq: u64,
+}
+
+/// Pending deadlines, owned by whoever holds the timer's mutex.
+#[derive(Debug, Default)]
+pub(crate) struct Heap {
+    tokens: BinaryHeap<Reverse<Token>>,
+}
+
+impl Heap {
+    pub(crate) fn push(&mut self, token: Token) {
+        self.tokens.push(Reverse(token));
+    }
+
+    /// Pops the earliest token if it is due at `now`.
+    pub(crate) fn pop_due(&mut self, now: u64) -> Option<Token> {
+        match self.tokens.peek() {
+            Some(Reverse(token)) if token.deadline <= now => self.tokens.pop().map(|r| r.0),
+            _ => None,
+        }
+    }
+
+    /// The earliest deadline, or `u64::MAX`.
+    pub(crate) fn earliest(&self) -> u64 {
+        self.tokens.peek().map_or(u64::MAX, |r| r.0.deadline)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// Keeps only the tokens `current` says still matter.
+    pub(crate) fn retain(&mut self, mut current: impl FnMut(&Token) -> bool) {
+        self.tokens.retain(|r| current(&r.0));
+    }
+
+    pub(crate) fn shrink(&mut self) {
+        self.tokens.shrink_to_fit();
+    }
+}
+
+/// Distribution of expiry lag (deadline to stock available again), in power-of-two buckets of
+/// nanoseconds: bucket `i` counts lags in `[2^(i-1), 2^i)` (bucket 0: zero lag).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LagHistogram {
+    buckets: [u64; 64],
+}
+
+impl Default for LagHistogram {
+    fn default() -> Self {
+        LagHistogram { buckets: [0; 64] }
+    }
+}
+
+impl LagHistogram {
+    pub(crate) fn record(&mut self, lag_nanos: u64) {
+        let bucket = (64 - lag_nanos.leading_zeros()) as usize;
+        self.buckets[bucket.min(63)] += 1;
+    }
+
+    /// Expiries recorded.
+    #[must_use]
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().sum()
+    }
+
+    /// An upper bound of the `q`-quantile of the lag (`q` in `0.0..=1.0`): the top of the
+    /// power-of-two bucket holding it. `None` if nothing was recorded.
+    #[must_use]
+    pub fn quantile(&self, q: f64) -> Option<std::time::Duration> {
+        let count = self.count();
+        if count == 0 {
+            return None;
+        }
+        let rank = ((q.clamp(0.0, 1.0) * count as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (i, &n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                let top = if i == 0 { 0 } else { (1u64 << i.min(63)) - 1 };
+                return Some(std::time::Duration::from_nanos(top));
+            }
+        }
+        None
+    }
+
+    /// `(upper bound in nanoseconds, count)` for every non-empty bucket.
+    pub fn buckets(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.buckets
+            .iter()
+            .enumerate()
+            .filter(|(_, &n)| n > 0)
+            .map(|(i, &n)| (if i == 0 { 0 } else { (1u64 << i) - 1 }, n))
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heap_pops_in_deadline_order_only_when_due() {
+        let mut heap = Heap::default();
+        for d in [30, 10, 20] {
+            heap.push(Token {
+                deadline: d,
+                cart: d,
+                seq: 0,
+            });
+        }
+        assert_eq!(heap.earliest(), 10);
+        assert_eq!(heap.pop_due(5), None);
+        assert_eq!(heap.pop_due(25).map(|t| t.deadline), Some(10));
+        assert_eq!(heap.pop_due(25).map(|t| t.deadline), Some(20));
+        assert_eq!(heap.pop_due(25), None);
+        heap.retain(|t| t.deadline != 30);
+        assert_eq!(heap.len(), 0);
+    }
+
+    #[test]
+    fn histogram_quantiles_bound_the_recorded_lags() {
+        let mut h = LagHistogram::default();
+        assert_eq!(h.quantile(0.5), None);
+        for lag in [0, 1, 1000, 1000, 1_000_000] {
+            h.record(lag);
+        }
+        assert_eq!(h.count(), 5);
+        assert_eq!(h.quantile(0.0), Some(std::time::Duration::ZERO));
+        let p50 = h.quantile(0.5).unwrap().as_nanos();
+        assert!((1000..2048).contains(&p50), "{p50}");
+        let max = h.quantile(1.0).unwrap().as_nanos();
+        assert!((1_000_000..2_097_152).contains(&max), "{max}");
+    }
+}

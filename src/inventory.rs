@@ -1,0 +1,1324 @@
+//! [`Inventory`]: the reservation engine an order service holds. It ties the stock core, the
+//! cart registry and the timer together; every atomic and every lock stays inside.
+
+use crate::clock::{Clock, SystemClock};
+use crate::epoch::Epoch;
+use crate::error::{AdjustError, CatalogError, TakeError};
+use crate::expiry::{Heap, LagHistogram, Token, COMPACT_SLACK, DRAIN_EVERY};
+use crate::ids::{ItemId, Line};
+use crate::limits::{self, MAX_LINES, MAX_LINE_QUANTITY, MAX_STOCK};
+use crate::registry::{Entry, Hold, Registry, Snapshot, State};
+use crate::reservation::{
+    CartId, Confirmation, Receipt, ReservationError, ReservationId, ReservationInfo,
+    ReservationState, ReserveError,
+};
+use crate::shard;
+use crate::slot::{self, Hold as Take};
+use crate::stats::{bump, Stats};
+use crate::stock::Stock;
+use crate::sync::atomic::{fence, AtomicI64, AtomicU64, Ordering};
+use crate::sync::{lock, Mutex};
+use crate::take::{self, Pending};
+use crossbeam_epoch::{Guard, Owned};
+use crossbeam_queue::SegQueue;
+use crossbeam_utils::CachePadded;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Bits of a reservation's sequence number that name the shard that created it.
+const SHARD_BITS: u32 = 8;
+
+/// Per-shard state of the lifecycle (see [`crate::shard`]).
+#[derive(Debug)]
+struct Shard {
+    /// Next reservation number of this shard.
+    counter: AtomicU64,
+    /// Reservations created by this shard and not yet finished.
+    live: AtomicI64,
+    /// Deadlines of reservations created or changed by threads of this shard, not yet moved to
+    /// the timer's heap.
+    inbox: SegQueue<Token>,
+    /// Pushes to `inbox`, to drain it every `DRAIN_EVERY`.
+    pushes: AtomicU64,
+    /// No token in `inbox` has an earlier deadline than this (see [`crate::expiry`]).
+    inbox_earliest: AtomicU64,
+    /// Outcomes of the shard's finished reservations, by reservation number modulo the length:
+    /// `number << 2 | state`, 0 when empty.
+    finished: Box<[AtomicU64]>,
+}
+
+/// What the timer's mutex guards.
+#[derive(Debug, Default)]
+struct Timer {
+    heap: Heap,
+    lag: LagHistogram,
+}
+
+/// Where an operation on an existing reservation found it.
+enum Found<'g> {
+    /// Live, with stock held and its deadline not passed.
+    Held(&'g Entry, Snapshot<'g>),
+    /// Finished that way (still in the registry, or remembered).
+    Finished(State),
+}
+
+/// A new entry not linked yet, with its admission (see `Inner::admit`); dropping it unlinked
+/// gives the admission back.
+struct Fresh<'a> {
+    inner: &'a Inner,
+    entry: Option<Owned<Entry>>,
+}
+
+impl Drop for Fresh<'_> {
+    fn drop(&mut self) {
+        if let Some(entry) = &self.entry {
+            self.inner.unadmit(entry);
+        }
+    }
+}
+
+/// Which reservation an operation acts on.
+#[derive(Clone, Copy)]
+enum Target {
+    Id(ReservationId),
+    Cart(CartId),
+}
+
+/// Per-item counts, as [`Inventory::item`] shows them.
+///
+/// Read from several atomics one after the other: exact at quiescence, and while operations
+/// run each field is a value it had during the call. `received = available + in_flight + held
+/// + sold` holds exactly at quiescence.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct ItemLevels {
+    /// Units anyone may reserve now.
+    pub available: i64,
+    /// Units tentatively taken by reservations still being made.
+    pub in_flight: i64,
+    /// Units held by live reservations.
+    pub held: i64,
+    /// Units sold (confirmed reservations).
+    pub sold: i64,
+    /// Initial + restocked − shrunk.
+    pub received: i64,
+}
+
+/// Totals an [`Inventory::audit`] checked.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct AuditReport {
+    /// Items checked.
+    pub items: usize,
+    /// Live reservations found in the cart registry.
+    pub live_reservations: usize,
+    /// Units available, over all items.
+    pub available: i64,
+    /// Units held by the live reservations, over all items.
+    pub held: i64,
+    /// Units sold, over all items.
+    pub sold: i64,
+}
+
+/// An item whose ledger does not add up: `received != available + in_flight + held + sold`,
+/// with `held` counted from the live reservations themselves. Never expected; reported by
+/// [`Inventory::audit`] so that tests can fail.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct AuditError {
+    /// The item.
+    pub item: ItemId,
+    /// Initial + restocked − shrunk.
+    pub received: i64,
+    /// Available units.
+    pub available: i64,
+    /// Units in flight (must be 0 at quiescence).
+    pub in_flight: i64,
+    /// Units held, summed over live reservations.
+    pub held: i64,
+    /// Units sold.
+    pub sold: i64,
+}
+
+impl std::fmt::Display for AuditError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: received {} != available {} + in flight {} + held {} + sold {}",
+            self.item, self.received, self.available, self.in_flight, self.held, self.sold
+        )
+    }
+}
+
+impl std::error::Error for AuditError {}
+
+/// The engine's shared state (the reaper thread holds a reference too).
+#[derive(Debug)]
+pub(crate) struct Inner {
+    stock: Stock,
+    registry: Registry,
+    epoch: Epoch,
+    shards: Box<[CachePadded<Shard>]>,
+    timer: Mutex<Timer>,
+    /// No token in the heap has an earlier deadline than this; written under `timer`.
+    heap_earliest: AtomicU64,
+    /// Odd while a drain moves tokens from inboxes to the heap (a seqlock for `maybe_due`).
+    drain_seq: AtomicU64,
+    clock: Arc<dyn Clock>,
+    origin: Instant,
+    instance: u32,
+    max_live_per_shard: i64,
+    max_ttl: Duration,
+}
+
+/// Configures an [`Inventory`]. Every setting has a default; see each method.
+#[derive(Debug, Clone)]
+pub struct InventoryBuilder {
+    clock: Arc<dyn Clock>,
+    shards: usize,
+    expected_carts: usize,
+    max_reservations: u64,
+    finished_memory: usize,
+    max_ttl: Duration,
+    reaper: Option<Duration>,
+}
+
+impl Default for InventoryBuilder {
+    fn default() -> Self {
+        InventoryBuilder {
+            clock: Arc::new(SystemClock),
+            shards: shard::default_shards(),
+            expected_carts: limits::DEFAULT_EXPECTED_CARTS,
+            max_reservations: limits::DEFAULT_MAX_RESERVATIONS,
+            finished_memory: limits::DEFAULT_FINISHED_MEMORY,
+            max_ttl: limits::DEFAULT_MAX_TTL,
+            reaper: None,
+        }
+    }
+}
+
+impl InventoryBuilder {
+    /// The clock deadlines are read from. Default: [`SystemClock`]. Tests pass a
+    /// [`ManualClock`](crate::ManualClock).
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Number of shards for per-thread state (rounded up to a power of two, at most 256).
+    /// Default: twice the available parallelism.
+    #[must_use]
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.shards = shards.clamp(1, shard::MAX_SHARDS).next_power_of_two();
+        self
+    }
+
+    /// How many carts are expected to be live at once; sizes the cart registry's bucket array
+    /// (fixed; a registry holding more carts still works, with longer bucket chains).
+    /// Default: 65,536.
+    #[must_use]
+    pub fn expected_carts(mut self, carts: usize) -> Self {
+        self.expected_carts = carts.max(1);
+        self
+    }
+
+    /// Largest number of live reservations. The bound is kept per shard (each shard may hold
+    /// `max / shards`), so a reserve can be refused with
+    /// [`ReserveError::TooManyReservations`] slightly before the total is reached when load is
+    /// uneven. Default: 16,777,216.
+    #[must_use]
+    pub fn max_reservations(mut self, max: u64) -> Self {
+        self.max_reservations = max.max(1);
+        self
+    }
+
+    /// How many finished reservations' outcomes are remembered, so that a repeated confirm is
+    /// answered [`Confirmation::AlreadyConfirmed`] and a late release is told what happened
+    /// rather than "unknown". Memory is 8 bytes per remembered outcome, allocated up front.
+    ///
+    /// The outcomes are kept per shard, in rings indexed by reservation number: a finished
+    /// reservation is forgotten once `finished_memory / shards` newer reservations have been
+    /// created by threads of the same shard. Default: 65,536.
+    #[must_use]
+    pub fn finished_memory(mut self, outcomes: usize) -> Self {
+        self.finished_memory = outcomes.max(1);
+        self
+    }
+
+    /// Longest time to live a reservation may ask for. Default: 30 days.
+    #[must_use]
+    pub fn max_ttl(mut self, ttl: Duration) -> Self {
+        self.max_ttl = ttl;
+        self
+    }
+
+    /// Runs a background reaper thread that expires due reservations, waking at least every
+    /// `tick` (and at the earliest deadline when it is sooner). The thread stops when the
+    /// inventory is dropped. Default: no reaper; expiry then happens when the host calls
+    /// [`Inventory::expire_due`], or when a reserve finds too little stock.
+    #[must_use]
+    pub fn reaper(mut self, tick: Duration) -> Self {
+        self.reaper = Some(tick.max(Duration::from_micros(50)));
+        self
+    }
+
+    /// Builds the inventory.
+    #[must_use]
+    pub fn build(self) -> Inventory {
+        let shards = self.shards.clamp(1, shard::MAX_SHARDS).next_power_of_two();
+        let finished_per_shard = self.finished_memory.div_ceil(shards).next_power_of_two();
+        let bucket_bits = self
+            .expected_carts
+            .next_power_of_two()
+            .trailing_zeros()
+            .min(24);
+        let origin = self.clock.now();
+        let inner = Arc::new(Inner {
+            stock: Stock::with_shards(shards),
+            registry: Registry::new(bucket_bits),
+            epoch: Epoch::new(),
+            shards: (0..shards)
+                .map(|_| {
+                    CachePadded::new(Shard {
+                        counter: AtomicU64::new(1),
+                        live: AtomicI64::new(0),
+                        inbox: SegQueue::new(),
+                        pushes: AtomicU64::new(0),
+                        inbox_earliest: AtomicU64::new(u64::MAX),
+                        finished: (0..finished_per_shard).map(|_| AtomicU64::new(0)).collect(),
+                    })
+                })
+                .collect(),
+            timer: Mutex::new(Timer::default()),
+            heap_earliest: AtomicU64::new(u64::MAX),
+            drain_seq: AtomicU64::new(0),
+            clock: self.clock,
+            origin,
+            instance: instance_tag(),
+            max_live_per_shard: i64::try_from(self.max_reservations.div_ceil(shards as u64))
+                .unwrap_or(i64::MAX),
+            max_ttl: self.max_ttl,
+        });
+        #[cfg(not(loom))]
+        let reaper = self
+            .reaper
+            .map(|tick| crate::reaper::Reaper::start(inner.clone(), tick));
+        #[cfg(loom)]
+        let reaper = None;
+        Inventory { inner, reaper }
+    }
+}
+
+/// A random tag for a new inventory, so its reservation ids differ from any other's.
+fn instance_tag() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+    );
+    hasher.finish() as u32
+}
+
+/// Merges two canonical line sets (for adding to a cart's reservation).
+fn merge(held: &[Line], added: &[Line]) -> Result<Box<[Line]>, TakeError> {
+    let mut merged = Vec::with_capacity(held.len() + added.len());
+    let (mut i, mut j) = (0, 0);
+    while i < held.len() || j < added.len() {
+        let line = match (held.get(i), added.get(j)) {
+            (Some(a), Some(b)) if a.item == b.item => {
+                i += 1;
+                j += 1;
+                let quantity = a.quantity + b.quantity;
+                if quantity > MAX_LINE_QUANTITY {
+                    return Err(TakeError::QuantityOverflow { item: a.item });
+                }
+                Line::new(a.item, quantity)
+            }
+            (Some(a), Some(b)) if a.item < b.item => {
+                i += 1;
+                *a
+            }
+            (Some(a), None) => {
+                i += 1;
+                *a
+            }
+            (_, Some(b)) => {
+                j += 1;
+                *b
+            }
+            (None, None) => unreachable!(),
+        };
+        merged.push(line);
+    }
+    if merged.len() > MAX_LINES {
+        return Err(TakeError::TooManyLines {
+            lines: merged.len(),
+            max: MAX_LINES,
+        });
+    }
+    Ok(merged.into_boxed_slice())
+}
+
+/// What going from `held` to `wanted` (both canonical) adds and removes, per item.
+fn diff(held: &[Line], wanted: &[Line]) -> (Vec<Line>, Vec<Line>) {
+    let (mut additions, mut removals) = (Vec::new(), Vec::new());
+    let (mut i, mut j) = (0, 0);
+    while i < held.len() || j < wanted.len() {
+        match (held.get(i), wanted.get(j)) {
+            (Some(h), Some(w)) if h.item == w.item => {
+                if w.quantity > h.quantity {
+                    additions.push(Line::new(w.item, w.quantity - h.quantity));
+                } else if w.quantity < h.quantity {
+                    removals.push(Line::new(h.item, h.quantity - w.quantity));
+                }
+                i += 1;
+                j += 1;
+            }
+            (Some(h), Some(w)) if h.item < w.item => {
+                removals.push(*h);
+                i += 1;
+            }
+            (Some(h), None) => {
+                removals.push(*h);
+                i += 1;
+            }
+            (_, Some(w)) => {
+                additions.push(*w);
+                j += 1;
+            }
+            (None, None) => unreachable!(),
+        }
+    }
+    (additions, removals)
+}
+
+/// `held` minus `released` (both canonical), or the first line that is not held in full.
+fn subtract(held: &[Line], released: &[Line]) -> Result<Vec<Line>, ReservationError> {
+    let mut remaining = Vec::with_capacity(held.len());
+    let mut r = released.iter().peekable();
+    for line in held {
+        match r.peek() {
+            Some(rel) if rel.item < line.item => {
+                return Err(ReservationError::NotHeld {
+                    item: rel.item,
+                    requested: rel.quantity,
+                    held: 0,
+                })
+            }
+            Some(rel) if rel.item == line.item => {
+                if rel.quantity > line.quantity {
+                    return Err(ReservationError::NotHeld {
+                        item: rel.item,
+                        requested: rel.quantity,
+                        held: line.quantity,
+                    });
+                }
+                if rel.quantity < line.quantity {
+                    remaining.push(Line::new(line.item, line.quantity - rel.quantity));
+                }
+                r.next();
+            }
+            _ => remaining.push(*line),
+        }
+    }
+    if let Some(rel) = r.next() {
+        return Err(ReservationError::NotHeld {
+            item: rel.item,
+            requested: rel.quantity,
+            held: 0,
+        });
+    }
+    Ok(remaining)
+}
+
+impl Inner {
+    /// Nanoseconds since the origin.
+    #[inline]
+    fn now(&self) -> u64 {
+        let elapsed = self.clock.now().saturating_duration_since(self.origin);
+        u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn instant(&self, nanos: u64) -> Instant {
+        self.origin + Duration::from_nanos(nanos)
+    }
+
+    fn ttl(&self, ttl: Duration) -> Option<u64> {
+        if ttl.is_zero() || ttl > self.max_ttl {
+            return None;
+        }
+        u64::try_from(ttl.as_nanos()).ok()
+    }
+
+    #[inline]
+    fn shard_index(&self) -> usize {
+        shard::thread_number() & (self.shards.len() - 1)
+    }
+
+    fn shard_of(&self, seq: u64) -> Option<&Shard> {
+        self.shards
+            .get((seq & ((1 << SHARD_BITS) - 1)) as usize)
+            .map(|s| &**s)
+    }
+
+    fn id(&self, entry: &Entry) -> ReservationId {
+        ReservationId {
+            cart: CartId::new(entry.cart),
+            seq: entry.seq,
+            instance: self.instance,
+        }
+    }
+
+    fn receipt(&self, entry: &Entry, deadline: u64) -> Receipt {
+        Receipt {
+            id: self.id(entry),
+            deadline: self.instant(deadline),
+        }
+    }
+
+    /// Takes `lines` (canonical) tentatively. On a shortfall, first expires whatever is due
+    /// (an expired hold must never turn a buyer away), then tries once more.
+    fn take<'a>(&'a self, lines: &'a [Line]) -> Result<Pending<'a>, TakeError> {
+        let catalog = self.stock.catalog();
+        let counters = self.stock.counters();
+        match take::take(catalog, counters, lines, Take::Tentative) {
+            Err(TakeError::Shortfall { .. }) if self.maybe_due(self.now()) => {
+                self.expire_due();
+                take::take(catalog, counters, lines, Take::Tentative)
+            }
+            result => result,
+        }
+    }
+
+    /// Admits one more live reservation on the current shard, or refuses at the bound.
+    fn admit(&self, shard: &Shard) -> Result<(), ReserveError> {
+        // Relaxed: a counter compared with a bound; it orders nothing.
+        if shard.live.fetch_add(1, Ordering::Relaxed) >= self.max_live_per_shard {
+            shard.live.fetch_sub(1, Ordering::Relaxed);
+            return Err(ReserveError::TooManyReservations {
+                max: self.max_live_per_shard as u64 * self.shards.len() as u64,
+            });
+        }
+        Ok(())
+    }
+
+    /// Tells the timer about a (new) deadline. Called after the hold is published and before
+    /// its stock is committed: see [`crate::expiry`] for why this order matters.
+    fn schedule(&self, entry: &Entry, deadline: u64) {
+        let shard = &self.shards[self.shard_index()];
+        shard.inbox.push(Token {
+            deadline,
+            cart: entry.cart,
+            seq: entry.seq,
+        });
+        // AcqRel: the Release half publishes the push above to a drainer whose `swap` reads
+        // this value (it then pops the token); the Acquire half is harmless. A taker that
+        // Acquire-loads the stock word after our commit sees this bound (or a later one).
+        shard.inbox_earliest.fetch_min(deadline, Ordering::AcqRel);
+        // Relaxed: a count to pace draining.
+        if shard.pushes.fetch_add(1, Ordering::Relaxed) % DRAIN_EVERY == DRAIN_EVERY - 1 {
+            if let Ok(mut timer) = self.timer.try_lock() {
+                self.drain(&mut timer);
+                self.compact(&mut timer);
+            }
+        }
+    }
+
+    /// Moves every inbox into the heap. Caller holds the timer.
+    fn drain(&self, timer: &mut Timer) {
+        // The writer side of a seqlock over (heap_earliest, inbox_earliest[..]), so that
+        // `maybe_due` never reads a state where a token was in neither bound.
+        // Relaxed + Release fence: the odd count is ordered before the writes below.
+        self.drain_seq.fetch_add(1, Ordering::Relaxed);
+        fence(Ordering::Release);
+        for shard in self.shards.iter() {
+            // AcqRel: pairs with pushers' `fetch_min` (see `schedule`): every token whose
+            // bound we reset here is visible to the pops below.
+            shard.inbox_earliest.swap(u64::MAX, Ordering::AcqRel);
+            while let Some(token) = shard.inbox.pop() {
+                timer.heap.push(token);
+            }
+        }
+        // Relaxed: ordered by the Release increment below.
+        self.heap_earliest
+            .store(timer.heap.earliest(), Ordering::Relaxed);
+        // Release: pairs with the Acquire load that starts `maybe_due`.
+        self.drain_seq.fetch_add(1, Ordering::Release);
+    }
+
+    /// Whether some reservation may be due at `now`. False means none is.
+    fn maybe_due(&self, now: u64) -> bool {
+        // Reader side of the seqlock written by `drain`.
+        // Acquire: pairs with the Release increment that ended the last drain.
+        let before = self.drain_seq.load(Ordering::Acquire);
+        if before & 1 == 1 {
+            return true;
+        }
+        // Acquire: pairs with the Release store after expiries (see `expire_due`) and the
+        // pushers' AcqRel `fetch_min`.
+        let mut earliest = self.heap_earliest.load(Ordering::Acquire);
+        for shard in self.shards.iter() {
+            earliest = earliest.min(shard.inbox_earliest.load(Ordering::Acquire));
+        }
+        // Acquire fence: the loads above complete before the sequence is read again.
+        fence(Ordering::Acquire);
+        let after = self.drain_seq.load(Ordering::Relaxed);
+        before != after || earliest <= now
+    }
+
+    /// Expires every reservation whose deadline has passed; returns how many.
+    pub(crate) fn expire_due(&self) -> usize {
+        let mut timer = lock(&self.timer);
+        let now = self.now();
+        self.drain(&mut timer);
+        let mut guard = self.epoch.pin();
+        let mut expired = 0;
+        let mut popped = 0u32;
+        while let Some(token) = timer.heap.pop_due(now) {
+            if let Some(entry) = self
+                .registry
+                .get(token.cart, &guard)
+                .filter(|e| e.seq == token.seq)
+            {
+                let current = entry.snapshot(&guard);
+                let deadline = current.hold().deadline;
+                if current.state == State::Held
+                    && deadline <= now
+                    && self.settle(entry, current, State::Expired, &guard)
+                {
+                    expired += 1;
+                    timer.lag.record(now - deadline);
+                }
+            }
+            popped += 1;
+            if popped % 1024 == 0 {
+                // Let the epoch advance during long sweeps.
+                guard.repin();
+            }
+        }
+        // Release: only now, after the stock of every popped reservation is back, may a
+        // reader conclude from a raised bound that nothing is due (pairs with the Acquire load
+        // in `maybe_due`).
+        self.heap_earliest
+            .store(timer.heap.earliest(), Ordering::Release);
+        drop(guard);
+        self.compact(&mut timer);
+        expired
+    }
+
+    /// Drops stale tokens when they outnumber live reservations (see [`crate::expiry`]).
+    fn compact(&self, timer: &mut Timer) {
+        let live = self.live_reservations();
+        if timer.heap.len() <= 2 * live + COMPACT_SLACK {
+            return;
+        }
+        let mut guard = self.epoch.pin();
+        let mut checked = 0u32;
+        timer.heap.retain(|token| {
+            checked += 1;
+            if checked % 1024 == 0 {
+                guard.repin();
+            }
+            self.registry
+                .get(token.cart, &guard)
+                .filter(|e| e.seq == token.seq)
+                .map(|e| e.snapshot(&guard))
+                .is_some_and(|s| s.state == State::Held && s.hold().deadline == token.deadline)
+        });
+        timer.heap.shrink();
+        // Release: as in `expire_due`; only stale tokens were dropped, so the raised bound is
+        // still a bound for every live reservation.
+        self.heap_earliest
+            .store(timer.heap.earliest(), Ordering::Release);
+    }
+
+    /// Finishes a reservation: the one compare-and-swap that decides between confirm, release
+    /// and expiry. The winner settles the stock, remembers the outcome and retires the entry;
+    /// returns whether this call won.
+    fn settle(&self, entry: &Entry, current: Snapshot<'_>, to: State, guard: &Guard) -> bool {
+        if !entry.finish(current, to, guard) {
+            return false;
+        }
+        let counters = self.stock.counters().local();
+        for line in current.hold().lines.iter() {
+            let slot = self.stock.slot(line.item);
+            match to {
+                State::Confirmed => slot.record_sold(line.quantity),
+                _ => slot.give_back_held(line.quantity),
+            }
+        }
+        self.remember(entry.seq, to);
+        self.registry.retire(entry, guard);
+        if let Some(shard) = self.shard_of(entry.seq) {
+            // Relaxed: see `admit`.
+            shard.live.fetch_sub(1, Ordering::Relaxed);
+        }
+        bump(
+            match to {
+                State::Confirmed => &counters.confirms,
+                State::Released => &counters.releases,
+                _ => &counters.expiries,
+            },
+            1,
+        );
+        true
+    }
+
+    fn remember(&self, seq: u64, state: State) {
+        let Some(shard) = self.shard_of(seq) else {
+            return;
+        };
+        let number = seq >> SHARD_BITS;
+        let ring = &shard.finished;
+        // Relaxed: the winner stores this before marking the entry deleted (a Release
+        // read-modify-write); a thread that then misses the entry has Acquire-loaded a link
+        // written after that mark, so this store happens-before its `recall`.
+        ring[(number as usize) & (ring.len() - 1)]
+            .store(number << 2 | state as u64, Ordering::Relaxed);
+    }
+
+    fn recall(&self, id: ReservationId) -> Option<State> {
+        let shard = self.shard_of(id.seq)?;
+        let number = id.seq >> SHARD_BITS;
+        let ring = &shard.finished;
+        // Relaxed: see `remember`.
+        let value = ring[(number as usize) & (ring.len() - 1)].load(Ordering::Relaxed);
+        let state = match value & 3 {
+            1 => State::Confirmed,
+            2 => State::Released,
+            _ => State::Expired,
+        };
+        (value != 0 && value >> 2 == number).then_some(state)
+    }
+
+    /// Finds the reservation `target` names; expires it on the way if its deadline passed.
+    fn resolve<'g>(
+        &'g self,
+        target: Target,
+        now: u64,
+        guard: &'g Guard,
+    ) -> Result<Found<'g>, ReservationError> {
+        let entry = match target {
+            Target::Id(id) => {
+                if id.instance != self.instance {
+                    return Err(ReservationError::Unknown);
+                }
+                match self.registry.get(id.cart.get(), guard) {
+                    Some(entry) if entry.seq == id.seq => entry,
+                    _ => {
+                        return self
+                            .recall(id)
+                            .map(Found::Finished)
+                            .ok_or(ReservationError::Unknown)
+                    }
+                }
+            }
+            Target::Cart(cart) => self
+                .registry
+                .get(cart.get(), guard)
+                .ok_or(ReservationError::NoReservation { cart })?,
+        };
+        loop {
+            let current = entry.snapshot(guard);
+            match current.state {
+                State::Held if current.hold().deadline <= now => {
+                    // Due but not reaped yet: it is expired now, whoever settles it.
+                    self.settle(entry, current, State::Expired, guard);
+                }
+                State::Held => return Ok(Found::Held(entry, current)),
+                state => return Ok(Found::Finished(state)),
+            }
+        }
+    }
+
+    fn confirm(&self, target: Target) -> Result<Confirmation, ReservationError> {
+        let now = self.now();
+        let guard = self.epoch.pin();
+        loop {
+            match self.resolve(target, now, &guard)? {
+                Found::Held(entry, current) => {
+                    if self.settle(entry, current, State::Confirmed, &guard) {
+                        return Ok(Confirmation::Confirmed);
+                    }
+                }
+                Found::Finished(State::Confirmed) => return Ok(Confirmation::AlreadyConfirmed),
+                Found::Finished(state) => return Err(finished_error(state)),
+            }
+        }
+    }
+
+    fn release(&self, target: Target) -> Result<(), ReservationError> {
+        let now = self.now();
+        let guard = self.epoch.pin();
+        loop {
+            match self.resolve(target, now, &guard)? {
+                Found::Held(entry, current) => {
+                    if self.settle(entry, current, State::Released, &guard) {
+                        return Ok(());
+                    }
+                }
+                Found::Finished(state) => return Err(finished_error(state)),
+            }
+        }
+    }
+
+    fn extend(&self, target: Target, ttl: Duration) -> Result<Receipt, ReservationError> {
+        let ttl_nanos = self.ttl(ttl).ok_or(ReservationError::InvalidTtl { ttl })?;
+        let now = self.now();
+        let deadline = now.saturating_add(ttl_nanos);
+        let guard = self.epoch.pin();
+        loop {
+            match self.resolve(target, now, &guard)? {
+                Found::Held(entry, current) => {
+                    let hold = Hold {
+                        deadline,
+                        lines: current.hold().lines.clone(),
+                    };
+                    if entry.replace(current, Owned::new(hold), &guard).is_ok() {
+                        self.schedule(entry, deadline);
+                        bump(&self.stock.counters().local().extends, 1);
+                        return Ok(self.receipt(entry, deadline));
+                    }
+                }
+                Found::Finished(state) => return Err(finished_error(state)),
+            }
+        }
+    }
+
+    fn release_lines(&self, target: Target, lines: &[Line]) -> Result<(), ReservationError> {
+        let released = self
+            .stock
+            .canonical(lines)
+            .map_err(ReservationError::Lines)?;
+        let now = self.now();
+        let guard = self.epoch.pin();
+        loop {
+            match self.resolve(target, now, &guard)? {
+                Found::Held(entry, current) => {
+                    let remaining = subtract(&current.hold().lines, released.lines())?;
+                    if remaining.is_empty() {
+                        if self.settle(entry, current, State::Released, &guard) {
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                    let hold = Hold {
+                        deadline: current.hold().deadline,
+                        lines: remaining.into_boxed_slice(),
+                    };
+                    if entry.replace(current, Owned::new(hold), &guard).is_ok() {
+                        // Only the thread whose compare-and-swap removed these lines returns
+                        // them, so they come back exactly once.
+                        for line in released.lines() {
+                            self.stock.slot(line.item).give_back_held(line.quantity);
+                        }
+                        bump(&self.stock.counters().local().partial_releases, 1);
+                        return Ok(());
+                    }
+                }
+                Found::Finished(state) => return Err(finished_error(state)),
+            }
+        }
+    }
+
+    /// Reserves `lines` for `cart`, adding them to the cart's reservation if it has one.
+    fn reserve(
+        &self,
+        cart: CartId,
+        lines: &[Line],
+        ttl: Duration,
+    ) -> Result<Receipt, ReserveError> {
+        let ttl_nanos = self.ttl(ttl).ok_or(ReserveError::InvalidTtl { ttl })?;
+        let added = self.stock.canonical(lines)?;
+        let deadline = self.now().saturating_add(ttl_nanos);
+        // The stock is taken once, up front, and kept across retries: whether the lines end
+        // up in a new reservation or merged into the cart's existing one, the same units are
+        // needed. Until the hold is published they are in flight, so nobody is refused for
+        // them in the meantime.
+        let pending = self.take(added.lines())?;
+        let guard = self.epoch.pin();
+        let mut fresh = Fresh {
+            inner: self,
+            entry: None,
+        };
+        loop {
+            let now = self.now();
+            let position = self.registry.find(cart.get(), &guard);
+            if let Some(entry) = position.found(cart.get()) {
+                let current = entry.snapshot(&guard);
+                if current.state != State::Held {
+                    // Finished, not yet unlinked: help, then look again.
+                    self.registry.retire(entry, &guard);
+                    continue;
+                }
+                if current.hold().deadline <= now {
+                    self.settle(entry, current, State::Expired, &guard);
+                    continue;
+                }
+                let lines = merge(&current.hold().lines, added.lines())?;
+                let hold = Owned::new(Hold { deadline, lines });
+                if entry.replace(current, hold, &guard).is_ok() {
+                    self.schedule(entry, deadline);
+                    pending.commit();
+                    bump(&self.stock.counters().local().reserves, 1);
+                    return Ok(self.receipt(entry, deadline));
+                }
+                continue;
+            }
+            let entry = match fresh.entry.take() {
+                Some(entry) => entry,
+                None => {
+                    let shard = &self.shards[self.shard_index()];
+                    self.admit(shard)?;
+                    // Relaxed: a unique number; nothing to order.
+                    let number = shard.counter.fetch_add(1, Ordering::Relaxed);
+                    let seq = number << SHARD_BITS | self.shard_index() as u64;
+                    let hold = Hold {
+                        deadline,
+                        lines: added.lines().into(),
+                    };
+                    Entry::new(cart.get(), seq, hold)
+                }
+            };
+            match self.registry.insert(&position, entry, &guard) {
+                Ok(entry) => {
+                    self.schedule(entry, deadline);
+                    pending.commit();
+                    bump(&self.stock.counters().local().reserves, 1);
+                    return Ok(self.receipt(entry, deadline));
+                }
+                Err(entry) => fresh.entry = Some(entry),
+            }
+        }
+    }
+
+    /// Gives back the admission of an entry that was never linked.
+    fn unadmit(&self, entry: &Entry) {
+        if let Some(shard) = self.shard_of(entry.seq) {
+            // Relaxed: see `admit`.
+            shard.live.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Sets a cart's lines to exactly `lines`, taking only what is added and giving back only
+    /// what is dropped, atomically.
+    fn set_cart(
+        &self,
+        cart: CartId,
+        lines: &[Line],
+        ttl: Duration,
+    ) -> Result<Receipt, ReserveError> {
+        let ttl_nanos = self.ttl(ttl).ok_or(ReserveError::InvalidTtl { ttl })?;
+        let wanted = self.stock.canonical(lines)?;
+        let deadline = self.now().saturating_add(ttl_nanos);
+        let guard = self.epoch.pin();
+        loop {
+            let now = self.now();
+            let position = self.registry.find(cart.get(), &guard);
+            let Some(entry) = position.found(cart.get()) else {
+                // No reservation yet: a plain reserve (which handles its own races).
+                return self.reserve(cart, lines, ttl);
+            };
+            let current = entry.snapshot(&guard);
+            if current.state != State::Held {
+                self.registry.retire(entry, &guard);
+                continue;
+            }
+            if current.hold().deadline <= now {
+                self.settle(entry, current, State::Expired, &guard);
+                continue;
+            }
+            let (additions, removals) = diff(&current.hold().lines, wanted.lines());
+            // If the additions cannot be had, the error returns here and the cart keeps
+            // exactly what it held.
+            let pending = if additions.is_empty() {
+                None
+            } else {
+                Some(self.take(&additions)?)
+            };
+            let hold = Owned::new(Hold {
+                deadline,
+                lines: wanted.lines().into(),
+            });
+            if entry.replace(current, hold, &guard).is_ok() {
+                self.schedule(entry, deadline);
+                if let Some(pending) = pending {
+                    pending.commit();
+                }
+                // The replaced hold held these; only the winner of the swap returns them.
+                for line in &removals {
+                    self.stock.slot(line.item).give_back_held(line.quantity);
+                }
+                bump(&self.stock.counters().local().reserves, 1);
+                return Ok(self.receipt(entry, deadline));
+            }
+            // Lost a race on this cart: `pending` drops here and gives the additions back
+            // (they were only in flight); try again on what the winner left.
+        }
+    }
+
+    /// Time until the earliest known deadline, if any (a hint for the reaper's sleep).
+    pub(crate) fn time_to_next_deadline(&self) -> Option<Duration> {
+        // Acquire: as in `maybe_due`; a stale value only shortens or lengthens one sleep.
+        let mut earliest = self.heap_earliest.load(Ordering::Acquire);
+        for shard in self.shards.iter() {
+            earliest = earliest.min(shard.inbox_earliest.load(Ordering::Acquire));
+        }
+        (earliest != u64::MAX).then(|| Duration::from_nanos(earliest.saturating_sub(self.now())))
+    }
+
+    fn live_reservations(&self) -> usize {
+        let live: i64 = self
+            .shards
+            .iter()
+            // Relaxed: a statistic.
+            .map(|s| s.live.load(Ordering::Relaxed))
+            .sum();
+        usize::try_from(live).unwrap_or(0)
+    }
+}
+
+fn finished_error(state: State) -> ReservationError {
+    match state {
+        State::Confirmed => ReservationError::Confirmed,
+        State::Released => ReservationError::Released,
+        _ => ReservationError::Expired,
+    }
+}
+
+fn public_state(state: State) -> ReservationState {
+    match state {
+        State::Held => ReservationState::Held,
+        State::Confirmed => ReservationState::Confirmed,
+        State::Released => ReservationState::Released,
+        State::Expired => ReservationState::Expired,
+    }
+}
+
+/// The reservation engine: items, stock, carts and their reservations, and expiry.
+///
+/// `Inventory` is `Send + Sync`; share it (in an `Arc`, or by reference in scoped threads)
+/// between every thread of an order service. Nothing on the reserve, confirm, release or
+/// extend paths takes a lock. See the crate documentation for the exact guarantees.
+///
+/// ```
+/// use atomic_stock::{CartId, Confirmation, Inventory, Line};
+/// use std::time::Duration;
+///
+/// let inventory = Inventory::new();
+/// let mug = inventory.register_item(10).unwrap();
+/// let receipt = inventory
+///     .reserve(CartId::new(1), &[Line::new(mug, 2)], Duration::from_secs(600))
+///     .unwrap();
+/// assert_eq!(inventory.item(mug).unwrap().held, 2);
+/// // Payment succeeded:
+/// assert_eq!(inventory.confirm(receipt.id), Ok(Confirmation::Confirmed));
+/// assert_eq!(inventory.item(mug).unwrap().sold, 2);
+/// ```
+#[derive(Debug)]
+pub struct Inventory {
+    inner: Arc<Inner>,
+    reaper: Option<crate::reaper::Reaper>,
+}
+
+impl Default for Inventory {
+    fn default() -> Self {
+        Inventory::new()
+    }
+}
+
+impl Inventory {
+    /// An empty inventory with default settings (system clock, no reaper thread).
+    #[must_use]
+    pub fn new() -> Self {
+        InventoryBuilder::default().build()
+    }
+
+    /// Configures an inventory.
+    #[must_use]
+    pub fn builder() -> InventoryBuilder {
+        InventoryBuilder::default()
+    }
+
+    /// Registers an item with `initial` units and returns its dense id.
+    pub fn register_item(&self, initial: i64) -> Result<ItemId, CatalogError> {
+        self.inner.stock.register(initial)
+    }
+
+    /// Registers an item under a SKU, refusing a SKU already registered.
+    pub fn register_sku(&self, sku: &str, initial: i64) -> Result<ItemId, CatalogError> {
+        self.inner.stock.register_sku(sku, initial)
+    }
+
+    /// The item registered under `sku` (takes a mutex: resolve SKUs off the hot path).
+    #[must_use]
+    pub fn item_by_sku(&self, sku: &str) -> Option<ItemId> {
+        self.inner.stock.item_by_sku(sku)
+    }
+
+    /// Number of registered items.
+    #[must_use]
+    pub fn items(&self) -> usize {
+        self.inner.stock.len()
+    }
+
+    /// Adds `quantity` units of `item`. Refused if more than
+    /// [`MAX_STOCK`](crate::limits::MAX_STOCK) units would be on hand (available, in flight
+    /// and held).
+    pub fn restock(&self, item: ItemId, quantity: i64) -> Result<(), AdjustError> {
+        let slot = self.adjustable(item, quantity)?;
+        slot.receive_within_bound(quantity)
+            .map_err(|on_hand| AdjustError::Overflow {
+                item,
+                on_hand,
+                quantity,
+            })?;
+        slot.give_back_held(quantity);
+        Ok(())
+    }
+
+    /// Removes `quantity` available units of `item` (damage, loss).
+    pub fn shrink(&self, item: ItemId, quantity: i64) -> Result<(), AdjustError> {
+        self.inner.stock.shrink(item, quantity)
+    }
+
+    fn adjustable(&self, item: ItemId, quantity: i64) -> Result<&slot::Slot, AdjustError> {
+        let slot = self
+            .inner
+            .stock
+            .catalog()
+            .slot(item)
+            .ok_or(AdjustError::UnknownItem { item })?;
+        if !(1..=MAX_STOCK).contains(&quantity) {
+            return Err(AdjustError::InvalidQuantity { item, quantity });
+        }
+        Ok(slot)
+    }
+
+    /// Reserves `lines` for `cart` until `ttl` from now, all or nothing.
+    ///
+    /// If the cart already holds a reservation, the lines are added to it (all or nothing)
+    /// and its deadline becomes `ttl` from now; the receipt then carries the same id. Lines
+    /// are validated and merged first; bad input changes nothing.
+    ///
+    /// If stock is short, reservations already past their deadline are expired first, so an
+    /// expired hold never turns a buyer away.
+    pub fn reserve(
+        &self,
+        cart: CartId,
+        lines: &[Line],
+        ttl: Duration,
+    ) -> Result<Receipt, ReserveError> {
+        self.inner.reserve(cart, lines, ttl)
+    }
+
+    /// Sets `cart`'s reservation to exactly `lines`, with a deadline `ttl` from now: takes
+    /// only what is added and gives back only what is dropped, atomically. If the additions
+    /// cannot be had, the cart keeps exactly what it held. A cart without a reservation gets
+    /// a new one. To empty a cart, [`release_cart`](Inventory::release_cart) it.
+    pub fn set_cart(
+        &self,
+        cart: CartId,
+        lines: &[Line],
+        ttl: Duration,
+    ) -> Result<Receipt, ReserveError> {
+        self.inner.set_cart(cart, lines, ttl)
+    }
+
+    /// Confirms a reservation (payment succeeded): its stock becomes sold.
+    ///
+    /// Idempotent: confirming again answers [`Confirmation::AlreadyConfirmed`] while the
+    /// outcome is remembered. Fails if the reservation was released, has expired (its deadline
+    /// passed, even if no expiry has run yet), or is unknown.
+    pub fn confirm(&self, id: ReservationId) -> Result<Confirmation, ReservationError> {
+        self.inner.confirm(Target::Id(id))
+    }
+
+    /// Confirms `cart`'s live reservation.
+    pub fn confirm_cart(&self, cart: CartId) -> Result<Confirmation, ReservationError> {
+        self.inner.confirm(Target::Cart(cart))
+    }
+
+    /// Releases (cancels) a reservation: its stock is available again at once.
+    pub fn release(&self, id: ReservationId) -> Result<(), ReservationError> {
+        self.inner.release(Target::Id(id))
+    }
+
+    /// Releases `cart`'s live reservation.
+    pub fn release_cart(&self, cart: CartId) -> Result<(), ReservationError> {
+        self.inner.release(Target::Cart(cart))
+    }
+
+    /// Gives back some of a held reservation's stock: `lines` (validated and merged like a
+    /// reserve's) must each be held in full. Giving back everything releases the reservation.
+    pub fn release_lines(&self, id: ReservationId, lines: &[Line]) -> Result<(), ReservationError> {
+        self.inner.release_lines(Target::Id(id), lines)
+    }
+
+    /// Moves a held reservation's deadline to `ttl` from now (a slow payment).
+    pub fn extend(&self, id: ReservationId, ttl: Duration) -> Result<Receipt, ReservationError> {
+        self.inner.extend(Target::Id(id), ttl)
+    }
+
+    /// Moves `cart`'s reservation deadline to `ttl` from now.
+    pub fn extend_cart(&self, cart: CartId, ttl: Duration) -> Result<Receipt, ReservationError> {
+        self.inner.extend(Target::Cart(cart), ttl)
+    }
+
+    /// Expires every reservation whose deadline has passed, and returns how many. For hosts
+    /// that drive time themselves; takes the timer's mutex (never held on the reserve path).
+    pub fn expire_due(&self) -> usize {
+        self.inner.expire_due()
+    }
+
+    /// Where a reservation is in its lifecycle: live, or finished and still remembered.
+    pub fn status(&self, id: ReservationId) -> Result<ReservationState, ReservationError> {
+        if id.instance != self.inner.instance {
+            return Err(ReservationError::Unknown);
+        }
+        let guard = self.inner.epoch.pin();
+        match self.inner.registry.get(id.cart.get(), &guard) {
+            Some(entry) if entry.seq == id.seq => {
+                let current = entry.snapshot(&guard);
+                Ok(match current.state {
+                    State::Held if current.hold().deadline <= self.inner.now() => {
+                        ReservationState::Expired
+                    }
+                    state => public_state(state),
+                })
+            }
+            _ => self
+                .inner
+                .recall(id)
+                .map(public_state)
+                .ok_or(ReservationError::Unknown),
+        }
+    }
+
+    /// A live reservation's lines and deadline.
+    #[must_use]
+    pub fn reservation(&self, id: ReservationId) -> Option<ReservationInfo> {
+        let guard = self.inner.epoch.pin();
+        self.inner
+            .registry
+            .get(id.cart.get(), &guard)
+            .filter(|e| e.seq == id.seq && id.instance == self.inner.instance)
+            .map(|entry| self.info(entry, &guard))
+    }
+
+    /// `cart`'s live reservation.
+    #[must_use]
+    pub fn cart(&self, cart: CartId) -> Option<ReservationInfo> {
+        let guard = self.inner.epoch.pin();
+        self.inner
+            .registry
+            .get(cart.get(), &guard)
+            .map(|entry| self.info(entry, &guard))
+    }
+
+    fn info(&self, entry: &Entry, guard: &Guard) -> ReservationInfo {
+        let current = entry.snapshot(guard);
+        let hold = current.hold();
+        let state = match current.state {
+            State::Held if hold.deadline <= self.inner.now() => ReservationState::Expired,
+            state => public_state(state),
+        };
+        ReservationInfo {
+            id: self.inner.id(entry),
+            state,
+            deadline: self.inner.instant(hold.deadline),
+            lines: hold.lines.to_vec(),
+        }
+    }
+
+    /// An item's counts (see [`ItemLevels`] for how exact they are).
+    #[must_use]
+    pub fn item(&self, item: ItemId) -> Option<ItemLevels> {
+        let slot = self.inner.stock.catalog().slot(item)?;
+        let received = slot.received();
+        let sold = slot.sold();
+        let word = slot.word();
+        let (available, in_flight) = (slot::available(word), slot::in_flight(word));
+        Some(ItemLevels {
+            available,
+            in_flight,
+            held: received - sold - available - in_flight,
+            sold,
+            received,
+        })
+    }
+
+    /// Live reservations (exact at quiescence).
+    #[must_use]
+    pub fn live_reservations(&self) -> usize {
+        self.inner.live_reservations()
+    }
+
+    /// Operation counters since creation.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.inner.stock.stats()
+    }
+
+    /// Distribution of expiry lag (deadline to stock returned) of every expiry so far.
+    #[must_use]
+    pub fn expiry_lag(&self) -> LagHistogram {
+        lock(&self.inner.timer).lag.clone()
+    }
+
+    /// Checks, for every item, that `received = available + in_flight + held + sold`, counting
+    /// `held` from the live reservations in the cart registry (not derived from the other
+    /// counts, so the check can fail), and that nothing is in flight. Meaningful only at
+    /// quiescence (no operation running); O(items + live reservations).
+    pub fn audit(&self) -> Result<AuditReport, AuditError> {
+        let items = self.inner.stock.len();
+        let mut held = vec![0i64; items];
+        let mut live = 0;
+        let guard = self.inner.epoch.pin();
+        self.inner.registry.for_each(&guard, |entry| {
+            let current = entry.snapshot(&guard);
+            if current.state == State::Held {
+                live += 1;
+                for line in current.hold().lines.iter() {
+                    held[line.item.index()] += line.quantity;
+                }
+            }
+        });
+        let mut report = AuditReport {
+            items,
+            live_reservations: live,
+            available: 0,
+            held: 0,
+            sold: 0,
+        };
+        for (index, &held) in held.iter().enumerate() {
+            let item = ItemId::new(index as u32);
+            let slot = self.inner.stock.slot(item);
+            let word = slot.word();
+            let (available, in_flight) = (slot::available(word), slot::in_flight(word));
+            let (received, sold) = (slot.received(), slot.sold());
+            if received != available + in_flight + held + sold || in_flight != 0 {
+                return Err(AuditError {
+                    item,
+                    received,
+                    available,
+                    in_flight,
+                    held,
+                    sold,
+                });
+            }
+            report.available += available;
+            report.held += held;
+            report.sold += sold;
+        }
+        Ok(report)
+    }
+}
+
+impl Drop for Inventory {
+    fn drop(&mut self) {
+        if let Some(reaper) = self.reaper.take() {
+            reaper.stop();
+        }
+    }
+}

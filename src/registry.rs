@@ -1,0 +1,353 @@
+//! The cart registry: live carts, each with its one live reservation, in a lock-free hash table
+//! whose entries leave the table the moment their reservation finishes.
+//!
+//! # Layout
+//!
+//! A fixed array of buckets (a power of two, chosen at construction); each bucket is a sorted
+//! Harris–Michael linked list of [`Entry`]s keyed by cart id. An entry holds its cart's
+//! reservation: a pointer to an immutable [`Hold`] (lines and deadline) whose two low tag bits
+//! are the reservation's state. Memory is reclaimed through crossbeam-epoch.
+//!
+//! # One writer at a time per cart, without a lock
+//!
+//! Every change to a cart's reservation (adding lines, replacing them, extending, partial
+//! release) builds a new `Hold` and swaps it in with one compare-and-swap on the entry's hold
+//! pointer, expecting the exact `Hold` it read *in state HELD*. Two racing writers cannot both
+//! succeed; the loser gives back what it took for its attempt and retries on what the winner
+//! left. Confirm, release and expiry are the same compare-and-swap, keeping the pointer and
+//! changing the tag from HELD to a final state: exactly one of them wins, and the winner alone
+//! settles the stock (returns it, or counts it sold). A `Hold` is never modified in place, so a
+//! reader holding a pointer sees a consistent snapshot.
+//!
+//! # Retire at once, reclaim safely
+//!
+//! The winner of a final transition retires the entry: it marks the entry's `next` pointer
+//! (logical deletion, Harris) and unlinks it (Michael); any traversal that meets a marked entry
+//! helps unlink it. A thread that still holds a reference to a retired entry can only read it:
+//! the entry's hold is in a final state, so every compare-and-swap on it fails, and the thread
+//! retries from the bucket, where it finds no entry or a fresh one for the same cart. The entry
+//! is freed by the thread whose compare-and-swap unlinked it, through `defer_destroy`, once no
+//! pinned thread can still see it. This is what the seed's map of per-cart locks got wrong in
+//! both directions: it either never removed entries, or removed them while another thread was
+//! about to lock the removed one.
+
+use crate::ids::Line;
+use crate::sync::atomic::Ordering;
+use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned, Shared};
+
+/// Reservation states, stored in the two low tag bits of [`Entry::hold`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum State {
+    /// Stock is held; the reservation may still change.
+    Held = 0,
+    /// Final: the held stock was sold.
+    Confirmed = 1,
+    /// Final: the held stock was returned by the caller.
+    Released = 2,
+    /// Final: the held stock was returned because the deadline passed.
+    Expired = 3,
+}
+
+impl State {
+    fn from_tag(tag: usize) -> Self {
+        match tag & 3 {
+            0 => State::Held,
+            1 => State::Confirmed,
+            2 => State::Released,
+            _ => State::Expired,
+        }
+    }
+}
+
+/// A reservation's contents: immutable once published.
+#[derive(Debug)]
+pub(crate) struct Hold {
+    /// Nanoseconds since the inventory's origin.
+    pub(crate) deadline: u64,
+    /// One line per item, ascending by item id.
+    pub(crate) lines: Box<[Line]>,
+}
+
+/// A live cart and its reservation.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) cart: u64,
+    /// The reservation's sequence number (see `ReservationId`).
+    pub(crate) seq: u64,
+    /// Next entry in the bucket; tag 1 means this entry is logically deleted.
+    next: Atomic<Entry>,
+    /// The reservation; tag = [`State`].
+    hold: Atomic<Hold>,
+}
+
+/// A hold pointer as read, with its state.
+#[derive(Clone, Copy)]
+pub(crate) struct Snapshot<'g> {
+    pub(crate) ptr: Shared<'g, Hold>,
+    pub(crate) state: State,
+}
+
+impl<'g> Snapshot<'g> {
+    /// The hold's contents.
+    pub(crate) fn hold(&self) -> &'g Hold {
+        // SAFETY: an entry's hold pointer is never null (set at creation, replaced only by
+        // other non-null holds), and the snapshot was loaded under the guard `'g`, which keeps
+        // the hold from being freed while it is borrowed.
+        unsafe { self.ptr.deref() }
+    }
+}
+
+impl Entry {
+    pub(crate) fn new(cart: u64, seq: u64, hold: Hold) -> Owned<Entry> {
+        Owned::new(Entry {
+            cart,
+            seq,
+            next: Atomic::null(),
+            hold: Atomic::new(hold),
+        })
+    }
+
+    /// The current reservation.
+    #[inline]
+    pub(crate) fn snapshot<'g>(&self, guard: &'g Guard) -> Snapshot<'g> {
+        // Acquire: pairs with the Release of the compare-and-swap that installed this hold
+        // (`replace`, or the insertion of the entry), so its lines and deadline are visible.
+        let ptr = self.hold.load(Ordering::Acquire, guard);
+        Snapshot {
+            ptr,
+            state: State::from_tag(ptr.tag()),
+        }
+    }
+
+    /// Replaces a HELD hold by a new one. Fails (returning the new hold) if the hold is no longer
+    /// `current` in state HELD.
+    pub(crate) fn replace<'g>(
+        &self,
+        current: Snapshot<'g>,
+        new: Owned<Hold>,
+        guard: &'g Guard,
+    ) -> Result<Shared<'g, Hold>, Owned<Hold>> {
+        debug_assert_eq!(current.state, State::Held);
+        // AcqRel on success: Release publishes the new hold's contents to readers'
+        // Acquire loads in `snapshot`; Acquire orders what follows (settling stock for the
+        // replaced hold) after every write that preceded the replaced hold's publication.
+        // Acquire on failure: the caller reloads and decides again.
+        match self.hold.compare_exchange(
+            current.ptr.with_tag(State::Held as usize),
+            new.with_tag(State::Held as usize),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+            guard,
+        ) {
+            Ok(installed) => {
+                // SAFETY: the replaced hold is unreachable from the entry now; threads that
+                // loaded it before are pinned, and defer_destroy waits for them.
+                unsafe { guard.defer_destroy(current.ptr) };
+                Ok(installed)
+            }
+            Err(e) => Err(e.new),
+        }
+    }
+
+    /// Moves the reservation from HELD to a final state, keeping its hold. The caller that gets
+    /// `true` won the reservation and must settle its stock and retire the entry.
+    pub(crate) fn finish(&self, current: Snapshot<'_>, to: State, guard: &Guard) -> bool {
+        debug_assert_eq!(current.state, State::Held);
+        debug_assert_ne!(to, State::Held);
+        // AcqRel: the winner reads the hold's lines after this (Acquire half), and the final
+        // state is published before the stock it settles (Release half, paired with the
+        // Acquire of takes that later consume the returned units).
+        self.hold
+            .compare_exchange(
+                current.ptr.with_tag(State::Held as usize),
+                current.ptr.with_tag(to as usize),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+                guard,
+            )
+            .is_ok()
+    }
+
+    fn is_deleted(&self, guard: &Guard) -> bool {
+        // Acquire: pairs with the AcqRel `fetch_or` in `Registry::retire`.
+        self.next.load(Ordering::Acquire, guard).tag() == 1
+    }
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        // SAFETY: an entry is dropped only when it is unreachable (unlinked and past every
+        // guard, or the registry is being dropped), so nobody else can access its hold.
+        unsafe {
+            let hold = self.hold.load(Ordering::Relaxed, epoch::unprotected());
+            if !hold.is_null() {
+                drop(hold.into_owned());
+            }
+        }
+    }
+}
+
+/// Where a cart is, or would be inserted, in its bucket.
+pub(crate) struct Position<'g> {
+    prev: &'g Atomic<Entry>,
+    curr: Shared<'g, Entry>,
+}
+
+impl<'g> Position<'g> {
+    /// The live entry for the searched cart, if it exists.
+    pub(crate) fn found(&self, cart: u64) -> Option<&'g Entry> {
+        // SAFETY: `curr` was loaded under the guard `'g` that the position borrows.
+        unsafe { self.curr.as_ref() }.filter(|e| e.cart == cart)
+    }
+}
+
+/// The cart registry.
+#[derive(Debug)]
+pub(crate) struct Registry {
+    buckets: Box<[Atomic<Entry>]>,
+    shift: u32,
+}
+
+impl Registry {
+    /// A registry with `2^bucket_bits` buckets.
+    pub(crate) fn new(bucket_bits: u32) -> Self {
+        debug_assert!((0..=24).contains(&bucket_bits));
+        Registry {
+            buckets: (0..1usize << bucket_bits).map(|_| Atomic::null()).collect(),
+            shift: 64 - bucket_bits,
+        }
+    }
+
+    #[inline]
+    fn bucket(&self, cart: u64) -> &Atomic<Entry> {
+        // Fibonacci hashing: spreads sequential cart ids over the buckets.
+        let index = if self.shift == 64 {
+            0
+        } else {
+            (cart.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+        };
+        &self.buckets[index]
+    }
+
+    /// Finds `cart`'s position: the first entry with a key `>= cart`, and the link to it.
+    /// Unlinks every logically deleted entry it passes (Michael's search).
+    pub(crate) fn find<'g>(&'g self, cart: u64, guard: &'g Guard) -> Position<'g> {
+        'retry: loop {
+            let mut prev = self.bucket(cart);
+            // Acquire: pairs with the Release of the insertion that published the entry.
+            let mut curr = prev.load(Ordering::Acquire, guard);
+            loop {
+                // SAFETY: loaded under `guard`; entries are freed only after every guard that
+                // could have loaded them is dropped.
+                let Some(entry) = (unsafe { curr.as_ref() }) else {
+                    return Position { prev, curr };
+                };
+                // Acquire: as above, for the successor.
+                let next = entry.next.load(Ordering::Acquire, guard);
+                if next.tag() == 1 {
+                    // `entry` is deleted: unlink it. AcqRel on success: the new link is
+                    // published (Release) and the unlinker has seen the entry's final writes
+                    // (Acquire) before scheduling its destruction.
+                    match prev.compare_exchange(
+                        curr,
+                        next.with_tag(0),
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                        guard,
+                    ) {
+                        Ok(_) => {
+                            // SAFETY: we unlinked it, so no new reference can be made;
+                            // existing ones are pinned and defer_destroy waits for them.
+                            unsafe { guard.defer_destroy(curr) };
+                            curr = next.with_tag(0);
+                            continue;
+                        }
+                        Err(_) => continue 'retry,
+                    }
+                }
+                if entry.cart >= cart {
+                    return Position { prev, curr };
+                }
+                prev = &entry.next;
+                curr = next;
+            }
+        }
+    }
+
+    /// The live entry for `cart`. An entry whose reservation already reached a final state is
+    /// still returned until it is unlinked; callers check the state.
+    pub(crate) fn get<'g>(&'g self, cart: u64, guard: &'g Guard) -> Option<&'g Entry> {
+        self.find(cart, guard).found(cart)
+    }
+
+    /// Links `entry` at `position` (found by [`find`](Registry::find) for its cart, which was
+    /// absent). Fails, returning the entry, if the bucket changed there meanwhile.
+    pub(crate) fn insert<'g>(
+        &self,
+        position: &Position<'g>,
+        entry: Owned<Entry>,
+        guard: &'g Guard,
+    ) -> Result<&'g Entry, Owned<Entry>> {
+        // Relaxed: the entry is not published yet; the compare-and-swap below publishes it.
+        entry.next.store(position.curr, Ordering::Relaxed);
+        // Release on success: publishes the entry (cart, seq, hold and its contents) to the
+        // Acquire loads in `find`. Relaxed on failure: the caller searches again.
+        match position.prev.compare_exchange(
+            position.curr,
+            entry,
+            Ordering::Release,
+            Ordering::Relaxed,
+            guard,
+        ) {
+            // SAFETY: just linked under `guard`.
+            Ok(shared) => Ok(unsafe { shared.deref() }),
+            Err(e) => Err(e.new),
+        }
+    }
+
+    /// Removes an entry whose reservation reached a final state: marks it deleted, then unlinks
+    /// it (here, or by whichever traversal gets there first).
+    pub(crate) fn retire(&self, entry: &Entry, guard: &Guard) {
+        debug_assert_ne!(entry.snapshot(guard).state, State::Held);
+        // AcqRel: the mark is ordered after the final-state transition (Release), and a thread
+        // that sees the mark sees that transition.
+        entry.next.fetch_or(1, Ordering::AcqRel, guard);
+        // Unlinks it (and any other deleted entry on the way).
+        let _ = self.find(entry.cart, guard);
+    }
+
+    /// Calls `f` on every live entry. Not a snapshot: entries inserted or retired meanwhile may
+    /// or may not be seen. Exact at quiescence (used by audits).
+    pub(crate) fn for_each<'g>(&'g self, guard: &'g Guard, mut f: impl FnMut(&'g Entry)) {
+        for bucket in self.buckets.iter() {
+            // Acquire: as in `find`.
+            let mut curr = bucket.load(Ordering::Acquire, guard);
+            // SAFETY: as in `find`.
+            while let Some(entry) = unsafe { curr.as_ref() } {
+                if !entry.is_deleted(guard) {
+                    f(entry);
+                }
+                curr = entry.next.load(Ordering::Acquire, guard).with_tag(0);
+            }
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        // SAFETY: `&mut self`: no other thread can access the registry; entries still linked
+        // were never handed to `defer_destroy` (only unlinked ones are), so freeing them here
+        // frees each exactly once.
+        unsafe {
+            let guard = epoch::unprotected();
+            for bucket in self.buckets.iter() {
+                let mut curr = bucket.load(Ordering::Relaxed, guard);
+                while !curr.is_null() {
+                    let next = curr.deref().next.load(Ordering::Relaxed, guard);
+                    drop(curr.into_owned());
+                    curr = next.with_tag(0);
+                }
+            }
+        }
+    }
+}
