@@ -648,6 +648,6 @@ fn inventory_matches_the_sequential_model() {
     let cases = if cfg!(miri) { 5 } else { 2_000 };
     QuickCheck::new()
         .tests(cases)
-        .set_rng(Gen::new(60))
+        .rng(Gen::new(60))
         .quickcheck(run as fn(Vec<Op>) -> bool);
 }
