@@ -327,10 +327,8 @@ impl Model {
             return Err(ReservationError::Unknown);
         };
         let cart = self.created[index];
-        if self.carts.get(&cart).is_some_and(|h| h.index == index) {
-            if self.live(cart).is_some() {
-                return Ok(Some(cart));
-            }
+        if self.carts.get(&cart).is_some_and(|h| h.index == index) && self.live(cart).is_some() {
+            return Ok(Some(cart));
         }
         match self.finished.get(&index) {
             Some(Finished::Confirmed) => Ok(None),
