@@ -195,8 +195,8 @@ fn take(c: &mut Criterion) {
         group.throughput(Throughput::Elements(1));
         let raw = stocked(RawCas::with_capacity(ITEMS));
         let lock_free = stocked(Stock::new());
-        let parking_lot_locks = stocked(<ItemLocks>::new());
-        let std_locks = stocked(StdItemLocks::new());
+        let parking_lot_locks = stocked(ItemLocks::new());
+        let std_locks = stocked(StdItemLocks::new_std());
         let global = stocked(GlobalLock::new());
         for threads in THREADS {
             let rings: Vec<Ring> = (0..threads)

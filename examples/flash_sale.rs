@@ -80,11 +80,11 @@ const CONTENDERS: [Contender; 4] = [
     },
     Contender {
         label: "item-locks/parking_lot",
-        build: || Box::new(<ItemLocks>::new()),
+        build: || Box::new(ItemLocks::new()),
     },
     Contender {
         label: "item-locks/std",
-        build: || Box::new(StdItemLocks::new()),
+        build: || Box::new(StdItemLocks::new_std()),
     },
     Contender {
         label: "global-lock",

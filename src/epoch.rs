@@ -28,8 +28,15 @@ struct Cached {
     handle: LocalHandle,
 }
 
+#[cfg(not(loom))]
 thread_local! {
     static HANDLES: RefCell<Vec<Cached>> = const { RefCell::new(Vec::new()) };
+}
+
+// loom's `thread_local!` has no const form.
+#[cfg(loom)]
+thread_local! {
+    static HANDLES: RefCell<Vec<Cached>> = RefCell::new(Vec::new());
 }
 
 /// An inventory's collector.

@@ -18,7 +18,7 @@ use crate::stats::{bump, Stats};
 use crate::stock::Stock;
 use crate::sync::atomic::{fence, AtomicI64, AtomicU64, Ordering};
 use crate::sync::{lock, Mutex};
-use crate::take::{self, Pending};
+use crate::take::{self, Pending, Resolved};
 use crossbeam_epoch::{Guard, Owned};
 use crossbeam_queue::SegQueue;
 use crossbeam_utils::CachePadded;
@@ -297,12 +297,9 @@ impl InventoryBuilder {
                 .unwrap_or(i64::MAX),
             max_ttl: self.max_ttl,
         });
-        #[cfg(not(loom))]
         let reaper = self
             .reaper
             .map(|tick| crate::reaper::Reaper::start(inner.clone(), tick));
-        #[cfg(loom)]
-        let reaper = None;
         Inventory { inner, reaper }
     }
 }
@@ -320,11 +317,11 @@ fn instance_tag() -> u32 {
 }
 
 /// Merges two canonical line sets (for adding to a cart's reservation).
-fn merge(held: &[Line], added: &[Line]) -> Result<Box<[Line]>, TakeError> {
+fn merge(held: &[Line], added: &[Resolved<&slot::Slot>]) -> Result<Box<[Line]>, TakeError> {
     let mut merged = Vec::with_capacity(held.len() + added.len());
     let (mut i, mut j) = (0, 0);
     while i < held.len() || j < added.len() {
-        let line = match (held.get(i), added.get(j)) {
+        let line = match (held.get(i), added.get(j).map(|r| &r.line)) {
             (Some(a), Some(b)) if a.item == b.item => {
                 i += 1;
                 j += 1;
@@ -360,21 +357,27 @@ fn merge(held: &[Line], added: &[Line]) -> Result<Box<[Line]>, TakeError> {
 }
 
 /// What going from `held` to `wanted` (both canonical) adds and removes, per item.
-fn diff(held: &[Line], wanted: &[Line]) -> (Vec<Line>, Vec<Line>) {
+fn diff<'a>(
+    held: &[Line],
+    wanted: &[Resolved<&'a slot::Slot>],
+) -> (Vec<Resolved<&'a slot::Slot>>, Vec<Line>) {
     let (mut additions, mut removals) = (Vec::new(), Vec::new());
     let (mut i, mut j) = (0, 0);
     while i < held.len() || j < wanted.len() {
         match (held.get(i), wanted.get(j)) {
-            (Some(h), Some(w)) if h.item == w.item => {
-                if w.quantity > h.quantity {
-                    additions.push(Line::new(w.item, w.quantity - h.quantity));
-                } else if w.quantity < h.quantity {
-                    removals.push(Line::new(h.item, h.quantity - w.quantity));
+            (Some(h), Some(w)) if h.item == w.line.item => {
+                if w.line.quantity > h.quantity {
+                    additions.push(Resolved {
+                        line: Line::new(h.item, w.line.quantity - h.quantity),
+                        at: w.at,
+                    });
+                } else if w.line.quantity < h.quantity {
+                    removals.push(Line::new(h.item, h.quantity - w.line.quantity));
                 }
                 i += 1;
                 j += 1;
             }
-            (Some(h), Some(w)) if h.item < w.item => {
+            (Some(h), Some(w)) if h.item < w.line.item => {
                 removals.push(*h);
                 i += 1;
             }
@@ -393,9 +396,12 @@ fn diff(held: &[Line], wanted: &[Line]) -> (Vec<Line>, Vec<Line>) {
 }
 
 /// `held` minus `released` (both canonical), or the first line that is not held in full.
-fn subtract(held: &[Line], released: &[Line]) -> Result<Vec<Line>, ReservationError> {
+fn subtract(
+    held: &[Line],
+    released: impl Iterator<Item = Line>,
+) -> Result<Vec<Line>, ReservationError> {
     let mut remaining = Vec::with_capacity(held.len());
-    let mut r = released.iter().peekable();
+    let mut r = released.peekable();
     for line in held {
         match r.peek() {
             Some(rel) if rel.item < line.item => {
@@ -476,15 +482,14 @@ impl Inner {
         }
     }
 
-    /// Takes `lines` (canonical) tentatively. On a shortfall, first expires whatever is due
+    /// Takes `entries` (canonical) tentatively. On a shortfall, first expires whatever is due
     /// (an expired hold must never turn a buyer away), then tries once more.
-    fn take<'a>(&'a self, lines: &'a [Line]) -> Result<Pending<'a>, TakeError> {
-        let catalog = self.stock.catalog();
+    fn take<'a>(&self, entries: &'a [Resolved<&'a slot::Slot>]) -> Result<Pending<'a>, TakeError> {
         let counters = self.stock.counters();
-        match take::take(catalog, counters, lines, Take::Tentative) {
+        match take::take(counters, entries, Take::Tentative) {
             Err(TakeError::Shortfall { .. }) if self.maybe_due(self.now()) => {
                 self.expire_due();
-                take::take(catalog, counters, lines, Take::Tentative)
+                take::take(counters, entries, Take::Tentative)
             }
             result => result,
         }
@@ -809,8 +814,8 @@ impl Inner {
                     if entry.replace(current, Owned::new(hold), &guard).is_ok() {
                         // Only the thread whose compare-and-swap removed these lines returns
                         // them, so they come back exactly once.
-                        for line in released.lines() {
-                            self.stock.slot(line.item).give_back_held(line.quantity);
+                        for r in released.entries() {
+                            r.at.give_back_held(r.line.quantity);
                         }
                         bump(&self.stock.counters().local().partial_releases, 1);
                         return Ok(());
@@ -835,7 +840,7 @@ impl Inner {
         // up in a new reservation or merged into the cart's existing one, the same units are
         // needed. Until the hold is published they are in flight, so nobody is refused for
         // them in the meantime.
-        let pending = self.take(added.lines())?;
+        let pending = self.take(added.entries())?;
         let guard = self.epoch.pin();
         let mut fresh = Fresh {
             inner: self,
@@ -855,7 +860,7 @@ impl Inner {
                     self.settle(entry, current, State::Expired, &guard);
                     continue;
                 }
-                let lines = merge(&current.hold().lines, added.lines())?;
+                let lines = merge(&current.hold().lines, added.entries())?;
                 let hold = Owned::new(Hold { deadline, lines });
                 if entry.replace(current, hold, &guard).is_ok() {
                     self.schedule(entry, deadline);
@@ -875,7 +880,7 @@ impl Inner {
                     let seq = number << SHARD_BITS | self.shard_index() as u64;
                     let hold = Hold {
                         deadline,
-                        lines: added.lines().into(),
+                        lines: added.lines().collect(),
                     };
                     Entry::new(cart.get(), seq, hold)
                 }
@@ -928,7 +933,7 @@ impl Inner {
                 self.settle(entry, current, State::Expired, &guard);
                 continue;
             }
-            let (additions, removals) = diff(&current.hold().lines, wanted.lines());
+            let (additions, removals) = diff(&current.hold().lines, wanted.entries());
             // If the additions cannot be had, the error returns here and the cart keeps
             // exactly what it held.
             let pending = if additions.is_empty() {
@@ -938,7 +943,7 @@ impl Inner {
             };
             let hold = Owned::new(Hold {
                 deadline,
-                lines: wanted.lines().into(),
+                lines: wanted.lines().collect(),
             });
             if entry.replace(current, hold, &guard).is_ok() {
                 self.schedule(entry, deadline);

@@ -8,10 +8,10 @@ mod epoch;
 mod error;
 mod expiry;
 mod ids;
+mod inline;
 mod inventory;
 pub mod limits;
 mod park;
-#[cfg(not(loom))]
 mod reaper;
 mod registry;
 mod reservation;

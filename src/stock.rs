@@ -124,13 +124,7 @@ impl Stock {
             return self.take_one(*line);
         }
         let canonical = self.canonical(lines)?;
-        take::take(
-            &self.catalog,
-            &self.counters,
-            canonical.lines(),
-            Hold::Final,
-        )
-        .map(take::finish)
+        take::take(&self.counters, canonical.entries(), Hold::Final).map(take::finish)
     }
 
     /// A single-line take: no sorting, no buffer, one compare-and-swap loop.
@@ -138,9 +132,8 @@ impl Stock {
         let slot = self.checked_slot(line)?;
         match slot.take(line.quantity, Hold::Final) {
             Ok(taken) => {
-                let local = self.counters.local();
-                crate::stats::bump(&local.takes, 1);
                 if taken.retries > 0 {
+                    let local = self.counters.local();
                     crate::stats::bump(&local.cas_retries, u64::from(taken.retries));
                 }
                 Ok(())
@@ -174,10 +167,9 @@ impl Stock {
                 .map_err(|_| TakeError::QuantityOverflow { item: line.item });
         }
         let canonical = self.canonical(lines)?;
-        for line in canonical.lines() {
-            self.slot(line.item)
-                .add_checked(line.quantity)
-                .map_err(|_| TakeError::QuantityOverflow { item: line.item })?;
+        for r in canonical.entries() {
+            r.at.add_checked(r.line.quantity)
+                .map_err(|_| TakeError::QuantityOverflow { item: r.line.item })?;
         }
         Ok(())
     }
@@ -233,9 +225,10 @@ impl Stock {
         &self.counters
     }
 
-    pub(crate) fn canonical(&self, lines: &[Line]) -> Result<Canonical, TakeError> {
-        let len = self.catalog.len();
-        Canonical::new(lines, |item| item.get() < len)
+    /// Validates `lines` and resolves each item to its slot.
+    #[inline(always)]
+    pub(crate) fn canonical(&self, lines: &[Line]) -> Result<Canonical<&Slot>, TakeError> {
+        Canonical::new(lines, |item| self.catalog.slot(item))
     }
 
     /// The slot of an item validated earlier.

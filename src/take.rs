@@ -15,27 +15,39 @@
 //! in-flight units belong to requests that are already past every lower item, so the waits-for
 //! relation follows item order and cannot close a cycle.
 
-use crate::catalog::Catalog;
 use crate::error::TakeError;
 use crate::ids::{ItemId, Line};
+use crate::inline::InlineVec;
 use crate::limits::{MAX_LINES, MAX_LINE_QUANTITY};
 use crate::slot::{Hold, Slot};
 use crate::stats::{bump, Counters};
 
-/// Lines kept inline (no allocation) in a [`Canonical`] set.
+/// Lines kept inline (no allocation) while validating.
 const INLINE_LINES: usize = 8;
 
-/// Validated lines, one per item, sorted by item id.
-#[derive(Clone, Debug)]
-pub(crate) struct Canonical {
-    len: usize,
-    inline: [Line; INLINE_LINES],
-    spilled: Vec<Line>,
+/// A line whose item was resolved to the engine's handle on it (a stock slot for the lock-free
+/// engine, a mutex for the per-item-lock baseline), so the take never looks an item up twice.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Resolved<T> {
+    pub(crate) line: Line,
+    pub(crate) at: T,
 }
 
-impl Canonical {
-    /// Validates, merges and sorts `input`. `known` says whether an item exists.
-    pub(crate) fn new(input: &[Line], known: impl Fn(ItemId) -> bool) -> Result<Self, TakeError> {
+/// Validated lines, one per item, sorted by item id: the canonical order.
+pub(crate) struct Canonical<T: Copy> {
+    inline: InlineVec<Resolved<T>, INLINE_LINES>,
+    spilled: Vec<Resolved<T>>,
+}
+
+impl<T: Copy> Canonical<T> {
+    /// Validates, merges and sorts `input`, resolving each item with `resolve` (`None` means
+    /// unknown). The first invalid line in input order is reported; a merge overflow only if
+    /// every line is valid.
+    #[inline(always)]
+    pub(crate) fn new(
+        input: &[Line],
+        resolve: impl Fn(ItemId) -> Option<T>,
+    ) -> Result<Self, TakeError> {
         if input.is_empty() {
             return Err(TakeError::EmptyCart);
         }
@@ -45,87 +57,173 @@ impl Canonical {
                 max: MAX_LINES,
             });
         }
-        for line in input {
-            if !(1..=MAX_LINE_QUANTITY).contains(&line.quantity) {
-                return Err(TakeError::InvalidQuantity {
-                    item: line.item,
-                    quantity: line.quantity,
-                });
-            }
-            if !known(line.item) {
-                return Err(TakeError::UnknownItem { item: line.item });
-            }
-        }
         let mut canonical = Canonical {
-            len: input.len(),
-            inline: [Line::new(ItemId::new(0), 0); INLINE_LINES],
+            inline: InlineVec::new(),
             spilled: Vec::new(),
         };
-        let buffer: &mut [Line] = if input.len() <= INLINE_LINES {
-            canonical.inline[..input.len()].copy_from_slice(input);
-            &mut canonical.inline[..input.len()]
-        } else {
-            canonical.spilled.extend_from_slice(input);
-            &mut canonical.spilled
-        };
-        buffer.sort_unstable_by_key(|line| line.item);
-        // Merge runs of the same item in place.
-        let mut merged = 0;
-        for i in 0..buffer.len() {
-            if merged > 0 && buffer[merged - 1].item == buffer[i].item {
-                let sum = buffer[merged - 1].quantity + buffer[i].quantity;
+        if input.len() > INLINE_LINES {
+            canonical.spilled.reserve_exact(input.len());
+            for &line in input {
+                canonical.spilled.push(Resolved {
+                    line,
+                    at: check(line, &resolve)?,
+                });
+            }
+            canonical.spilled.sort_unstable_by_key(|r| r.line.item);
+            let merged = merge_sorted(&mut canonical.spilled)?;
+            canonical.spilled.truncate(merged);
+            return Ok(canonical);
+        }
+        // Small carts (the common case): resolve into a stack buffer, sort packed
+        // `item << 3 | position` keys with a branchless sorting network (random item ids make
+        // a comparison sort's branches unpredictable, and the mispredictions used to cost more
+        // than every atomic operation of the take together), then gather in order, merging
+        // duplicates.
+        let mut unsorted = InlineVec::<Resolved<T>, INLINE_LINES>::new();
+        let mut keys = [u64::MAX; INLINE_LINES];
+        for (position, &line) in input.iter().enumerate() {
+            let at = check(line, &resolve)?;
+            keys[position] = u64::from(line.item.get()) << 3 | position as u64;
+            // Cannot be full: at most INLINE_LINES lines.
+            let _ = unsorted.push(Resolved { line, at });
+        }
+        sort_keys(&mut keys, input.len());
+        let unsorted = unsorted.as_slice();
+        let mut previous = u64::MAX;
+        for &key in &keys[..input.len()] {
+            let entry = unsorted[(key & 7) as usize];
+            if key >> 3 == previous {
+                let last = canonical.inline.last_mut();
+                let sum = last.line.quantity + entry.line.quantity;
                 if sum > MAX_LINE_QUANTITY {
                     return Err(TakeError::QuantityOverflow {
-                        item: buffer[i].item,
+                        item: entry.line.item,
                     });
                 }
-                buffer[merged - 1].quantity = sum;
+                last.line.quantity = sum;
             } else {
-                buffer[merged] = buffer[i];
-                merged += 1;
+                let _ = canonical.inline.push(entry);
+                previous = key >> 3;
             }
         }
-        canonical.len = merged;
-        canonical.spilled.truncate(merged);
         Ok(canonical)
     }
 
-    /// The lines, in ascending item order, one per item.
+    /// The lines with their handles, in ascending item order, one per item.
     #[inline]
-    pub(crate) fn lines(&self) -> &[Line] {
-        if self.len <= INLINE_LINES && self.spilled.is_empty() {
-            &self.inline[..self.len]
+    pub(crate) fn entries(&self) -> &[Resolved<T>] {
+        if self.spilled.is_empty() {
+            self.inline.as_slice()
         } else {
             &self.spilled
         }
     }
+
+    /// The lines, in ascending item order.
+    pub(crate) fn lines(&self) -> impl ExactSizeIterator<Item = Line> + '_ {
+        self.entries().iter().map(|r| r.line)
+    }
 }
 
-/// Lines taken so far by a request that has not finished. Dropping it gives every tentative
-/// line back; [`Pending::commit`] keeps them.
+/// Validates one line's quantity and resolves its item.
+#[inline(always)]
+fn check<T>(line: Line, resolve: &impl Fn(ItemId) -> Option<T>) -> Result<T, TakeError> {
+    if !(1..=MAX_LINE_QUANTITY).contains(&line.quantity) {
+        return Err(TakeError::InvalidQuantity {
+            item: line.item,
+            quantity: line.quantity,
+        });
+    }
+    resolve(line.item).ok_or(TakeError::UnknownItem { item: line.item })
+}
+
+/// Merges runs of the same item in a sorted slice, in place; returns how many lines remain.
+fn merge_sorted<T: Copy>(entries: &mut [Resolved<T>]) -> Result<usize, TakeError> {
+    let mut merged = 0;
+    for i in 0..entries.len() {
+        if merged > 0 && entries[merged - 1].line.item == entries[i].line.item {
+            let sum = entries[merged - 1].line.quantity + entries[i].line.quantity;
+            if sum > MAX_LINE_QUANTITY {
+                return Err(TakeError::QuantityOverflow {
+                    item: entries[i].line.item,
+                });
+            }
+            entries[merged - 1].line.quantity = sum;
+        } else {
+            entries[merged] = entries[i];
+            merged += 1;
+        }
+    }
+    Ok(merged)
+}
+
+/// Sorts the first `len` keys (the rest are `u64::MAX`) with an optimal sorting network: a
+/// fixed sequence of compare-exchanges, each a `min` and a `max`, so no branch depends on the
+/// data.
+#[inline(always)]
+fn sort_keys(keys: &mut [u64; INLINE_LINES], len: usize) {
+    #[inline(always)]
+    fn exchange(keys: &mut [u64; INLINE_LINES], a: usize, b: usize) {
+        let (x, y) = (keys[a], keys[b]);
+        keys[a] = x.min(y);
+        keys[b] = x.max(y);
+    }
+    match len {
+        0 | 1 => {}
+        2 => exchange(keys, 0, 1),
+        3 | 4 => {
+            // 5 comparators, depth 3.
+            for (a, b) in [(0, 1), (2, 3), (0, 2), (1, 3), (1, 2)] {
+                exchange(keys, a, b);
+            }
+        }
+        _ => {
+            // 19 comparators, depth 6 (Batcher; optimal for 8 inputs).
+            for (a, b) in [
+                (0, 2),
+                (1, 3),
+                (4, 6),
+                (5, 7),
+                (0, 4),
+                (1, 5),
+                (2, 6),
+                (3, 7),
+                (0, 1),
+                (2, 3),
+                (4, 5),
+                (6, 7),
+                (2, 4),
+                (3, 5),
+                (1, 4),
+                (3, 6),
+                (1, 2),
+                (3, 4),
+                (5, 6),
+            ] {
+                exchange(keys, a, b);
+            }
+        }
+    }
+}
+
+/// Lines taken so far by a request that has not finished. Dropping it gives every line back;
+/// [`Pending::commit`] keeps them.
 #[must_use = "dropping a Pending take gives its stock back"]
 pub(crate) struct Pending<'a> {
-    catalog: &'a Catalog,
-    lines: &'a [Line],
-    /// Lines taken tentatively (a prefix of `lines`).
+    entries: &'a [Resolved<&'a Slot>],
+    /// Lines taken tentatively (a prefix of `entries`).
     tentative: usize,
     /// Whether the line after the tentative prefix was taken for good (the last line of a
     /// plain take, which needs no in-flight accounting because nothing can fail after it).
     last_final: bool,
 }
 
-impl<'a> Pending<'a> {
-    fn slot(&self, line: &Line) -> &'a Slot {
-        // Every line was validated against this catalog, and items are never removed.
-        self.catalog
-            .slot(line.item)
-            .expect("validated item disappeared from the catalog")
-    }
-
+impl Pending<'_> {
     /// Keeps every line: tentative units become held.
+    #[inline]
     pub(crate) fn commit(mut self) {
-        for line in &self.lines[..self.tentative] {
-            self.slot(line).commit(line.quantity);
+        for r in &self.entries[..self.tentative] {
+            r.at.commit(r.line.quantity);
         }
         self.tentative = 0;
         self.last_final = false;
@@ -136,45 +234,43 @@ impl Drop for Pending<'_> {
     fn drop(&mut self) {
         // Compensation. Runs on a shortfall, on an abandoned request, and during unwinding if
         // anything between two takes panicked: no early return can leak stock.
-        for line in self.lines[..self.tentative].iter().rev() {
-            self.slot(line).give_back_tentative(line.quantity);
+        for r in self.entries[..self.tentative].iter().rev() {
+            r.at.give_back_tentative(r.line.quantity);
         }
         if self.last_final {
-            let line = &self.lines[self.tentative];
-            self.slot(line).give_back_held(line.quantity);
+            let r = &self.entries[self.tentative];
+            r.at.give_back_held(r.line.quantity);
         }
     }
 }
 
-/// Takes every line of `lines` (canonical: sorted, merged, validated) or none.
+/// Takes every line of `entries` (canonical: sorted, merged, validated) or none.
 ///
-/// With `last = Hold::Final`, the last line is taken for good and the others are committed
-/// before returning: a plain take. With `last = Hold::Tentative`, every line stays in flight
-/// until the returned guard is committed or dropped: the caller publishes a reservation in
-/// between.
+/// With `last = Hold::Final`, the last line is taken for good: a plain take, finished with
+/// [`finish`]. With `last = Hold::Tentative`, every line stays in flight until the returned
+/// guard is committed or dropped: the caller publishes a reservation in between.
+#[inline]
 pub(crate) fn take<'a>(
-    catalog: &'a Catalog,
     counters: &Counters,
-    lines: &'a [Line],
+    entries: &'a [Resolved<&'a Slot>],
     last: Hold,
 ) -> Result<Pending<'a>, TakeError> {
-    debug_assert!(!lines.is_empty());
+    debug_assert!(!entries.is_empty());
     let mut pending = Pending {
-        catalog,
-        lines,
+        entries,
         tentative: 0,
         last_final: false,
     };
     let mut retries = 0u64;
-    for (i, line) in lines.iter().enumerate() {
+    for (i, r) in entries.iter().enumerate() {
         #[cfg(all(test, not(loom)))]
         fault::before_line(i);
-        let hold = if i + 1 == lines.len() {
+        let hold = if i + 1 == entries.len() {
             last
         } else {
             Hold::Tentative
         };
-        match pending.slot(line).take(line.quantity, hold) {
+        match r.at.take(r.line.quantity, hold) {
             Ok(taken) => {
                 retries += u64::from(taken.retries);
                 match hold {
@@ -195,27 +291,25 @@ pub(crate) fn take<'a>(
                 if retries > 0 {
                     bump(&local.cas_retries, retries);
                 }
-                // `pending` drops here and gives back lines[..i].
+                // `pending` drops here and gives back entries[..i].
                 return Err(TakeError::Shortfall {
-                    item: line.item,
-                    requested: line.quantity,
+                    item: r.line.item,
+                    requested: r.line.quantity,
                     available: short.available,
                 });
             }
         }
     }
-    let local = counters.local();
-    bump(&local.takes, 1);
     if retries > 0 {
-        bump(&local.cas_retries, retries);
+        bump(&counters.local().cas_retries, retries);
     }
     Ok(pending)
 }
 
 /// Commits a plain take whose last line was final: the earlier lines leave the in-flight count.
-pub(crate) fn finish(pending: Pending<'_>) {
-    debug_assert!(pending.last_final || pending.tentative == pending.lines.len());
-    let mut pending = pending;
+#[inline]
+pub(crate) fn finish(mut pending: Pending<'_>) {
+    debug_assert!(pending.last_final || pending.tentative == pending.entries.len());
     pending.last_final = false;
     pending.commit();
 }
@@ -243,9 +337,14 @@ pub(crate) mod fault {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::catalog::Catalog;
 
     fn id(n: u32) -> ItemId {
         ItemId::new(n)
+    }
+
+    fn any(_: ItemId) -> Option<()> {
+        Some(())
     }
 
     #[test]
@@ -256,35 +355,63 @@ mod tests {
             Line::new(id(3), 4),
             Line::new(id(2), 1),
         ];
-        let canonical = Canonical::new(&lines, |_| true).unwrap();
+        let canonical = Canonical::new(&lines, |i| Some(i.get() * 10)).unwrap();
         assert_eq!(
-            canonical.lines(),
-            &[
+            canonical.lines().collect::<Vec<_>>(),
+            [
                 Line::new(id(1), 2),
                 Line::new(id(2), 1),
                 Line::new(id(3), 5)
             ]
         );
+        let handles: Vec<u32> = canonical.entries().iter().map(|r| r.at).collect();
+        assert_eq!(
+            handles,
+            [10, 20, 30],
+            "each line keeps its own item's handle"
+        );
+    }
+
+    /// The 0-1 principle: a comparator network sorts every input iff it sorts every input of
+    /// zeros and ones; check all of them for every length the networks serve.
+    #[test]
+    fn sorting_networks_sort_every_binary_input() {
+        for len in 0..=INLINE_LINES {
+            for bits in 0u32..(1 << len) {
+                let mut keys = [u64::MAX; INLINE_LINES];
+                for (i, key) in keys.iter_mut().enumerate().take(len) {
+                    *key = u64::from(bits >> i & 1);
+                }
+                sort_keys(&mut keys, len);
+                assert!(
+                    keys.windows(2).all(|w| w[0] <= w[1]),
+                    "len {len}, input {bits:b}"
+                );
+            }
+        }
     }
 
     #[test]
     fn canonical_spills_past_inline_capacity() {
         let lines: Vec<Line> = (0..20).rev().map(|i| Line::new(id(i % 10), 1)).collect();
-        let canonical = Canonical::new(&lines, |_| true).unwrap();
-        assert_eq!(canonical.lines().len(), 10);
-        assert!(canonical.lines().iter().all(|l| l.quantity == 2));
-        assert!(canonical.lines().windows(2).all(|w| w[0].item < w[1].item));
+        let canonical = Canonical::new(&lines, any).unwrap();
+        let merged: Vec<Line> = canonical.lines().collect();
+        assert_eq!(merged.len(), 10);
+        assert!(merged.iter().all(|l| l.quantity == 2));
+        assert!(merged.windows(2).all(|w| w[0].item < w[1].item));
     }
 
     #[test]
     fn canonical_refuses_bad_input() {
         assert_eq!(
-            Canonical::new(&[], |_| true).unwrap_err(),
+            Canonical::new(&[], any).err().unwrap(),
             TakeError::EmptyCart
         );
         for quantity in [0, -1, i64::MIN, MAX_LINE_QUANTITY + 1, i64::MAX] {
             assert_eq!(
-                Canonical::new(&[Line::new(id(0), quantity)], |_| true).unwrap_err(),
+                Canonical::new(&[Line::new(id(0), quantity)], any)
+                    .err()
+                    .unwrap(),
                 TakeError::InvalidQuantity {
                     item: id(0),
                     quantity
@@ -292,20 +419,23 @@ mod tests {
             );
         }
         assert_eq!(
-            Canonical::new(&[Line::new(id(7), 1)], |i| i != id(7)).unwrap_err(),
+            Canonical::new(&[Line::new(id(7), 1)], |i| (i != id(7)).then_some(()))
+                .err()
+                .unwrap(),
             TakeError::UnknownItem { item: id(7) }
         );
         assert_eq!(
             Canonical::new(
                 &[Line::new(id(1), MAX_LINE_QUANTITY), Line::new(id(1), 1)],
-                |_| true
+                any
             )
-            .unwrap_err(),
+            .err()
+            .unwrap(),
             TakeError::QuantityOverflow { item: id(1) }
         );
         let many = vec![Line::new(id(0), 1); MAX_LINES + 1];
         assert_eq!(
-            Canonical::new(&many, |_| true).unwrap_err(),
+            Canonical::new(&many, any).err().unwrap(),
             TakeError::TooManyLines {
                 lines: MAX_LINES + 1,
                 max: MAX_LINES
@@ -319,6 +449,10 @@ mod tests {
             catalog.register(s, None).unwrap();
         }
         catalog
+    }
+
+    fn resolve<'a>(catalog: &'a Catalog, lines: &[Line]) -> Canonical<&'a Slot> {
+        Canonical::new(lines, |i| catalog.slot(i)).unwrap()
     }
 
     fn available(catalog: &Catalog, item: u32) -> i64 {
@@ -338,7 +472,8 @@ mod tests {
             Line::new(id(1), 3),
             Line::new(id(2), 2),
         ];
-        let err = take(&catalog, &counters, &lines, Hold::Final)
+        let canonical = resolve(&catalog, &lines);
+        let err = take(&counters, canonical.entries(), Hold::Final)
             .err()
             .unwrap();
         assert_eq!(
@@ -362,7 +497,8 @@ mod tests {
         let catalog = catalog(&[5, 5]);
         let counters = Counters::new(2);
         let lines = [Line::new(id(0), 2), Line::new(id(1), 3)];
-        let pending = take(&catalog, &counters, &lines, Hold::Tentative).unwrap();
+        let canonical = resolve(&catalog, &lines);
+        let pending = take(&counters, canonical.entries(), Hold::Tentative).unwrap();
         assert_eq!((available(&catalog, 0), in_flight(&catalog, 0)), (3, 2));
         assert_eq!((available(&catalog, 1), in_flight(&catalog, 1)), (2, 3));
         pending.commit();
@@ -375,7 +511,8 @@ mod tests {
         let catalog = catalog(&[5, 5]);
         let counters = Counters::new(2);
         let lines = [Line::new(id(0), 2), Line::new(id(1), 3)];
-        drop(take(&catalog, &counters, &lines, Hold::Final).unwrap());
+        let canonical = resolve(&catalog, &lines);
+        drop(take(&counters, canonical.entries(), Hold::Final).unwrap());
         assert_eq!((available(&catalog, 0), in_flight(&catalog, 0)), (5, 0));
         assert_eq!((available(&catalog, 1), in_flight(&catalog, 1)), (5, 0));
     }
@@ -389,10 +526,11 @@ mod tests {
             Line::new(id(1), 1),
             Line::new(id(2), 1),
         ];
+        let canonical = resolve(&catalog, &lines);
         for at in 0..3 {
             fault::panic_before_line(Some(at));
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                take(&catalog, &counters, &lines, Hold::Final).map(finish)
+                take(&counters, canonical.entries(), Hold::Final).map(finish)
             }));
             fault::panic_before_line(None);
             assert!(result.is_err(), "the injected fault must fire");

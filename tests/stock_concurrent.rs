@@ -159,8 +159,8 @@ fn lock_free_conserves_stock() {
 
 #[test]
 fn item_locks_conserve_stock() {
-    run(Arc::new(ItemLocks::<parking_lot::Mutex<_>>::new()));
-    run(Arc::new(StdItemLocks::new()));
+    run(Arc::new(ItemLocks::new()));
+    run(Arc::new(StdItemLocks::new_std()));
 }
 
 #[test]
@@ -174,8 +174,8 @@ fn global_lock_conserves_stock() {
 #[test]
 fn opposite_orders_never_deadlock() {
     let engines: Vec<Arc<dyn StockEngine>> = vec![
-        Arc::new(ItemLocks::<parking_lot::Mutex<_>>::new()),
-        Arc::new(StdItemLocks::new()),
+        Arc::new(ItemLocks::new()),
+        Arc::new(StdItemLocks::new_std()),
         Arc::new(Stock::new()),
     ];
     for engine in engines {

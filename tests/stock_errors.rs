@@ -8,7 +8,7 @@ use atomic_stock::{AdjustError, CatalogError, ItemId, Line, Stock, StockEngine, 
 fn engines() -> Vec<Box<dyn StockEngine>> {
     vec![
         Box::new(Stock::new()),
-        Box::new(ItemLocks::<parking_lot::Mutex<_>>::new()),
+        Box::new(ItemLocks::new()),
         Box::new(GlobalLock::new()),
     ]
 }

@@ -32,10 +32,10 @@ impl GlobalLock {
 impl GlobalLock {
     /// Validates outside the lock: ids only ever become known, so a length read before locking
     /// is a safe (if momentarily conservative) test.
-    fn canonical(&self, lines: &[Line]) -> Result<Canonical, TakeError> {
+    fn canonical(&self, lines: &[Line]) -> Result<Canonical<()>, TakeError> {
         // Acquire: pairs with the Release store in `register`.
         let len = self.len.load(Ordering::Acquire);
-        Canonical::new(lines, |item| item.index() < len)
+        Canonical::new(lines, |item| (item.index() < len).then_some(()))
     }
 }
 

@@ -6,7 +6,7 @@ use crate::ids::{ItemId, Line};
 use crate::limits::{MAX_ITEMS, MAX_STOCK};
 use crate::segmented::Segmented;
 use crate::stock::StockEngine;
-use crate::take::Canonical;
+use crate::take::{Canonical, Resolved};
 use std::sync::Mutex;
 
 /// One item's state under its lock.
@@ -21,6 +21,8 @@ pub struct ItemState {
 /// A mutex around one item's state. Implemented for `parking_lot::Mutex` and
 /// `std::sync::Mutex`.
 pub trait ItemMutex: Send + Sync {
+    /// The engine's name in reports.
+    const ENGINE: &'static str;
     /// A mutex holding `state`.
     fn new(state: ItemState) -> Self;
     /// Runs `f` with the lock held.
@@ -28,6 +30,8 @@ pub trait ItemMutex: Send + Sync {
 }
 
 impl ItemMutex for parking_lot::Mutex<ItemState> {
+    const ENGINE: &'static str = "item-locks";
+
     fn new(state: ItemState) -> Self {
         parking_lot::Mutex::new(state)
     }
@@ -39,6 +43,8 @@ impl ItemMutex for parking_lot::Mutex<ItemState> {
 }
 
 impl ItemMutex for Mutex<ItemState> {
+    const ENGINE: &'static str = "item-locks-std";
+
     fn new(state: ItemState) -> Self {
         Mutex::new(state)
     }
@@ -68,34 +74,44 @@ pub type StdItemLocks = ItemLocks<Mutex<ItemState>>;
 
 impl<M: ItemMutex> Default for ItemLocks<M> {
     fn default() -> Self {
-        Self::new()
+        Self::with_mutex()
+    }
+}
+
+impl ItemLocks {
+    /// An empty catalog on `parking_lot` mutexes (the faster of the two measured here).
+    #[must_use]
+    pub fn new() -> Self {
+        Self::with_mutex()
+    }
+}
+
+impl StdItemLocks {
+    /// An empty catalog on `std::sync::Mutex`.
+    #[must_use]
+    pub fn new_std() -> Self {
+        Self::with_mutex()
     }
 }
 
 impl<M: ItemMutex> ItemLocks<M> {
-    /// An empty catalog.
+    /// An empty catalog on mutexes of type `M`.
     #[must_use]
-    pub fn new() -> Self {
+    pub fn with_mutex() -> Self {
         ItemLocks {
             items: Segmented::new(),
             registration: Mutex::new(()),
         }
     }
 
-    fn item(&self, item: ItemId) -> &M {
-        self.items
-            .get(item.get())
-            .expect("validated item disappeared from the catalog")
-    }
-
     /// Locks `lines[0]`, checks it, recurses into the rest with the lock held, then applies.
     /// Recursion keeps the guards on the stack: no allocation, and the locks are released in
     /// reverse order as the calls return.
-    fn take_sorted(&self, lines: &[Line]) -> Result<(), TakeError> {
-        let Some((line, rest)) = lines.split_first() else {
+    fn take_sorted(&self, lines: &[Resolved<&M>]) -> Result<(), TakeError> {
+        let Some((Resolved { line, at }, rest)) = lines.split_first() else {
             return Ok(());
         };
-        self.item(line.item).with(|state| {
+        at.with(|state| {
             if state.available < line.quantity {
                 return Err(TakeError::Shortfall {
                     item: line.item,
@@ -109,9 +125,8 @@ impl<M: ItemMutex> ItemLocks<M> {
         })
     }
 
-    fn canonical(&self, lines: &[Line]) -> Result<Canonical, TakeError> {
-        let len = self.items.len();
-        Canonical::new(lines, |item| item.get() < len)
+    fn canonical(&self, lines: &[Line]) -> Result<Canonical<&M>, TakeError> {
+        Canonical::new(lines, |item| self.items.get(item.get()))
     }
 
     fn adjustable(&self, item: ItemId, quantity: i64) -> Result<&M, AdjustError> {
@@ -128,7 +143,7 @@ impl<M: ItemMutex> ItemLocks<M> {
 
 impl<M: ItemMutex> StockEngine for ItemLocks<M> {
     fn name(&self) -> &'static str {
-        "item-locks"
+        M::ENGINE
     }
 
     fn register(&self, initial: i64) -> Result<ItemId, CatalogError> {
@@ -155,13 +170,13 @@ impl<M: ItemMutex> StockEngine for ItemLocks<M> {
 
     fn take(&self, lines: &[Line]) -> Result<(), TakeError> {
         let canonical = self.canonical(lines)?;
-        self.take_sorted(canonical.lines())
+        self.take_sorted(canonical.entries())
     }
 
     fn give_back(&self, lines: &[Line]) -> Result<(), TakeError> {
         let canonical = self.canonical(lines)?;
-        for line in canonical.lines() {
-            self.item(line.item).with(|state| {
+        for Resolved { line, at } in canonical.entries() {
+            at.with(|state| {
                 if state.available + line.quantity > MAX_STOCK {
                     return Err(TakeError::QuantityOverflow { item: line.item });
                 }
