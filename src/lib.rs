@@ -4,6 +4,7 @@
 
 mod catalog;
 mod clock;
+mod engine;
 mod epoch;
 mod error;
 mod expiry;
@@ -27,6 +28,7 @@ mod take;
 pub mod baseline;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use engine::ReservationEngine;
 pub use error::{AdjustError, CatalogError, TakeError};
 pub use expiry::LagHistogram;
 pub use ids::{ItemId, Line};

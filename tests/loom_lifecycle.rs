@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(2);
+        builder.preemption_bound = Some(1);
     }
     builder.check(f);
 }
