@@ -16,12 +16,15 @@ use crate::shard;
 use crate::slot::{self, Hold as Take};
 use crate::stats::{bump, Stats};
 use crate::stock::Stock;
-use crate::sync::atomic::{fence, AtomicI64, AtomicU64, Ordering};
+use crate::sync::atomic::{fence, AtomicU64, Ordering};
+// Counters that order nothing (reservation numbers, live counts for the admission bound, push
+// counts) are plain std atomics even under loom, so the models explore only the protocols.
 use crate::sync::{lock, Mutex};
 use crate::take::{self, Pending, Resolved};
 use crossbeam_epoch::{Guard, Owned};
 use crossbeam_queue::SegQueue;
 use crossbeam_utils::CachePadded;
+use std::sync::atomic::{AtomicI64 as PlainI64, AtomicU64 as PlainU64};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,14 +35,14 @@ const SHARD_BITS: u32 = 8;
 #[derive(Debug)]
 struct Shard {
     /// Next reservation number of this shard.
-    counter: AtomicU64,
+    counter: PlainU64,
     /// Reservations created by this shard and not yet finished.
-    live: AtomicI64,
+    live: PlainI64,
     /// Deadlines of reservations created or changed by threads of this shard, not yet moved to
     /// the timer's heap.
     inbox: SegQueue<Token>,
     /// Pushes to `inbox`, to drain it every `DRAIN_EVERY`.
-    pushes: AtomicU64,
+    pushes: PlainU64,
     /// No token in `inbox` has an earlier deadline than this (see [`crate::expiry`]).
     inbox_earliest: AtomicU64,
     /// Outcomes of the shard's finished reservations, by reservation number modulo the length:
@@ -87,15 +90,17 @@ enum Target {
 /// Per-item counts, as [`Inventory::item`] shows them.
 ///
 /// Read from several atomics one after the other: exact at quiescence, and while operations
-/// run each field is a value it had during the call. `received = available + in_flight + held
-/// + sold` holds exactly at quiescence.
+/// run each field is a value it had during the call. `received = available + held + sold`
+/// holds exactly at quiescence.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct ItemLevels {
     /// Units anyone may reserve now.
     pub available: i64,
-    /// Units tentatively taken by reservations still being made.
+    /// Operations in flight on the item (reservations being made, releases returning stock);
+    /// zero at quiescence.
     pub in_flight: i64,
-    /// Units held by live reservations.
+    /// Units held by live reservations (including units a reservation still being made has
+    /// taken tentatively).
     pub held: i64,
     /// Units sold (confirmed reservations).
     pub sold: i64,
@@ -118,9 +123,9 @@ pub struct AuditReport {
     pub sold: i64,
 }
 
-/// An item whose ledger does not add up: `received != available + in_flight + held + sold`,
-/// with `held` counted from the live reservations themselves. Never expected; reported by
-/// [`Inventory::audit`] so that tests can fail.
+/// An item whose ledger does not add up: `received != available + held + sold`, with `held`
+/// counted from the live reservations themselves, or with operations still in flight. Never
+/// expected at quiescence; reported by [`Inventory::audit`] so that tests can fail.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct AuditError {
     /// The item.
@@ -129,7 +134,7 @@ pub struct AuditError {
     pub received: i64,
     /// Available units.
     pub available: i64,
-    /// Units in flight (must be 0 at quiescence).
+    /// Operations in flight (must be 0 at quiescence).
     pub in_flight: i64,
     /// Units held, summed over live reservations.
     pub held: i64,
@@ -141,8 +146,8 @@ impl std::fmt::Display for AuditError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}: received {} != available {} + in flight {} + held {} + sold {}",
-            self.item, self.received, self.available, self.in_flight, self.held, self.sold
+            "{}: received {} != available {} + held {} + sold {}, or in flight {} != 0",
+            self.item, self.received, self.available, self.held, self.sold, self.in_flight
         )
     }
 }
@@ -278,10 +283,10 @@ impl InventoryBuilder {
             shards: (0..shards)
                 .map(|_| {
                     CachePadded::new(Shard {
-                        counter: AtomicU64::new(1),
-                        live: AtomicI64::new(0),
+                        counter: PlainU64::new(1),
+                        live: PlainI64::new(0),
                         inbox: SegQueue::new(),
-                        pushes: AtomicU64::new(0),
+                        pushes: PlainU64::new(0),
                         inbox_earliest: AtomicU64::new(u64::MAX),
                         finished: (0..finished_per_shard).map(|_| AtomicU64::new(0)).collect(),
                     })
@@ -484,11 +489,18 @@ impl Inner {
 
     /// Takes `entries` (canonical) tentatively. On a shortfall, first expires whatever is due
     /// (an expired hold must never turn a buyer away), then tries once more.
+    ///
+    /// The second attempt runs even when nothing is due: an expiry may have returned the units
+    /// between the first attempt's read and the due check, and the check then (rightly) finds
+    /// nothing due. Reservations created meanwhile are not due at `now`, so after the check no
+    /// due hold can be hiding units, and the second answer stands.
     fn take<'a>(&self, entries: &'a [Resolved<&'a slot::Slot>]) -> Result<Pending<'a>, TakeError> {
         let counters = self.stock.counters();
         match take::take(counters, entries, Take::Tentative) {
-            Err(TakeError::Shortfall { .. }) if self.maybe_due(self.now()) => {
-                self.expire_due();
+            Err(TakeError::Shortfall { .. }) => {
+                if self.maybe_due(self.now()) {
+                    self.expire_due();
+                }
                 take::take(counters, entries, Take::Tentative)
             }
             result => result,
@@ -580,20 +592,9 @@ impl Inner {
         let mut expired = 0;
         let mut popped = 0u32;
         while let Some(token) = timer.heap.pop_due(now) {
-            if let Some(entry) = self
-                .registry
-                .get(token.cart, &guard)
-                .filter(|e| e.seq == token.seq)
-            {
-                let current = entry.snapshot(&guard);
-                let deadline = current.hold().deadline;
-                if current.state == State::Held
-                    && deadline <= now
-                    && self.settle(entry, current, State::Expired, &guard)
-                {
-                    expired += 1;
-                    timer.lag.record(now - deadline);
-                }
+            if let Some(deadline) = self.expire_token(token, now, &guard) {
+                expired += 1;
+                timer.lag.record(now - deadline);
             }
             popped += 1;
             if popped % 1024 == 0 {
@@ -609,6 +610,22 @@ impl Inner {
         drop(guard);
         self.compact(&mut timer);
         expired
+    }
+
+    /// Expires the reservation `token` names if it is still held and due at `now`; returns its
+    /// deadline if this call expired it. A stale token (the reservation finished, or its
+    /// deadline moved) does nothing.
+    pub(crate) fn expire_token(&self, token: Token, now: u64, guard: &Guard) -> Option<u64> {
+        let entry = self
+            .registry
+            .get(token.cart, guard)
+            .filter(|e| e.seq == token.seq)?;
+        let current = entry.snapshot(guard);
+        let deadline = current.hold().deadline;
+        (current.state == State::Held
+            && deadline <= now
+            && self.settle(entry, current, State::Expired, guard))
+        .then_some(deadline)
     }
 
     /// Drops stale tokens when they outnumber live reservations (see [`crate::expiry`]).
@@ -641,15 +658,30 @@ impl Inner {
     /// and expiry. The winner settles the stock, remembers the outcome and retires the entry;
     /// returns whether this call won.
     fn settle(&self, entry: &Entry, current: Snapshot<'_>, to: State, guard: &Guard) -> bool {
+        let lines = &current.hold().lines;
+        let returns_stock = to != State::Confirmed;
+        if returns_stock {
+            // Announce first: until the units are back, a take that finds the item short
+            // must wait for us rather than answer "short" (see `crate::slot`).
+            for line in lines.iter() {
+                self.stock.slot(line.item).announce();
+            }
+        }
         if !entry.finish(current, to, guard) {
+            if returns_stock {
+                for line in lines.iter() {
+                    self.stock.slot(line.item).commit();
+                }
+            }
             return false;
         }
         let counters = self.stock.counters().local();
-        for line in current.hold().lines.iter() {
+        for line in lines.iter() {
             let slot = self.stock.slot(line.item);
-            match to {
-                State::Confirmed => slot.record_sold(line.quantity),
-                _ => slot.give_back_held(line.quantity),
+            if returns_stock {
+                slot.give_back_tentative(line.quantity);
+            } else {
+                slot.record_sold(line.quantity);
             }
         }
         self.remember(entry.seq, to);
@@ -811,14 +843,20 @@ impl Inner {
                         deadline: current.hold().deadline,
                         lines: remaining.into_boxed_slice(),
                     };
+                    for r in released.entries() {
+                        r.at.announce();
+                    }
                     if entry.replace(current, Owned::new(hold), &guard).is_ok() {
                         // Only the thread whose compare-and-swap removed these lines returns
                         // them, so they come back exactly once.
                         for r in released.entries() {
-                            r.at.give_back_held(r.line.quantity);
+                            r.at.give_back_tentative(r.line.quantity);
                         }
                         bump(&self.stock.counters().local().partial_releases, 1);
                         return Ok(());
+                    }
+                    for r in released.entries() {
+                        r.at.commit();
                     }
                 }
                 Found::Finished(state) => return Err(finished_error(state)),
@@ -945,6 +983,11 @@ impl Inner {
                 deadline,
                 lines: wanted.lines().collect(),
             });
+            // Announced only now, after the additions were taken: an operation holding
+            // announcements never waits (see `crate::slot`).
+            for line in &removals {
+                self.stock.slot(line.item).announce();
+            }
             if entry.replace(current, hold, &guard).is_ok() {
                 self.schedule(entry, deadline);
                 if let Some(pending) = pending {
@@ -952,10 +995,15 @@ impl Inner {
                 }
                 // The replaced hold held these; only the winner of the swap returns them.
                 for line in &removals {
-                    self.stock.slot(line.item).give_back_held(line.quantity);
+                    self.stock
+                        .slot(line.item)
+                        .give_back_tentative(line.quantity);
                 }
                 bump(&self.stock.counters().local().reserves, 1);
                 return Ok(self.receipt(entry, deadline));
+            }
+            for line in &removals {
+                self.stock.slot(line.item).commit();
             }
             // Lost a race on this cart: `pending` drops here and gives the additions back
             // (they were only in flight); try again on what the winner left.
@@ -970,6 +1018,12 @@ impl Inner {
             earliest = earliest.min(shard.inbox_earliest.load(Ordering::Acquire));
         }
         (earliest != u64::MAX).then(|| Duration::from_nanos(earliest.saturating_sub(self.now())))
+    }
+
+    /// Pins the current thread in this inventory's collector (for the loom models).
+    #[cfg(all(test, loom))]
+    pub(crate) fn epoch_pin(&self) -> Guard {
+        self.epoch.pin()
     }
 
     fn live_reservations(&self) -> usize {
@@ -1022,7 +1076,7 @@ fn public_state(state: State) -> ReservationState {
 /// ```
 #[derive(Debug)]
 pub struct Inventory {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
     reaper: Option<crate::reaper::Reaper>,
 }
 
@@ -1247,7 +1301,7 @@ impl Inventory {
         Some(ItemLevels {
             available,
             in_flight,
-            held: received - sold - available - in_flight,
+            held: received - sold - available,
             sold,
             received,
         })
@@ -1271,7 +1325,7 @@ impl Inventory {
         lock(&self.inner.timer).lag.clone()
     }
 
-    /// Checks, for every item, that `received = available + in_flight + held + sold`, counting
+    /// Checks, for every item, that `received = available + held + sold`, counting
     /// `held` from the live reservations in the cart registry (not derived from the other
     /// counts, so the check can fail), and that nothing is in flight. Meaningful only at
     /// quiescence (no operation running); O(items + live reservations).
@@ -1302,7 +1356,7 @@ impl Inventory {
             let word = slot.word();
             let (available, in_flight) = (slot::available(word), slot::in_flight(word));
             let (received, sold) = (slot.received(), slot.sold());
-            if received != available + in_flight + held + sold || in_flight != 0 {
+            if received != available + held + sold || in_flight != 0 {
                 return Err(AuditError {
                     item,
                     received,

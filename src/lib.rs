@@ -27,6 +27,9 @@ mod take;
 #[cfg(feature = "baselines")]
 pub mod baseline;
 
+#[cfg(all(test, loom))]
+mod tests;
+
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::ReservationEngine;
 pub use error::{AdjustError, CatalogError, TakeError};

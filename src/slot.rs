@@ -4,36 +4,51 @@
 //! # The stock word
 //!
 //! ```text
-//!  63       62 ........ 32   31     30 ........ 0
-//! [WAITERS][  in flight   ][FLAG][  available   ]
+//!  63        62     61 ............ 32   31 ............ 0
+//! [WAITERS][FLAG][ operations in flight ][    available    ]
 //! ```
 //!
-//! * `available`: units anyone may take.
-//! * `in flight`: units taken *tentatively* by requests that have not finished yet (a
-//!   multi-item take still working through its lines, a reservation not yet published). Such
-//!   units will either be committed (they become held) or given back.
+//! * `available`: units anyone may take (32 bits; see "Bounds" below).
+//! * `operations in flight`: how many unfinished operations may still put units of this item
+//!   back into `available`: a multi-item take that took this line *tentatively* and may yet
+//!   compensate, a reservation being published, or a release, expiry or cart update that has
+//!   *announced* it may return units it holds. Each adds 1 before it can return units and
+//!   removes its 1 in the same atomic operation that returns them (or withdraws it).
 //! * `FLAG`: reserved for the hot-item protocol.
 //! * `WAITERS`: a thread is parked on the word (see [`crate::park`]).
 //!
-//! Both counts live in one word so that a take moves units from `available` to `in flight` in
-//! a single compare-and-swap. That is what makes an exact shortfall possible: a take answers
-//! "short" only when `available + in flight < requested`, that is, when even if every in-flight
-//! request gave its units back there would not be enough. When `available < requested <=
-//! available + in flight`, the answer depends on requests still running, so the take waits for
-//! one of them to resolve (it never waits on a request that waits on it: requests take items in
-//! ascending id order, so waits only ever point to higher ids).
+//! # Exact shortfalls
 //!
-//! Invariants, for every word: `available + in flight <= MAX_STOCK`, so neither count can carry
-//! into the flag bits; `in flight` only grows by a take and only shrinks by the commit or
-//! give-back of that same take.
+//! A take answers "short" only from a word whose in-flight count is zero: then every unit of
+//! the item is either available or held by a reservation that will stay held, at the instant
+//! of that read. When `available < requested` but operations are in flight, the answer depends
+//! on them, so the take waits for the word to change (spinning briefly, then parking). It never
+//! waits on an operation that waits on it: a take only waits while holding tentative units of
+//! lower items, and in-flight operations on an item never wait on anything of a lower item
+//! (takes go in ascending item order; finishers and publishers do not wait at all).
+//!
+//! Counting operations rather than units means racing finishers of the same reservation can
+//! each announce without the count ever overflowing (it is bounded by the number of running
+//! threads), at the price of a decider sometimes waiting for an operation whose units would not
+//! have sufficed anyway.
+//!
+//! # Bounds
+//!
+//! `available` holds up to 2^32 - 1 while the crate keeps stock at or below
+//! [`MAX_STOCK`](crate::limits::MAX_STOCK) = 2^31 - 1: a compensation returning units on top of
+//! a restock that happened meanwhile can push `available` past `MAX_STOCK` for the core
+//! [`Stock`](crate::Stock) (whose restock bound cannot see units in flight), but never out of
+//! its field. The reservation engine bounds everything on hand through its ledger instead, so
+//! there `available <= MAX_STOCK` always.
 
 use crate::limits::MAX_STOCK;
 use crate::park::{self, WAITERS};
 use crate::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-const AVAILABLE_MASK: u64 = MAX_STOCK as u64;
+const AVAILABLE_MASK: u64 = 0xFFFF_FFFF;
 const IN_FLIGHT_SHIFT: u32 = 32;
-const IN_FLIGHT_MASK: u64 = (MAX_STOCK as u64) << IN_FLIGHT_SHIFT;
+const IN_FLIGHT_ONE: u64 = 1 << IN_FLIGHT_SHIFT;
+const IN_FLIGHT_MASK: u64 = ((1 << 30) - 1) << IN_FLIGHT_SHIFT;
 
 /// Units available in a stock word.
 #[inline]
@@ -41,7 +56,7 @@ pub(crate) const fn available(word: u64) -> i64 {
     (word & AVAILABLE_MASK) as i64
 }
 
-/// Units in flight in a stock word.
+/// Operations in flight in a stock word.
 #[inline]
 pub(crate) const fn in_flight(word: u64) -> i64 {
     ((word & IN_FLIGHT_MASK) >> IN_FLIGHT_SHIFT) as i64
@@ -52,7 +67,7 @@ pub(crate) const fn in_flight(word: u64) -> i64 {
 pub(crate) enum Hold {
     /// The units leave the item for good (the last line of a plain take).
     Final,
-    /// The units are counted in flight until [`Slot::commit`] or [`Slot::give_back_tentative`].
+    /// The take stays in flight until [`Slot::commit`] or [`Slot::give_back_tentative`].
     Tentative,
 }
 
@@ -63,13 +78,13 @@ pub(crate) struct Taken {
     pub(crate) retries: u32,
 }
 
-/// The take was refused: `available` units were available (counting none of the in-flight
-/// ones) when the shortfall was decided.
+/// The take was refused: `available` units were available, with nothing in flight, when the
+/// shortfall was decided.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct Short {
     pub(crate) available: i64,
     pub(crate) retries: u32,
-    /// Whether the decision had to wait for in-flight requests first.
+    /// Whether the decision had to wait for in-flight operations first.
     pub(crate) waited: bool,
 }
 
@@ -114,7 +129,7 @@ impl Slot {
         let q = quantity as u64;
         let in_flight_delta = match hold {
             Hold::Final => 0,
-            Hold::Tentative => q << IN_FLIGHT_SHIFT,
+            Hold::Tentative => IN_FLIGHT_ONE,
         };
         let mut retries = 0;
         let mut waited = false;
@@ -124,8 +139,8 @@ impl Slot {
         loop {
             let avail = available(word);
             if avail >= quantity {
-                // Cannot underflow (avail >= q) or overflow (in flight + q <= available +
-                // in flight <= MAX_STOCK before the move).
+                // Cannot underflow (avail >= q); the in-flight count is bounded by the number
+                // of running operations, far below its 30 bits.
                 let new = (word - q) + in_flight_delta;
                 // AcqRel on success: Acquire so that units given back by a release or expiry
                 // are taken only after that release's state change is visible; Release so that
@@ -148,43 +163,56 @@ impl Slot {
                     }
                 }
             }
-            if avail + in_flight(word) < quantity {
+            if in_flight(word) == 0 {
                 return Err(Short {
                     available: avail,
                     retries,
                     waited,
                 });
             }
-            // Undecided: the answer depends on in-flight requests. Wait for the word to move.
+            // Undecided: the answer depends on operations in flight. Wait for the word to move.
             waited = true;
             word = park::wait_for_change(&self.word, word);
         }
     }
 
-    /// Turns `quantity` tentatively taken units into held ones: they leave the in-flight count.
+    /// Ends an in-flight operation that returns nothing: a tentative take becomes held, or an
+    /// announced finisher lost its race and withdraws.
     #[inline]
-    pub(crate) fn commit(&self, quantity: i64) {
-        let q = quantity as u64;
-        // AcqRel: Release publishes the committing request's effects (its reservation record)
-        // to a decider that Acquire-loads this word and sees the in-flight count drop.
-        let previous = self.word.fetch_sub(q << IN_FLIGHT_SHIFT, Ordering::AcqRel);
-        debug_assert!(in_flight(previous) >= quantity);
+    pub(crate) fn commit(&self) {
+        // AcqRel: Release publishes the operation's effects (a reservation record, a final
+        // state) to a decider that Acquire-loads this word and sees the count drop.
+        let previous = self.word.fetch_sub(IN_FLIGHT_ONE, Ordering::AcqRel);
+        debug_assert!(in_flight(previous) >= 1);
         if previous & WAITERS != 0 {
             park::wake(&self.word);
         }
     }
 
-    /// Gives back `quantity` tentatively taken units: they move from in flight to available.
+    /// Announces an operation that may return held units of this item (a release, an expiry, a
+    /// cart update dropping lines). Must come before the compare-and-swap that decides whether
+    /// it does, and be resolved by [`give_back_tentative`](Slot::give_back_tentative) (it won)
+    /// or [`commit`](Slot::commit) (it did not).
+    #[inline]
+    pub(crate) fn announce(&self) {
+        // AcqRel: the Release half orders the announcement before the deciding
+        // compare-and-swap that follows it in program order (a thread that observes that
+        // decision and then reads this word sees the announcement); nothing is acquired.
+        self.word.fetch_add(IN_FLIGHT_ONE, Ordering::AcqRel);
+    }
+
+    /// Ends an in-flight operation by returning `quantity` units: +`quantity` available, -1 in
+    /// flight, in one addition (a compensation, or an announced finisher that won).
     #[inline]
     pub(crate) fn give_back_tentative(&self, quantity: i64) {
         let q = quantity as u64;
-        // One addition moves the units: +q available, -q in flight. In flight >= q, so the
-        // high half does not borrow; available + q <= MAX_STOCK, so the low half does not carry.
-        let delta = q.wrapping_sub(q << IN_FLIGHT_SHIFT);
+        // The count is >= 1, so the high half does not borrow; `available` has a spare bit
+        // (see "Bounds"), so the low half does not carry.
+        let delta = q.wrapping_sub(IN_FLIGHT_ONE);
         // AcqRel: as in `commit`; the Release half also orders this give-back before any take
         // that consumes the units.
         let previous = self.word.fetch_add(delta, Ordering::AcqRel);
-        debug_assert!(in_flight(previous) >= quantity);
+        debug_assert!(in_flight(previous) >= 1);
         if previous & WAITERS != 0 {
             park::wake(&self.word);
         }
@@ -197,19 +225,19 @@ impl Slot {
         // AcqRel: Release orders the giver's state transition (release, expiry) before a take
         // that Acquires these units; the Acquire half keeps the wake-up check below ordered.
         let previous = self.word.fetch_add(quantity as u64, Ordering::AcqRel);
-        debug_assert!(available(previous) + in_flight(previous) + quantity <= MAX_STOCK);
+        debug_assert!(available(previous) + quantity <= AVAILABLE_MASK as i64);
         if previous & WAITERS != 0 {
             park::wake(&self.word);
         }
     }
 
-    /// Adds `quantity` units to available if `available + in flight + quantity` stays within
-    /// `MAX_STOCK`; otherwise returns the units on hand in the word.
+    /// Adds `quantity` units to available if `available + quantity` stays within `MAX_STOCK`;
+    /// otherwise returns the units available.
     pub(crate) fn add_checked(&self, quantity: i64) -> Result<(), i64> {
         // Relaxed: only a starting guess for the compare-and-swap, which validates it.
         let mut word = self.word.load(Ordering::Relaxed);
         loop {
-            let on_hand = available(word) + in_flight(word);
+            let on_hand = available(word);
             if on_hand + quantity > MAX_STOCK {
                 return Err(on_hand);
             }

@@ -4,9 +4,9 @@
 //! 1. [`Canonical::new`] validates every line (quantity in range, item known), merges duplicate
 //!    items and sorts by [`ItemId`]. Nothing is touched yet, so bad input changes nothing.
 //! 2. [`take`] takes each line in ascending item order with a compare-and-swap on the item's
-//!    stock word (see [`crate::slot`]). Every line but the last is taken *tentatively*: counted in
-//!    flight, so that a concurrent request that finds the item short knows these units may come
-//!    back and waits instead of answering "short" (no phantom shortfall).
+//!    stock word (see [`crate::slot`]). Every line but the last is taken *tentatively*: counted as
+//!    an operation in flight, so that a concurrent request that finds the item short knows units
+//!    may come back and waits instead of answering "short" (no phantom shortfall).
 //! 3. On the first shortfall the [`Pending`] guard gives back every line already taken, at once.
 //!    The guard does the same if anything panics half-way: compensation is structural.
 //! 4. On success the caller commits: tentative units leave the in-flight count.
@@ -223,7 +223,7 @@ impl Pending<'_> {
     #[inline]
     pub(crate) fn commit(mut self) {
         for r in &self.entries[..self.tentative] {
-            r.at.commit(r.line.quantity);
+            r.at.commit();
         }
         self.tentative = 0;
         self.last_final = false;
@@ -499,8 +499,8 @@ mod tests {
         let lines = [Line::new(id(0), 2), Line::new(id(1), 3)];
         let canonical = resolve(&catalog, &lines);
         let pending = take(&counters, canonical.entries(), Hold::Tentative).unwrap();
-        assert_eq!((available(&catalog, 0), in_flight(&catalog, 0)), (3, 2));
-        assert_eq!((available(&catalog, 1), in_flight(&catalog, 1)), (2, 3));
+        assert_eq!((available(&catalog, 0), in_flight(&catalog, 0)), (3, 1));
+        assert_eq!((available(&catalog, 1), in_flight(&catalog, 1)), (2, 1));
         pending.commit();
         assert_eq!((available(&catalog, 0), in_flight(&catalog, 0)), (3, 0));
         assert_eq!((available(&catalog, 1), in_flight(&catalog, 1)), (2, 0));

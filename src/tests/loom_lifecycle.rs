@@ -1,0 +1,230 @@
+//! loom models of the reservation lifecycle and the cart registry, run with
+//! `RUSTFLAGS="--cfg loom --cfg crossbeam_loom" cargo test --release --lib` (see README).
+//! crossbeam-epoch runs on loom's atomics, so retirement and reclamation are explored too.
+//!
+//! Three-thread models run with a preemption bound of 1 (every interleaving that preempts a
+//! thread at most once), two-thread models with 2; `LOOM_MAX_PREEMPTIONS` overrides both.
+
+use crate::expiry::Token;
+use crate::inventory::Inventory;
+use crate::{CartId, Clock, Confirmation, Line, ReservationError, ReservationState};
+use loom::sync::Arc;
+use loom::thread;
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+fn model(threads: usize, f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(if threads >= 3 { 1 } else { 2 });
+    }
+    builder.check(f);
+}
+
+loom::thread_local! {
+    /// Whether the current thread reads the clock an hour late.
+    static LATE: Cell<bool> = Cell::new(false);
+}
+
+/// A clock that reads "an hour later" on threads that asked to be late: lets one thread see a
+/// deadline as passed while another does not, which is the real race (confirm read the clock
+/// just before the deadline, the reaper just after).
+#[derive(Debug)]
+struct ThreadClock(Instant);
+
+impl Clock for ThreadClock {
+    fn now(&self) -> Instant {
+        if LATE.with(Cell::get) {
+            self.0 + Duration::from_secs(3600)
+        } else {
+            self.0
+        }
+    }
+}
+
+fn late() {
+    LATE.with(|late| late.set(true));
+}
+
+const HOUR: u64 = 3600 * 1_000_000_000;
+const TTL: Duration = Duration::from_secs(60);
+
+fn inventory() -> Inventory {
+    Inventory::builder()
+        .clock(std::sync::Arc::new(ThreadClock(Instant::now())))
+        .shards(1)
+        .expected_carts(1)
+        .finished_memory(16)
+        .build()
+}
+
+/// Confirm, release and expiry race on one reservation: exactly one wins, the stock is settled
+/// exactly once, and every caller's answer agrees with the winner. The expiring thread runs
+/// the step `expire_due` runs for each due token.
+#[test]
+fn confirm_races_release_races_expiry() {
+    model(3, || {
+        let inv = Arc::new(inventory());
+        let item = inv.register_item(1).unwrap();
+        let r = inv
+            .reserve(CartId::new(1), &[Line::new(item, 1)], TTL)
+            .unwrap();
+        let token = Token {
+            deadline: 0,
+            cart: r.id.cart.get(),
+            seq: r.id.seq,
+        };
+        let confirm = {
+            let inv = inv.clone();
+            thread::spawn(move || inv.confirm(r.id))
+        };
+        let release = {
+            let inv = inv.clone();
+            thread::spawn(move || inv.release(r.id))
+        };
+        let expired = {
+            let guard = inv.inner.epoch_pin();
+            inv.inner.expire_token(token, HOUR, &guard).is_some()
+        };
+        let (c, rel) = (confirm.join().unwrap(), release.join().unwrap());
+        let levels = inv.item(item).unwrap();
+        match inv.status(r.id).unwrap() {
+            ReservationState::Confirmed => {
+                assert_eq!(
+                    (c, rel.is_err(), expired),
+                    (Ok(Confirmation::Confirmed), true, false)
+                );
+                assert_eq!((levels.available, levels.sold), (0, 1));
+            }
+            ReservationState::Released => {
+                assert_eq!((c.is_err(), rel, expired), (true, Ok(()), false));
+                assert_eq!((levels.available, levels.sold), (1, 0));
+            }
+            ReservationState::Expired => {
+                assert!(expired && c.is_err() && rel.is_err());
+                assert_eq!((levels.available, levels.sold), (1, 0));
+            }
+            ReservationState::Held => panic!("nobody won"),
+        }
+        assert_eq!(levels.held, 0);
+        inv.audit().unwrap();
+    });
+}
+
+/// The whole `expire_due` (timer mutex, inbox drain, seqlock) against a confirm that still
+/// sees the deadline ahead: exactly one of them wins.
+#[test]
+fn expire_due_races_confirm() {
+    model(2, || {
+        let inv = Arc::new(inventory());
+        let item = inv.register_item(1).unwrap();
+        let r = inv
+            .reserve(CartId::new(1), &[Line::new(item, 1)], TTL)
+            .unwrap();
+        let confirm = {
+            let inv = inv.clone();
+            thread::spawn(move || inv.confirm(r.id))
+        };
+        late();
+        let expired = inv.expire_due();
+        let c = confirm.join().unwrap();
+        match (c, expired) {
+            (Ok(Confirmation::Confirmed), 0) => assert_eq!(inv.item(item).unwrap().sold, 1),
+            (Err(ReservationError::Expired), 1) => {
+                assert_eq!(inv.item(item).unwrap().available, 1)
+            }
+            other => panic!("{other:?}"),
+        }
+        inv.audit().unwrap();
+    });
+}
+
+/// A reserve that finds the only unit held by a due (not yet expired) reservation must get it:
+/// its shortfall path sees through the timer's lower bounds that something is due, even while
+/// another thread is in the middle of draining the inboxes.
+#[test]
+fn shortfall_sees_a_due_hold_while_the_timer_drains() {
+    model(2, || {
+        let inv = Arc::new(inventory());
+        let item = inv.register_item(1).unwrap();
+        inv.reserve(CartId::new(1), &[Line::new(item, 1)], TTL)
+            .unwrap();
+        let expirer = {
+            let inv = inv.clone();
+            thread::spawn(move || {
+                late();
+                inv.expire_due()
+            })
+        };
+        late();
+        let r = inv.reserve(CartId::new(2), &[Line::new(item, 1)], TTL);
+        let expired = expirer.join().unwrap();
+        assert!(r.is_ok(), "an expired hold turned a buyer away: {r:?}");
+        assert!(expired <= 1);
+        inv.audit().unwrap();
+    });
+}
+
+/// An update of a cart (adding a line) races the cart's retirement (confirm) and the
+/// re-creation of the same cart id (a new reserve): no update is lost (every unit taken ends up
+/// sold or held by the cart's live reservation), and the dead entry is never written (a unit
+/// written into it would be neither sold nor held, and the audit would fail).
+#[test]
+fn cart_update_races_retirement_and_recreation() {
+    model(3, || {
+        let inv = Arc::new(inventory());
+        let a = inv.register_item(2).unwrap();
+        let b = inv.register_item(1).unwrap();
+        let cart = CartId::new(7);
+        inv.reserve(cart, &[Line::new(a, 1)], TTL).unwrap();
+        let update = {
+            let inv = inv.clone();
+            thread::spawn(move || inv.reserve(cart, &[Line::new(b, 1)], TTL).is_ok())
+        };
+        let retire = {
+            let inv = inv.clone();
+            thread::spawn(move || inv.confirm_cart(cart))
+        };
+        let recreated = inv.reserve(cart, &[Line::new(a, 1)], TTL).is_ok();
+        assert!(update.join().unwrap(), "stock of b was there");
+        assert_eq!(retire.join().unwrap(), Ok(Confirmation::Confirmed));
+        assert!(recreated, "stock of a was there");
+        let (la, lb) = (inv.item(a).unwrap(), inv.item(b).unwrap());
+        assert_eq!((la.available, la.held + la.sold), (0, 2), "{la:?}");
+        assert_eq!((lb.available, lb.held + lb.sold), (0, 1), "{lb:?}");
+        assert!(la.sold >= 1, "the original line was confirmed");
+        let live = inv.cart(cart).map(|info| info.lines).unwrap_or_default();
+        let held_in_cart: i64 = live.iter().map(|l| l.quantity).sum();
+        assert_eq!(held_in_cart, la.held + lb.held);
+        inv.audit().unwrap();
+    });
+}
+
+/// Two cart updates race: each applies only its difference, the loser gives back what it took
+/// for its attempt and retries on the winner's lines, so the cart ends holding exactly one of
+/// the two line sets and the stock adds up.
+#[test]
+fn set_cart_races_set_cart() {
+    model(2, || {
+        let inv = Arc::new(inventory());
+        let a = inv.register_item(2).unwrap();
+        let b = inv.register_item(2).unwrap();
+        let cart = CartId::new(3);
+        inv.reserve(cart, &[Line::new(a, 1)], TTL).unwrap();
+        let first = {
+            let inv = inv.clone();
+            thread::spawn(move || inv.set_cart(cart, &[Line::new(a, 2)], TTL))
+        };
+        let second = inv.set_cart(cart, &[Line::new(b, 1)], TTL);
+        let first = first.join().unwrap();
+        // Both succeed: a set_cart may not be refused while the other returns the units it
+        // needs (the returning side announces itself before its deciding swap).
+        assert!(first.is_ok() && second.is_ok(), "{first:?} {second:?}");
+        let lines = inv.cart(cart).unwrap().lines;
+        assert!(
+            lines == [Line::new(a, 2)] || lines == [Line::new(b, 1)],
+            "{lines:?}"
+        );
+        inv.audit().unwrap();
+    });
+}

@@ -1,0 +1,3 @@
+//! loom models that need the crate's internals (the public-API models are in `tests/loom_*.rs`).
+
+mod loom_lifecycle;
