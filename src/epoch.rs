@@ -73,6 +73,15 @@ impl Epoch {
             .unwrap_or_else(|_| self.collector.register().pin())
     }
 
+    /// Pushes this thread's deferred garbage to the collector and collects what no pinned
+    /// thread can still reach; repeated, it frees everything retired before the call once
+    /// every thread has unpinned.
+    pub(crate) fn flush(&self) {
+        for _ in 0..64 {
+            self.pin().flush();
+        }
+    }
+
     #[cold]
     fn register(&self, handles: &mut Vec<Cached>) -> Guard {
         // Relaxed: a hint; a stale `true` only keeps a handle cached a little longer.

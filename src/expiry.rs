@@ -77,6 +77,13 @@ impl Heap {
     pub(crate) fn shrink(&mut self) {
         self.tokens.shrink_to_fit();
     }
+
+    /// Gives memory back once the heap is mostly empty (after a burst of expiries).
+    pub(crate) fn shrink_if_sparse(&mut self) {
+        if self.tokens.capacity() > 4 * self.tokens.len() + COMPACT_SLACK {
+            self.tokens.shrink_to_fit();
+        }
+    }
 }
 
 /// Distribution of expiry lag (deadline to stock available again), in power-of-two buckets of

@@ -609,6 +609,7 @@ impl Inner {
             .store(timer.heap.earliest(), Ordering::Release);
         drop(guard);
         self.compact(&mut timer);
+        timer.heap.shrink_if_sparse();
         expired
     }
 
@@ -1305,6 +1306,13 @@ impl Inventory {
             sold,
             received,
         })
+    }
+
+    /// Frees retired memory now rather than eventually: finished carts' entries and replaced
+    /// holds are reclaimed through epochs, normally a little at a time as threads work. Call it
+    /// at quiescence (tests, memory measurements); it is never needed for correctness.
+    pub fn reclaim(&self) {
+        self.inner.epoch.flush();
     }
 
     /// Live reservations (exact at quiescence).
