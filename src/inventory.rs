@@ -322,7 +322,7 @@ fn instance_tag() -> u32 {
 }
 
 /// Merges two canonical line sets (for adding to a cart's reservation).
-fn merge(held: &[Line], added: &[Resolved<&slot::Slot>]) -> Result<Box<[Line]>, TakeError> {
+fn merge(held: &[Line], added: &[Resolved<&slot::Slot>]) -> Result<Vec<Line>, TakeError> {
     let mut merged = Vec::with_capacity(held.len() + added.len());
     let (mut i, mut j) = (0, 0);
     while i < held.len() || j < added.len() {
@@ -358,7 +358,7 @@ fn merge(held: &[Line], added: &[Resolved<&slot::Slot>]) -> Result<Box<[Line]>, 
             max: MAX_LINES,
         });
     }
-    Ok(merged.into_boxed_slice())
+    Ok(merged)
 }
 
 /// What going from `held` to `wanted` (both canonical) adds and removes, per item.
@@ -659,7 +659,7 @@ impl Inner {
     /// and expiry. The winner settles the stock, remembers the outcome and retires the entry;
     /// returns whether this call won.
     fn settle(&self, entry: &Entry, current: Snapshot<'_>, to: State, guard: &Guard) -> bool {
-        let lines = &current.hold().lines;
+        let lines = &current.hold().lines();
         let returns_stock = to != State::Confirmed;
         if returns_stock {
             // Announce first: until the units are back, a take that finds the item short
@@ -808,10 +808,7 @@ impl Inner {
         loop {
             match self.resolve(target, now, &guard)? {
                 Found::Held(entry, current) => {
-                    let hold = Hold {
-                        deadline,
-                        lines: current.hold().lines.clone(),
-                    };
+                    let hold = Hold::new(deadline, current.hold().lines().iter().copied());
                     if entry.replace(current, Owned::new(hold), &guard).is_ok() {
                         self.schedule(entry, deadline);
                         bump(&self.stock.counters().local().extends, 1);
@@ -833,17 +830,14 @@ impl Inner {
         loop {
             match self.resolve(target, now, &guard)? {
                 Found::Held(entry, current) => {
-                    let remaining = subtract(&current.hold().lines, released.lines())?;
+                    let remaining = subtract(current.hold().lines(), released.lines())?;
                     if remaining.is_empty() {
                         if self.settle(entry, current, State::Released, &guard) {
                             return Ok(());
                         }
                         continue;
                     }
-                    let hold = Hold {
-                        deadline: current.hold().deadline,
-                        lines: remaining.into_boxed_slice(),
-                    };
+                    let hold = Hold::new(current.hold().deadline, remaining.into_iter());
                     for r in released.entries() {
                         r.at.announce();
                     }
@@ -874,7 +868,8 @@ impl Inner {
     ) -> Result<Receipt, ReserveError> {
         let ttl_nanos = self.ttl(ttl).ok_or(ReserveError::InvalidTtl { ttl })?;
         let added = self.stock.canonical(lines)?;
-        let deadline = self.now().saturating_add(ttl_nanos);
+        let now = self.now();
+        let deadline = now.saturating_add(ttl_nanos);
         // The stock is taken once, up front, and kept across retries: whether the lines end
         // up in a new reservation or merged into the cart's existing one, the same units are
         // needed. Until the hold is published they are in flight, so nobody is refused for
@@ -886,7 +881,6 @@ impl Inner {
             entry: None,
         };
         loop {
-            let now = self.now();
             let position = self.registry.find(cart.get(), &guard);
             if let Some(entry) = position.found(cart.get()) {
                 let current = entry.snapshot(&guard);
@@ -899,8 +893,8 @@ impl Inner {
                     self.settle(entry, current, State::Expired, &guard);
                     continue;
                 }
-                let lines = merge(&current.hold().lines, added.entries())?;
-                let hold = Owned::new(Hold { deadline, lines });
+                let lines = merge(current.hold().lines(), added.entries())?;
+                let hold = Owned::new(Hold::new(deadline, lines.into_iter()));
                 if entry.replace(current, hold, &guard).is_ok() {
                     self.schedule(entry, deadline);
                     pending.commit();
@@ -917,10 +911,7 @@ impl Inner {
                     // Relaxed: a unique number; nothing to order.
                     let number = shard.counter.fetch_add(1, Ordering::Relaxed);
                     let seq = number << SHARD_BITS | self.shard_index() as u64;
-                    let hold = Hold {
-                        deadline,
-                        lines: added.lines().collect(),
-                    };
+                    let hold = Hold::new(deadline, added.lines());
                     Entry::new(cart.get(), seq, hold)
                 }
             };
@@ -954,10 +945,10 @@ impl Inner {
     ) -> Result<Receipt, ReserveError> {
         let ttl_nanos = self.ttl(ttl).ok_or(ReserveError::InvalidTtl { ttl })?;
         let wanted = self.stock.canonical(lines)?;
-        let deadline = self.now().saturating_add(ttl_nanos);
+        let now = self.now();
+        let deadline = now.saturating_add(ttl_nanos);
         let guard = self.epoch.pin();
         loop {
-            let now = self.now();
             let position = self.registry.find(cart.get(), &guard);
             let Some(entry) = position.found(cart.get()) else {
                 // No reservation yet: a plain reserve (which handles its own races).
@@ -972,7 +963,7 @@ impl Inner {
                 self.settle(entry, current, State::Expired, &guard);
                 continue;
             }
-            let (additions, removals) = diff(&current.hold().lines, wanted.entries());
+            let (additions, removals) = diff(current.hold().lines(), wanted.entries());
             // If the additions cannot be had, the error returns here and the cart keeps
             // exactly what it held.
             let pending = if additions.is_empty() {
@@ -980,10 +971,7 @@ impl Inner {
             } else {
                 Some(self.take(&additions)?)
             };
-            let hold = Owned::new(Hold {
-                deadline,
-                lines: wanted.lines().collect(),
-            });
+            let hold = Owned::new(Hold::new(deadline, wanted.lines()));
             // Announced only now, after the additions were taken: an operation holding
             // announcements never waits (see `crate::slot`).
             for line in &removals {
@@ -1287,7 +1275,7 @@ impl Inventory {
             id: self.inner.id(entry),
             state,
             deadline: self.inner.instant(hold.deadline),
-            lines: hold.lines.to_vec(),
+            lines: hold.lines().to_vec(),
         }
     }
 
@@ -1346,7 +1334,7 @@ impl Inventory {
             let current = entry.snapshot(&guard);
             if current.state == State::Held {
                 live += 1;
-                for line in current.hold().lines.iter() {
+                for line in current.hold().lines() {
                     held[line.item.index()] += line.quantity;
                 }
             }

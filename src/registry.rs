@@ -59,16 +59,55 @@ impl State {
     }
 }
 
+/// Lines kept inside a [`Hold`] without a separate allocation.
+const INLINE_HOLD_LINES: usize = 2;
+
+/// A hold's lines: inline for small carts (the common case: no allocation), boxed otherwise.
+#[derive(Debug)]
+enum HoldLines {
+    Inline(u8, [Line; INLINE_HOLD_LINES]),
+    Boxed(Box<[Line]>),
+}
+
 /// A reservation's contents: immutable once published.
 #[derive(Debug)]
 pub(crate) struct Hold {
     /// Nanoseconds since the inventory's origin.
     pub(crate) deadline: u64,
+    lines: HoldLines,
+}
+
+impl Hold {
+    /// A hold of `lines` (canonical: one per item, ascending) until `deadline`.
+    pub(crate) fn new(deadline: u64, lines: impl ExactSizeIterator<Item = Line>) -> Self {
+        let len = lines.len();
+        let lines = if len <= INLINE_HOLD_LINES {
+            let mut buf = [Line::new(crate::ids::ItemId::new(0), 0); INLINE_HOLD_LINES];
+            for (slot, line) in buf.iter_mut().zip(lines) {
+                *slot = line;
+            }
+            HoldLines::Inline(len as u8, buf)
+        } else {
+            HoldLines::Boxed(lines.collect())
+        };
+        Hold { deadline, lines }
+    }
+
     /// One line per item, ascending by item id.
-    pub(crate) lines: Box<[Line]>,
+    #[inline]
+    pub(crate) fn lines(&self) -> &[Line] {
+        match &self.lines {
+            HoldLines::Inline(len, buf) => &buf[..usize::from(*len)],
+            HoldLines::Boxed(lines) => lines,
+        }
+    }
 }
 
 /// A live cart and its reservation.
+///
+/// The reservation's first hold lives inside the entry (`first`), so creating a reservation
+/// allocates once; holds that replace it are allocated separately and retired through the
+/// epoch. Whoever frees a hold must therefore check it is not `first`.
 #[derive(Debug)]
 pub(crate) struct Entry {
     pub(crate) cart: u64,
@@ -76,8 +115,10 @@ pub(crate) struct Entry {
     pub(crate) seq: u64,
     /// Next entry in the bucket; tag 1 means this entry is logically deleted.
     next: Atomic<Entry>,
-    /// The reservation; tag = [`State`].
+    /// The reservation; tag = [`State`]. Points to `first` until the first replacement.
     hold: Atomic<Hold>,
+    /// The hold the entry was created with.
+    first: Hold,
 }
 
 /// A hold pointer as read, with its state.
@@ -98,13 +139,25 @@ impl<'g> Snapshot<'g> {
 }
 
 impl Entry {
-    pub(crate) fn new(cart: u64, seq: u64, hold: Hold) -> Owned<Entry> {
-        Owned::new(Entry {
+    pub(crate) fn new(cart: u64, seq: u64, first: Hold) -> Owned<Entry> {
+        let entry = Owned::new(Entry {
             cart,
             seq,
             next: Atomic::null(),
-            hold: Atomic::new(hold),
-        })
+            hold: Atomic::null(),
+            first,
+        });
+        // The entry is on the heap already and never moves, so its own `first` can be the
+        // initial hold. Relaxed: the entry is unpublished; its insertion (Release) publishes it.
+        entry
+            .hold
+            .store(Shared::from(&entry.first as *const Hold), Ordering::Relaxed);
+        entry
+    }
+
+    /// Whether `hold` is the entry's embedded first hold (never freed on its own).
+    fn is_first(&self, hold: Shared<'_, Hold>) -> bool {
+        std::ptr::eq(hold.as_raw(), &self.first)
     }
 
     /// The current reservation.
@@ -140,9 +193,12 @@ impl Entry {
             guard,
         ) {
             Ok(installed) => {
-                // SAFETY: the replaced hold is unreachable from the entry now; threads that
-                // loaded it before are pinned, and defer_destroy waits for them.
-                unsafe { guard.defer_destroy(current.ptr) };
+                if !self.is_first(current.ptr) {
+                    // SAFETY: the replaced hold was allocated by `replace` (it is not the
+                    // embedded first hold) and is unreachable from the entry now; threads that
+                    // loaded it before are pinned, and defer_destroy waits for them.
+                    unsafe { guard.defer_destroy(current.ptr) };
+                }
                 Ok(installed)
             }
             Err(e) => Err(e.new),
@@ -177,10 +233,11 @@ impl Entry {
 impl Drop for Entry {
     fn drop(&mut self) {
         // SAFETY: an entry is dropped only when it is unreachable (unlinked and past every
-        // guard, or the registry is being dropped), so nobody else can access its hold.
+        // guard, or the registry is being dropped), so nobody else can access its hold; a hold
+        // other than the embedded `first` was allocated by `replace` and is owned by the entry.
         unsafe {
             let hold = self.hold.load(Ordering::Relaxed, epoch::unprotected());
-            if !hold.is_null() {
+            if !hold.is_null() && !self.is_first(hold) {
                 drop(hold.into_owned());
             }
         }
