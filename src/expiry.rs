@@ -74,14 +74,13 @@ impl Heap {
         self.tokens.retain(|r| current(&r.0));
     }
 
-    pub(crate) fn shrink(&mut self) {
-        self.tokens.shrink_to_fit();
-    }
-
-    /// Gives memory back once the heap is mostly empty (after a burst of expiries).
+    /// Gives memory back once the heap is mostly empty (after a burst of expiries or a
+    /// compaction), keeping room for the next few thousand tokens so that steady churn does
+    /// not reallocate.
     pub(crate) fn shrink_if_sparse(&mut self) {
-        if self.tokens.capacity() > 4 * self.tokens.len() + COMPACT_SLACK {
-            self.tokens.shrink_to_fit();
+        let keep = 2 * self.tokens.len() + 4 * COMPACT_SLACK;
+        if self.tokens.capacity() > 2 * keep {
+            self.tokens.shrink_to(keep);
         }
     }
 }

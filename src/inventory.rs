@@ -20,7 +20,7 @@ use crate::sync::atomic::{fence, AtomicU64, Ordering};
 // Counters that order nothing (reservation numbers, live counts for the admission bound, push
 // counts) are plain std atomics even under loom, so the models explore only the protocols.
 use crate::sync::{lock, Mutex};
-use crate::take::{self, Pending, Resolved};
+use crate::take::{self, Pending, Resolved, Sources};
 use crossbeam_epoch::{Guard, Owned};
 use crossbeam_queue::SegQueue;
 use crossbeam_utils::CachePadded;
@@ -553,7 +553,12 @@ impl Inner {
             // bound we reset here is visible to the pops below.
             shard.inbox_earliest.swap(u64::MAX, Ordering::AcqRel);
             while let Some(token) = shard.inbox.pop() {
-                timer.heap.push(token);
+                // Most reservations finish long before their deadline (a flash sale confirms
+                // within microseconds): a token whose outcome is already recorded is stale,
+                // and is dropped here for one load instead of living in the heap.
+                if self.recall_seq(token.seq).is_none() {
+                    timer.heap.push(token);
+                }
             }
         }
         // Relaxed: ordered by the Release increment below.
@@ -642,13 +647,16 @@ impl Inner {
             if checked % 1024 == 0 {
                 guard.repin();
             }
+            if self.recall_seq(token.seq).is_some() {
+                return false;
+            }
             self.registry
                 .get(token.cart, &guard)
                 .filter(|e| e.seq == token.seq)
                 .map(|e| e.snapshot(&guard))
                 .is_some_and(|s| s.state == State::Held && s.hold().deadline == token.deadline)
         });
-        timer.heap.shrink();
+        timer.heap.shrink_if_sparse();
         // Release: as in `expire_due`; only stale tokens were dropped, so the raised bound is
         // still a bound for every live reservation.
         self.heap_earliest
@@ -659,28 +667,29 @@ impl Inner {
     /// and expiry. The winner settles the stock, remembers the outcome and retires the entry;
     /// returns whether this call won.
     fn settle(&self, entry: &Entry, current: Snapshot<'_>, to: State, guard: &Guard) -> bool {
-        let lines = &current.hold().lines();
+        let lines = current.hold().lines();
         let returns_stock = to != State::Confirmed;
+        let mut announced = Sources::new();
         if returns_stock {
             // Announce first: until the units are back, a take that finds the item short
             // must wait for us rather than answer "short" (see `crate::slot`).
-            for line in lines.iter() {
-                self.stock.slot(line.item).announce();
+            for line in lines {
+                announced.push(self.stock.slot(line.item).announce());
             }
         }
         if !entry.finish(current, to, guard) {
             if returns_stock {
-                for line in lines.iter() {
-                    self.stock.slot(line.item).commit();
+                for (i, line) in lines.iter().enumerate() {
+                    self.stock.slot(line.item).commit(announced.get(i));
                 }
             }
             return false;
         }
         let counters = self.stock.counters().local();
-        for line in lines.iter() {
+        for (i, line) in lines.iter().enumerate() {
             let slot = self.stock.slot(line.item);
             if returns_stock {
-                slot.give_back_tentative(line.quantity);
+                slot.give_back_tentative(line.quantity, announced.get(i));
             } else {
                 slot.record_sold(line.quantity);
             }
@@ -716,8 +725,13 @@ impl Inner {
     }
 
     fn recall(&self, id: ReservationId) -> Option<State> {
-        let shard = self.shard_of(id.seq)?;
-        let number = id.seq >> SHARD_BITS;
+        self.recall_seq(id.seq)
+    }
+
+    /// The remembered outcome of the reservation numbered `seq`, if it finished recently.
+    fn recall_seq(&self, seq: u64) -> Option<State> {
+        let shard = self.shard_of(seq)?;
+        let number = seq >> SHARD_BITS;
         let ring = &shard.finished;
         // Relaxed: see `remember`.
         let value = ring[(number as usize) & (ring.len() - 1)].load(Ordering::Relaxed);
@@ -838,20 +852,21 @@ impl Inner {
                         continue;
                     }
                     let hold = Hold::new(current.hold().deadline, remaining.into_iter());
+                    let mut announced = Sources::new();
                     for r in released.entries() {
-                        r.at.announce();
+                        announced.push(r.at.announce());
                     }
                     if entry.replace(current, Owned::new(hold), &guard).is_ok() {
                         // Only the thread whose compare-and-swap removed these lines returns
                         // them, so they come back exactly once.
-                        for r in released.entries() {
-                            r.at.give_back_tentative(r.line.quantity);
+                        for (i, r) in released.entries().iter().enumerate() {
+                            r.at.give_back_tentative(r.line.quantity, announced.get(i));
                         }
                         bump(&self.stock.counters().local().partial_releases, 1);
                         return Ok(());
                     }
-                    for r in released.entries() {
-                        r.at.commit();
+                    for (i, r) in released.entries().iter().enumerate() {
+                        r.at.commit(announced.get(i));
                     }
                 }
                 Found::Finished(state) => return Err(finished_error(state)),
@@ -974,8 +989,9 @@ impl Inner {
             let hold = Owned::new(Hold::new(deadline, wanted.lines()));
             // Announced only now, after the additions were taken: an operation holding
             // announcements never waits (see `crate::slot`).
+            let mut announced = Sources::new();
             for line in &removals {
-                self.stock.slot(line.item).announce();
+                announced.push(self.stock.slot(line.item).announce());
             }
             if entry.replace(current, hold, &guard).is_ok() {
                 self.schedule(entry, deadline);
@@ -983,16 +999,16 @@ impl Inner {
                     pending.commit();
                 }
                 // The replaced hold held these; only the winner of the swap returns them.
-                for line in &removals {
+                for (i, line) in removals.iter().enumerate() {
                     self.stock
                         .slot(line.item)
-                        .give_back_tentative(line.quantity);
+                        .give_back_tentative(line.quantity, announced.get(i));
                 }
                 bump(&self.stock.counters().local().reserves, 1);
                 return Ok(self.receipt(entry, deadline));
             }
-            for line in &removals {
-                self.stock.slot(line.item).commit();
+            for (i, line) in removals.iter().enumerate() {
+                self.stock.slot(line.item).commit(announced.get(i));
             }
             // Lost a race on this cart: `pending` drops here and gives the additions back
             // (they were only in flight); try again on what the winner left.
@@ -1285,8 +1301,7 @@ impl Inventory {
         let slot = self.inner.stock.catalog().slot(item)?;
         let received = slot.received();
         let sold = slot.sold();
-        let word = slot.word();
-        let (available, in_flight) = (slot::available(word), slot::in_flight(word));
+        let (available, in_flight) = (slot.available(), slot.in_flight());
         Some(ItemLevels {
             available,
             in_flight,
@@ -1349,8 +1364,7 @@ impl Inventory {
         for (index, &held) in held.iter().enumerate() {
             let item = ItemId::new(index as u32);
             let slot = self.inner.stock.slot(item);
-            let word = slot.word();
-            let (available, in_flight) = (slot::available(word), slot::in_flight(word));
+            let (available, in_flight) = (slot.available(), slot.in_flight());
             let (received, sold) = (slot.received(), slot.sold());
             if received != available + held + sold || in_flight != 0 {
                 return Err(AuditError {

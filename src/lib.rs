@@ -8,6 +8,7 @@ mod engine;
 mod epoch;
 mod error;
 mod expiry;
+mod hot;
 mod ids;
 mod inline;
 mod inventory;

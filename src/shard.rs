@@ -12,15 +12,32 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// Next thread number. Not a loom atomic: it only spreads threads, it orders nothing.
 static NEXT_THREAD: AtomicUsize = AtomicUsize::new(0);
 
+#[cfg(not(loom))]
 thread_local! {
     static THREAD_NUMBER: usize = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
+}
+
+// Under loom every execution of a model must be deterministic, so threads do not draw numbers
+// from a process-wide counter: they start at 0 and a model assigns shards explicitly.
+#[cfg(loom)]
+thread_local! {
+    static THREAD_NUMBER: std::cell::Cell<usize> = std::cell::Cell::new(0);
+}
+
+/// Makes the current thread use shard `number` (modulo the shard count): for loom models.
+#[cfg(loom)]
+pub(crate) fn set_thread_number(number: usize) {
+    THREAD_NUMBER.with(|n| n.set(number));
 }
 
 /// A number unique to the current thread (reused only after 2^64 threads).
 #[inline]
 pub(crate) fn thread_number() -> usize {
     // A thread in its TLS destructors may no longer have the slot; any number is correct there.
-    THREAD_NUMBER.try_with(|n| *n).unwrap_or(0)
+    #[cfg(not(loom))]
+    return THREAD_NUMBER.try_with(|n| *n).unwrap_or(0);
+    #[cfg(loom)]
+    return THREAD_NUMBER.with(std::cell::Cell::get);
 }
 
 /// Default number of shards: a power of two at least twice the available parallelism, so that

@@ -14,7 +14,8 @@
 //!   compensate, a reservation being published, or a release, expiry or cart update that has
 //!   *announced* it may return units it holds. Each adds 1 before it can return units and
 //!   removes its 1 in the same atomic operation that returns them (or withdraws it).
-//! * `FLAG`: reserved for the hot-item protocol.
+//! * `FLAG`: on an item's central word, SPLIT (its stock is spread over per-shard words, see
+//!   [`crate::hot`]); on a shard word, FROZEN (the shard takes no stock in).
 //! * `WAITERS`: a thread is parked on the word (see [`crate::park`]).
 //!
 //! # Exact shortfalls
@@ -32,6 +33,13 @@
 //! threads), at the price of a decider sometimes waiting for an operation whose units would not
 //! have sufficed anyway.
 //!
+//! # Hot items
+//!
+//! A contended item is *promoted*: it gets per-shard escrow words (see [`crate::hot`]), each
+//! with the same layout, and every operation here then goes through the thread's shard first.
+//! A line remembers where it was taken ([`Source`]) so that its commit or compensation lands on
+//! the same word.
+//!
 //! # Bounds
 //!
 //! `available` holds up to 2^32 - 1 while the crate keeps stock at or below
@@ -41,14 +49,22 @@
 //! its field. The reservation engine bounds everything on hand through its ledger instead, so
 //! there `available <= MAX_STOCK` always.
 
+use crate::hot::HotStock;
 use crate::limits::MAX_STOCK;
 use crate::park::{self, WAITERS};
-use crate::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use crate::sync::atomic::{AtomicI64, AtomicPtr, AtomicU64, Ordering};
 
 const AVAILABLE_MASK: u64 = 0xFFFF_FFFF;
 const IN_FLIGHT_SHIFT: u32 = 32;
-const IN_FLIGHT_ONE: u64 = 1 << IN_FLIGHT_SHIFT;
+/// One operation in flight.
+pub(crate) const IN_FLIGHT_ONE: u64 = 1 << IN_FLIGHT_SHIFT;
 const IN_FLIGHT_MASK: u64 = ((1 << 30) - 1) << IN_FLIGHT_SHIFT;
+/// SPLIT on a central word, FROZEN on a shard word.
+pub(crate) const FLAG: u64 = 1 << 62;
+
+/// Failed compare-and-swaps on an item's central word after which the item is promoted to
+/// per-shard stock (if it has enough stock to spread).
+const PROMOTE_AFTER_RETRIES: u32 = 64;
 
 /// Units available in a stock word.
 #[inline]
@@ -71,11 +87,43 @@ pub(crate) enum Hold {
     Tentative,
 }
 
+impl Hold {
+    /// What a take adds to the in-flight count.
+    #[inline]
+    pub(crate) const fn in_flight_delta(self) -> u64 {
+        match self {
+            Hold::Final => 0,
+            Hold::Tentative => IN_FLIGHT_ONE,
+        }
+    }
+}
+
+/// Which word of an item an operation used: the central word, or a shard's escrow word.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub(crate) struct Source(u16);
+
+impl Source {
+    pub(crate) const CENTRAL: Source = Source(0);
+
+    pub(crate) const fn shard(index: usize) -> Source {
+        Source(index as u16 + 1)
+    }
+
+    pub(crate) const fn shard_index(self) -> Option<usize> {
+        match self.0 {
+            0 => None,
+            n => Some(n as usize - 1),
+        }
+    }
+}
+
 /// Outcome of a take on one slot.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct Taken {
     /// Failed compare-and-swap attempts before the one that succeeded.
     pub(crate) retries: u32,
+    /// Where the units came from (where a tentative take must be committed or returned).
+    pub(crate) source: Source,
 }
 
 /// The take was refused: `available` units were available, with nothing in flight, when the
@@ -88,16 +136,106 @@ pub(crate) struct Short {
     pub(crate) waited: bool,
 }
 
+/// Takes `quantity` from `word` if its `available` allows, in one compare-and-swap loop.
+/// Returns the word that refused (too little available) otherwise, with the failed attempts.
+/// `refuse` may also veto a word (a frozen shard).
+#[inline]
+pub(crate) fn try_take_word(
+    word: &AtomicU64,
+    quantity: i64,
+    hold: Hold,
+    refuse: impl Fn(u64) -> bool,
+) -> Result<u32, (u64, u32)> {
+    let delta = hold.in_flight_delta();
+    let mut retries = 0;
+    // Acquire: pairs with the AcqRel read-modify-writes that change stock words (takes,
+    // commits, give-backs); a decision taken on this value happens-after what it reflects.
+    let mut current = word.load(Ordering::Acquire);
+    loop {
+        if refuse(current) || available(current) < quantity {
+            return Err((current, retries));
+        }
+        // Cannot underflow (available >= quantity); the in-flight count is bounded by the
+        // number of running operations, far below its 30 bits.
+        let new = current - quantity as u64 + delta;
+        // AcqRel on success: Acquire so that units given back by a release or expiry are taken
+        // only after that release's state change is visible; Release so that a later taker or
+        // decider reading this word sees what happened before this take. Acquire on failure:
+        // the fresh value feeds the next decision.
+        match word.compare_exchange_weak(current, new, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return Ok(retries),
+            Err(actual) => {
+                current = actual;
+                retries += 1;
+            }
+        }
+    }
+}
+
+/// Ends an in-flight operation on `word` that returns nothing (a commit, a withdrawal).
+#[inline]
+pub(crate) fn end_in_flight(word: &AtomicU64) {
+    // AcqRel: Release publishes the operation's effects (a reservation record, a final state)
+    // to a decider that Acquire-loads this word and sees the count drop.
+    let previous = word.fetch_sub(IN_FLIGHT_ONE, Ordering::AcqRel);
+    debug_assert!(in_flight(previous) >= 1);
+    if previous & WAITERS != 0 {
+        park::wake(word);
+    }
+}
+
+/// Ends an in-flight operation on `word` by returning `quantity` units: +`quantity`
+/// available, -1 in flight, in one addition.
+#[inline]
+pub(crate) fn return_in_flight(word: &AtomicU64, quantity: i64) {
+    // The count is >= 1, so the high half does not borrow; `available` has a spare bit (see
+    // "Bounds"), so the low half does not carry.
+    let delta = (quantity as u64).wrapping_sub(IN_FLIGHT_ONE);
+    // AcqRel: as in `end_in_flight`; the Release half also orders this give-back before any
+    // take that consumes the units.
+    let previous = word.fetch_add(delta, Ordering::AcqRel);
+    debug_assert!(in_flight(previous) >= 1);
+    if previous & WAITERS != 0 {
+        park::wake(word);
+    }
+}
+
+/// Adds `quantity` units to `word`'s available count (no in-flight change).
+#[inline]
+pub(crate) fn add_available(word: &AtomicU64, quantity: i64) {
+    // AcqRel: Release orders the giver's state transition before a take that Acquires these
+    // units; the Acquire half keeps the wake-up check ordered.
+    let previous = word.fetch_add(quantity as u64, Ordering::AcqRel);
+    debug_assert!(available(previous) + quantity <= AVAILABLE_MASK as i64);
+    if previous & WAITERS != 0 {
+        park::wake(word);
+    }
+}
+
+/// Adds one operation in flight to `word`.
+#[inline]
+pub(crate) fn begin_in_flight(word: &AtomicU64) {
+    // AcqRel: the Release half orders the announcement before the deciding compare-and-swap
+    // that follows it in program order (a thread that observes that decision and then reads
+    // this word sees the announcement); nothing is acquired.
+    word.fetch_add(IN_FLIGHT_ONE, Ordering::AcqRel);
+}
+
 /// One item's stock slot.
 ///
 /// `received` and `sold` are the item's ledger: `received` = initial + restocked − shrunk,
-/// `sold` = units of confirmed reservations. At quiescence,
-/// `received = available + held + sold` (with nothing in flight).
+/// `sold` = units of confirmed reservations (plus the per-shard sold counters of a promoted
+/// item). At quiescence, `received = available + held + sold`.
 #[derive(Debug)]
 pub(crate) struct Slot {
     word: AtomicU64,
     received: AtomicI64,
     sold: AtomicI64,
+    /// Per-shard stock, once the item is promoted; set once, freed with the slot.
+    hot: AtomicPtr<HotStock>,
+    /// Failed compare-and-swaps on the central word since the last promotion (a plain std
+    /// atomic even under loom: a heuristic, it orders nothing).
+    contention: std::sync::atomic::AtomicU32,
 }
 
 impl Slot {
@@ -107,6 +245,8 @@ impl Slot {
             word: AtomicU64::new(initial as u64),
             received: AtomicI64::new(initial),
             sold: AtomicI64::new(0),
+            hot: AtomicPtr::new(std::ptr::null_mut()),
+            contention: std::sync::atomic::AtomicU32::new(0),
         }
     }
 
@@ -120,115 +260,171 @@ impl Slot {
         self.sold.store(0, Ordering::Relaxed);
     }
 
+    /// The item's central word (for the loom models of the hot-item protocol).
+    #[cfg(all(test, loom))]
+    pub(crate) fn central(&self) -> &AtomicU64 {
+        &self.word
+    }
+
+    /// The item's per-shard stock, if it was promoted.
+    #[inline]
+    pub(crate) fn hot(&self) -> Option<&HotStock> {
+        // Acquire: pairs with the Release compare-and-swap in `promote`, so the shard words
+        // are initialized before they are used.
+        let hot = self.hot.load(Ordering::Acquire);
+        // SAFETY: a non-null pointer was created by `Box::into_raw` in `promote`, is never
+        // changed again and is freed only in `Drop`, which has `&mut self`.
+        unsafe { hot.as_ref() }
+    }
+
     /// Takes `quantity` units, all or nothing, or decides exactly that there are not enough.
+    /// `shards` is the engine's shard count (used if the item gets promoted).
     ///
     /// `quantity` must be in `1..=MAX_STOCK` (validated by the caller).
     #[inline]
-    pub(crate) fn take(&self, quantity: i64, hold: Hold) -> Result<Taken, Short> {
+    pub(crate) fn take(&self, quantity: i64, hold: Hold, shards: usize) -> Result<Taken, Short> {
         debug_assert!((1..=MAX_STOCK).contains(&quantity));
-        let q = quantity as u64;
-        let in_flight_delta = match hold {
-            Hold::Final => 0,
-            Hold::Tentative => IN_FLIGHT_ONE,
-        };
-        let mut retries = 0;
-        let mut waited = false;
-        // Acquire: pairs with the AcqRel read-modify-writes below and in `commit` and the
-        // give-backs; a decision taken on this value happens-after the operations it reflects.
-        let mut word = self.word.load(Ordering::Acquire);
-        loop {
-            let avail = available(word);
-            if avail >= quantity {
-                // Cannot underflow (avail >= q); the in-flight count is bounded by the number
-                // of running operations, far below its 30 bits.
-                let new = (word - q) + in_flight_delta;
-                // AcqRel on success: Acquire so that units given back by a release or expiry
-                // are taken only after that release's state change is visible; Release so that
-                // a later taker or decider reading this word sees what happened before this
-                // take. Acquire on failure: the fresh value feeds the next decision.
-                match self.word.compare_exchange_weak(
-                    word,
-                    new,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                ) {
-                    Ok(_) => {
-                        debug_assert!(available(new) >= 0);
-                        return Ok(Taken { retries });
-                    }
-                    Err(current) => {
-                        word = current;
-                        retries += 1;
-                        continue;
-                    }
-                }
+        if let Some(hot) = self.hot() {
+            if let Some(taken) = hot.take_local(&self.word, quantity, hold) {
+                return Ok(taken);
             }
-            if in_flight(word) == 0 {
+        }
+        self.take_central(quantity, hold, shards)
+    }
+
+    /// The exact path: the central word, and for a promoted item, the join of every shard
+    /// before any shortfall is decided.
+    fn take_central(&self, quantity: i64, hold: Hold, shards: usize) -> Result<Taken, Short> {
+        let mut retries = 0u32;
+        let mut waited = false;
+        loop {
+            let word = match try_take_word(&self.word, quantity, hold, |_| false) {
+                Ok(r) => {
+                    retries += r;
+                    if r > 0 {
+                        self.note_contention(r, shards);
+                    }
+                    return Ok(Taken {
+                        retries,
+                        source: Source::CENTRAL,
+                    });
+                }
+                Err((word, r)) => {
+                    retries += r;
+                    word
+                }
+            };
+            if in_flight(word) > 0 {
+                // Undecided: the answer depends on operations in flight. Wait for a change.
+                waited = true;
+                park::wait_for_change(&self.word, word);
+                continue;
+            }
+            let Some(hot) = self.hot() else {
                 return Err(Short {
-                    available: avail,
+                    available: available(word),
                     retries,
                     waited,
                 });
+            };
+            // A promoted item's units may sit in shards: only a joined item, with every shard
+            // frozen, empty and quiet, can be short.
+            match hot.decide_short(&self.word, word) {
+                crate::hot::Decision::Short => {
+                    return Err(Short {
+                        available: available(word),
+                        retries,
+                        waited,
+                    })
+                }
+                crate::hot::Decision::Retry { waited: w } => waited |= w,
             }
-            // Undecided: the answer depends on operations in flight. Wait for the word to move.
-            waited = true;
-            word = park::wait_for_change(&self.word, word);
         }
     }
 
-    /// Ends an in-flight operation that returns nothing: a tentative take becomes held, or an
-    /// announced finisher lost its race and withdraws.
+    /// Counts contention on the central word; promotes the item once it is clearly hot and
+    /// has enough stock to spread.
+    #[cold]
+    fn note_contention(&self, retries: u32, shards: usize) {
+        // Relaxed: a heuristic counter (see the field).
+        let seen = self
+            .contention
+            .fetch_add(retries, std::sync::atomic::Ordering::Relaxed);
+        if seen + retries >= PROMOTE_AFTER_RETRIES && shards > 1 {
+            self.contention
+                .store(0, std::sync::atomic::Ordering::Relaxed);
+            self.promote(shards);
+        }
+    }
+
+    /// Spreads the item's stock over per-shard escrow words (allocating them the first time).
+    pub(crate) fn promote(&self, shards: usize) {
+        let hot = match self.hot() {
+            Some(hot) => hot,
+            None => {
+                let fresh = Box::into_raw(Box::new(HotStock::new(shards)));
+                // AcqRel on success: Release publishes the initialized shards to `hot()`'s
+                // Acquire load. Acquire on failure: another thread published first; we use its.
+                match self.hot.compare_exchange(
+                    std::ptr::null_mut(),
+                    fresh,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => {}
+                    Err(_) => {
+                        // SAFETY: `fresh` came from `Box::into_raw` just above and was never
+                        // shared (the compare-and-swap failed).
+                        drop(unsafe { Box::from_raw(fresh) });
+                    }
+                }
+                self.hot().expect("published just above")
+            }
+        };
+        hot.split(&self.word);
+    }
+
+    /// Commits a tentative take made at `source`: the operation leaves the in-flight count.
     #[inline]
-    pub(crate) fn commit(&self) {
-        // AcqRel: Release publishes the operation's effects (a reservation record, a final
-        // state) to a decider that Acquire-loads this word and sees the count drop.
-        let previous = self.word.fetch_sub(IN_FLIGHT_ONE, Ordering::AcqRel);
-        debug_assert!(in_flight(previous) >= 1);
-        if previous & WAITERS != 0 {
-            park::wake(&self.word);
+    pub(crate) fn commit(&self, source: Source) {
+        match source.shard_index().zip(self.hot()) {
+            Some((shard, hot)) => end_in_flight(hot.word(shard)),
+            None => end_in_flight(&self.word),
+        }
+    }
+
+    /// Ends an in-flight operation at `source` by returning `quantity` units (a compensation,
+    /// or an announced finisher that won its race). A frozen shard sends them to the central
+    /// word instead.
+    #[inline]
+    pub(crate) fn give_back_tentative(&self, quantity: i64, source: Source) {
+        match source.shard_index().zip(self.hot()) {
+            Some((shard, hot)) => hot.return_to_shard(&self.word, shard, quantity),
+            None => return_in_flight(&self.word, quantity),
         }
     }
 
     /// Announces an operation that may return held units of this item (a release, an expiry, a
-    /// cart update dropping lines). Must come before the compare-and-swap that decides whether
-    /// it does, and be resolved by [`give_back_tentative`](Slot::give_back_tentative) (it won)
-    /// or [`commit`](Slot::commit) (it did not).
+    /// cart update dropping lines), on the word the units would go back to. Must come before
+    /// the compare-and-swap that decides whether it does, and be resolved at the returned
+    /// source by [`give_back_tentative`](Slot::give_back_tentative) (it won) or
+    /// [`commit`](Slot::commit) (it did not).
     #[inline]
-    pub(crate) fn announce(&self) {
-        // AcqRel: the Release half orders the announcement before the deciding
-        // compare-and-swap that follows it in program order (a thread that observes that
-        // decision and then reads this word sees the announcement); nothing is acquired.
-        self.word.fetch_add(IN_FLIGHT_ONE, Ordering::AcqRel);
-    }
-
-    /// Ends an in-flight operation by returning `quantity` units: +`quantity` available, -1 in
-    /// flight, in one addition (a compensation, or an announced finisher that won).
-    #[inline]
-    pub(crate) fn give_back_tentative(&self, quantity: i64) {
-        let q = quantity as u64;
-        // The count is >= 1, so the high half does not borrow; `available` has a spare bit
-        // (see "Bounds"), so the low half does not carry.
-        let delta = q.wrapping_sub(IN_FLIGHT_ONE);
-        // AcqRel: as in `commit`; the Release half also orders this give-back before any take
-        // that consumes the units.
-        let previous = self.word.fetch_add(delta, Ordering::AcqRel);
-        debug_assert!(in_flight(previous) >= 1);
-        if previous & WAITERS != 0 {
-            park::wake(&self.word);
+    pub(crate) fn announce(&self) -> Source {
+        if let Some(hot) = self.hot() {
+            if let Some(source) = hot.announce_local() {
+                return source;
+            }
         }
+        begin_in_flight(&self.word);
+        Source::CENTRAL
     }
 
-    /// Returns `quantity` held (committed) units to available. The caller guarantees they were
-    /// taken from this slot and are given back once.
+    /// Returns `quantity` units to available outside any in-flight operation (a restock, the
+    /// last line of an abandoned plain take).
     #[inline]
     pub(crate) fn give_back_held(&self, quantity: i64) {
-        // AcqRel: Release orders the giver's state transition (release, expiry) before a take
-        // that Acquires these units; the Acquire half keeps the wake-up check below ordered.
-        let previous = self.word.fetch_add(quantity as u64, Ordering::AcqRel);
-        debug_assert!(available(previous) + quantity <= AVAILABLE_MASK as i64);
-        if previous & WAITERS != 0 {
-            park::wake(&self.word);
-        }
+        add_available(&self.word, quantity);
     }
 
     /// Adds `quantity` units to available if `available + quantity` stays within `MAX_STOCK`;
@@ -237,11 +433,11 @@ impl Slot {
         // Relaxed: only a starting guess for the compare-and-swap, which validates it.
         let mut word = self.word.load(Ordering::Relaxed);
         loop {
-            let on_hand = available(word);
+            let on_hand = self.available_with(word);
             if on_hand + quantity > MAX_STOCK {
                 return Err(on_hand);
             }
-            // AcqRel/Acquire: as in `give_back_held`.
+            // AcqRel/Acquire: as in `add_available`.
             match self.word.compare_exchange_weak(
                 word,
                 word + quantity as u64,
@@ -259,10 +455,21 @@ impl Slot {
         }
     }
 
-    /// The raw stock word (for snapshots and audits).
-    pub(crate) fn word(&self) -> u64 {
+    /// Available units given the central word `word`, plus any in shards.
+    fn available_with(&self, word: u64) -> i64 {
+        available(word) + self.hot().map_or(0, HotStock::available)
+    }
+
+    /// Units available now (central and shards; not a snapshot across them while takes run).
+    pub(crate) fn available(&self) -> i64 {
         // Acquire: a snapshot taken after a completed operation reflects it.
-        self.word.load(Ordering::Acquire)
+        self.available_with(self.word.load(Ordering::Acquire))
+    }
+
+    /// Operations in flight (central and shards).
+    pub(crate) fn in_flight(&self) -> i64 {
+        // Acquire: as in `available`.
+        in_flight(self.word.load(Ordering::Acquire)) + self.hot().map_or(0, HotStock::in_flight)
     }
 
     /// Records `quantity` units as received, once they are already in the word.
@@ -283,16 +490,22 @@ impl Slot {
         self.received.load(Ordering::Relaxed)
     }
 
-    /// Units sold.
+    /// Units sold (including a promoted item's per-shard counts).
     pub(crate) fn sold(&self) -> i64 {
         // Relaxed: as `received`.
-        self.sold.load(Ordering::Relaxed)
+        self.sold.load(Ordering::Relaxed) + self.hot().map_or(0, HotStock::sold)
     }
 
-    /// Records `quantity` held units as sold.
+    /// Records `quantity` held units as sold (on the thread's shard for a promoted item, so that
+    /// confirms of a hot item do not all hit one cache line).
     pub(crate) fn record_sold(&self, quantity: i64) {
-        // Relaxed: ledger only (see `received`).
-        self.sold.fetch_add(quantity, Ordering::Relaxed);
+        match self.hot() {
+            Some(hot) => hot.record_sold(quantity),
+            // Relaxed: ledger only (see `received`).
+            None => {
+                self.sold.fetch_add(quantity, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Reserves room for `quantity` more units in the ledger and records them as received:
@@ -304,7 +517,7 @@ impl Slot {
         // so reading it late can only make the bound stricter than needed, never looser.
         let mut received = self.received.load(Ordering::Relaxed);
         loop {
-            let on_hand = received - self.sold.load(Ordering::Relaxed);
+            let on_hand = received - self.sold();
             if on_hand + quantity > MAX_STOCK {
                 return Err(on_hand);
             }
@@ -317,6 +530,18 @@ impl Slot {
                 Ok(_) => return Ok(()),
                 Err(current) => received = current,
             }
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        // Relaxed: `&mut self`, no other thread can touch the slot.
+        let hot = self.hot.load(Ordering::Relaxed);
+        if !hot.is_null() {
+            // SAFETY: set once from `Box::into_raw` in `promote`; `&mut self` means no other
+            // reference to the slot (and so to its shards) exists.
+            drop(unsafe { Box::from_raw(hot) });
         }
     }
 }

@@ -78,6 +78,11 @@ impl Counters {
         }
     }
 
+    /// Number of shards.
+    pub(crate) fn len(&self) -> usize {
+        self.shards.len()
+    }
+
     /// The current thread's shard.
     #[inline]
     pub(crate) fn local(&self) -> &Shard {

@@ -6,7 +6,7 @@ use crate::error::{AdjustError, CatalogError, TakeError};
 use crate::ids::{ItemId, Line};
 use crate::limits::MAX_STOCK;
 use crate::shard;
-use crate::slot::{self, Hold, Slot};
+use crate::slot::{Hold, Slot};
 use crate::stats::{Counters, Stats};
 use crate::take::{self, Canonical};
 
@@ -130,7 +130,7 @@ impl Stock {
     /// A single-line take: no sorting, no buffer, one compare-and-swap loop.
     fn take_one(&self, line: Line) -> Result<(), TakeError> {
         let slot = self.checked_slot(line)?;
-        match slot.take(line.quantity, Hold::Final) {
+        match slot.take(line.quantity, Hold::Final, self.counters.len()) {
             Ok(taken) => {
                 if taken.retries > 0 {
                     let local = self.counters.local();
@@ -192,7 +192,7 @@ impl Stock {
     /// take.
     pub fn shrink(&self, item: ItemId, quantity: i64) -> Result<(), AdjustError> {
         let slot = self.adjustable(item, quantity)?;
-        match slot.take(quantity, Hold::Final) {
+        match slot.take(quantity, Hold::Final, self.counters.len()) {
             Ok(_) => {
                 slot.unreceive(quantity);
                 Ok(())
@@ -208,7 +208,7 @@ impl Stock {
     /// Units of `item` available now (not counting units in flight).
     #[must_use]
     pub fn available(&self, item: ItemId) -> Option<i64> {
-        self.catalog.slot(item).map(|s| slot::available(s.word()))
+        self.catalog.slot(item).map(Slot::available)
     }
 
     /// Counters since creation.

@@ -19,7 +19,7 @@ use crate::error::TakeError;
 use crate::ids::{ItemId, Line};
 use crate::inline::InlineVec;
 use crate::limits::{MAX_LINES, MAX_LINE_QUANTITY};
-use crate::slot::{Hold, Slot};
+use crate::slot::{Hold, Slot, Source};
 use crate::stats::{bump, Counters};
 
 /// Lines kept inline (no allocation) while validating.
@@ -206,11 +206,46 @@ fn sort_keys(keys: &mut [u64; INLINE_LINES], len: usize) {
     }
 }
 
+/// Where each line of a multi-line operation landed (see [`Source`]): inline for up to 16
+/// lines, on the heap beyond.
+pub(crate) struct Sources {
+    inline: InlineVec<Source, 16>,
+    spilled: Vec<Source>,
+}
+
+impl Sources {
+    pub(crate) fn new() -> Self {
+        Sources {
+            inline: InlineVec::new(),
+            spilled: Vec::new(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn push(&mut self, source: Source) {
+        if let Err(source) = self.inline.push(source) {
+            self.spilled.push(source);
+        }
+    }
+
+    /// The source of the `i`-th pushed line.
+    #[inline]
+    pub(crate) fn get(&self, i: usize) -> Source {
+        let inline = self.inline.as_slice();
+        inline
+            .get(i)
+            .copied()
+            .unwrap_or_else(|| self.spilled[i - inline.len()])
+    }
+}
+
 /// Lines taken so far by a request that has not finished. Dropping it gives every line back;
 /// [`Pending::commit`] keeps them.
 #[must_use = "dropping a Pending take gives its stock back"]
 pub(crate) struct Pending<'a> {
     entries: &'a [Resolved<&'a Slot>],
+    /// Where each taken line came from.
+    sources: Sources,
     /// Lines taken tentatively (a prefix of `entries`).
     tentative: usize,
     /// Whether the line after the tentative prefix was taken for good (the last line of a
@@ -222,8 +257,8 @@ impl Pending<'_> {
     /// Keeps every line: tentative units become held.
     #[inline]
     pub(crate) fn commit(mut self) {
-        for r in &self.entries[..self.tentative] {
-            r.at.commit();
+        for (i, r) in self.entries[..self.tentative].iter().enumerate() {
+            r.at.commit(self.sources.get(i));
         }
         self.tentative = 0;
         self.last_final = false;
@@ -234,8 +269,8 @@ impl Drop for Pending<'_> {
     fn drop(&mut self) {
         // Compensation. Runs on a shortfall, on an abandoned request, and during unwinding if
         // anything between two takes panicked: no early return can leak stock.
-        for r in self.entries[..self.tentative].iter().rev() {
-            r.at.give_back_tentative(r.line.quantity);
+        for (i, r) in self.entries[..self.tentative].iter().enumerate().rev() {
+            r.at.give_back_tentative(r.line.quantity, self.sources.get(i));
         }
         if self.last_final {
             let r = &self.entries[self.tentative];
@@ -258,9 +293,11 @@ pub(crate) fn take<'a>(
     debug_assert!(!entries.is_empty());
     let mut pending = Pending {
         entries,
+        sources: Sources::new(),
         tentative: 0,
         last_final: false,
     };
+    let shards = counters.len();
     let mut retries = 0u64;
     for (i, r) in entries.iter().enumerate() {
         #[cfg(all(test, not(loom)))]
@@ -270,9 +307,10 @@ pub(crate) fn take<'a>(
         } else {
             Hold::Tentative
         };
-        match r.at.take(r.line.quantity, hold) {
+        match r.at.take(r.line.quantity, hold, shards) {
             Ok(taken) => {
                 retries += u64::from(taken.retries);
+                pending.sources.push(taken.source);
                 match hold {
                     Hold::Tentative => pending.tentative += 1,
                     Hold::Final => pending.last_final = true,
@@ -456,11 +494,11 @@ mod tests {
     }
 
     fn available(catalog: &Catalog, item: u32) -> i64 {
-        crate::slot::available(catalog.slot(id(item)).unwrap().word())
+        catalog.slot(id(item)).unwrap().available()
     }
 
     fn in_flight(catalog: &Catalog, item: u32) -> i64 {
-        crate::slot::in_flight(catalog.slot(id(item)).unwrap().word())
+        catalog.slot(id(item)).unwrap().in_flight()
     }
 
     #[test]

@@ -424,13 +424,15 @@ fn the_reaper_expires_in_the_background_and_stops_with_the_inventory() {
         .unwrap();
     // Wait (bounded) for the reaper; this is a liveness check, not a timing assertion.
     let start = std::time::Instant::now();
-    while inv.status(r.id) == Ok(ReservationState::Held) || inv.item(a).unwrap().available != 1 {
+    // The reaper returns the stock, then counts the expiry: wait for both.
+    while inv.stats().expiries == 0 || inv.item(a).unwrap().available != 1 {
         assert!(
             start.elapsed() < Duration::from_secs(60),
             "the reaper never expired it"
         );
         std::thread::sleep(Duration::from_millis(1));
     }
+    assert_eq!(inv.status(r.id), Ok(ReservationState::Expired));
     assert_eq!(inv.stats().expiries, 1);
     drop(inv); // joins the reaper thread
 }

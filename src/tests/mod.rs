@@ -1,3 +1,4 @@
 //! loom models that need the crate's internals (the public-API models are in `tests/loom_*.rs`).
 
+mod loom_hot;
 mod loom_lifecycle;

@@ -1,0 +1,381 @@
+//! Hot items: stock split into per-shard escrow while it is plentiful, joined exactly into one
+//! count when it runs low (the idea of Linux's `percpu_counter_limited_add`, perfbook's limit
+//! counters and Doppel's phase reconciliation).
+//!
+//! One item, thousands of buyers: every take on one stock word is a compare-and-swap on one
+//! cache line, which both cores fight over. A promoted item therefore keeps, beside its central
+//! word, one cache-padded escrow word per shard, laid out like the central word (see
+//! [`crate::slot`]; the flag bit means FROZEN there). A thread takes from its own shard with an
+//! uncontended compare-and-swap, and when the shard runs dry it *refills*: it moves a chunk
+//! (`central / (2 × shards)`, at least what it needs) from the central word into its shard. The
+//! chunk shrinks as stock runs low, so little stock is ever stranded in shards.
+//!
+//! # Exactness
+//!
+//! Splitting must not make shortfalls approximate: a take may answer "short" only if, at one
+//! instant, the whole item (central word and every shard) had too little available and nothing
+//! in flight. So a shortfall is decided only on a *joined* item:
+//!
+//! 1. *Join*: clear SPLIT on the central word (no refill starts after that), then freeze every
+//!    shard (set FROZEN) and drain it: its units move to the central word, announced there first
+//!    (in flight) so they are never invisible in transit.
+//! 2. *Decide*: read every shard (each must be frozen, empty and quiet; otherwise help drain it,
+//!    or wait for its in-flight operations), then the central word (still short, nothing in
+//!    flight, not split), with the split *generation* unchanged across the reads. A frozen shard
+//!    only ever shrinks (nothing deposits into it and nothing new starts on it: deposits,
+//!    tentative takes and announcements check FROZEN in the same compare-and-swap), so what the
+//!    shard reads showed still holds when the central word is read: that read is the instant.
+//!    A split bumps the generation before it unfreezes anything, so a decision that overlapped
+//!    a split notices and starts again.
+//!
+//! Units returned to a frozen shard (a compensation, a release) go to the central word instead,
+//! and the shard's in-flight count drops only after they have arrived.
+//!
+//! The protocol is modelled in loom (`src/tests/loom_hot.rs`): split against join, a give-back
+//! racing a drain, a shortfall decision racing a compensation.
+
+use crate::park::{self, WAITERS};
+use crate::shard;
+use crate::slot::{
+    available, begin_in_flight, end_in_flight, in_flight, return_in_flight, try_take_word, Hold,
+    Source, Taken, FLAG, IN_FLIGHT_ONE,
+};
+use crate::sync::atomic::{AtomicU64, Ordering};
+use crossbeam_utils::CachePadded;
+
+/// One shard's escrow.
+#[derive(Debug)]
+struct Cell {
+    /// Stock word of the shard (flag bit: FROZEN).
+    word: AtomicU64,
+    /// Units sold through this shard (ledger only: a plain std atomic even under loom).
+    sold: std::sync::atomic::AtomicI64,
+}
+
+/// A promoted item's per-shard stock.
+#[derive(Debug)]
+pub(crate) struct HotStock {
+    cells: Box<[CachePadded<Cell>]>,
+    /// Splits so far (see "Exactness").
+    generation: AtomicU64,
+}
+
+/// What a shortfall check on a promoted item concluded.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Decision {
+    /// The item as a whole is short.
+    Short,
+    /// Something moved (a join, a drain, a wait): take again.
+    Retry { waited: bool },
+}
+
+impl HotStock {
+    /// Shards frozen and empty: the item is not split until [`split`](HotStock::split).
+    pub(crate) fn new(shards: usize) -> Self {
+        HotStock {
+            cells: (0..shards.max(1))
+                .map(|_| {
+                    CachePadded::new(Cell {
+                        word: AtomicU64::new(FLAG),
+                        sold: std::sync::atomic::AtomicI64::new(0),
+                    })
+                })
+                .collect(),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// The current thread's shard.
+    #[inline]
+    fn my_shard(&self) -> usize {
+        shard::thread_number() % self.cells.len()
+    }
+
+    /// A shard's stock word.
+    #[inline]
+    pub(crate) fn word(&self, shard: usize) -> &AtomicU64 {
+        &self.cells[shard].word
+    }
+
+    /// Spreads stock: shards accept refills and the central word hands them out.
+    pub(crate) fn split(&self, central: &AtomicU64) {
+        // AcqRel: a decider that reads the generation before and after its reads sees this
+        // increment if any shard was unfrozen in between (the unfreezing follows it).
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        for cell in self.cells.iter() {
+            // Acquire: the value is only a guess for the compare-and-swap below.
+            let mut w = cell.word.load(Ordering::Acquire);
+            // Unfreeze only an empty shard: one with units is still being drained by a join.
+            while w & FLAG != 0 && available(w) == 0 {
+                // AcqRel: publishes the unfreezing after the generation bump (Release);
+                // Acquire on failure feeds the retry.
+                match cell.word.compare_exchange_weak(
+                    w,
+                    w & !FLAG,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => break,
+                    Err(actual) => w = actual,
+                }
+            }
+        }
+        // AcqRel: refills that see SPLIT see the unfrozen shards (Release); nothing acquired.
+        central.fetch_or(FLAG, Ordering::AcqRel);
+    }
+
+    /// Takes from the current thread's shard, refilling it from the central word if needed.
+    /// `None`: the shard is frozen or the central word cannot refill it; take centrally.
+    #[inline]
+    pub(crate) fn take_local(
+        &self,
+        central: &AtomicU64,
+        quantity: i64,
+        hold: Hold,
+    ) -> Option<Taken> {
+        self.take_at(self.my_shard(), central, quantity, hold)
+    }
+
+    /// [`take_local`](HotStock::take_local) on a given shard (the loom models pick shards).
+    pub(crate) fn take_at(
+        &self,
+        shard: usize,
+        central: &AtomicU64,
+        quantity: i64,
+        hold: Hold,
+    ) -> Option<Taken> {
+        let word = &self.cells[shard].word;
+        let mut retries = 0;
+        loop {
+            match try_take_word(word, quantity, hold, |w| w & FLAG != 0) {
+                Ok(r) => {
+                    return Some(Taken {
+                        retries: retries + r,
+                        source: Source::shard(shard),
+                    })
+                }
+                Err((seen, r)) => {
+                    retries += r;
+                    if seen & FLAG != 0 || !self.refill(central, word, quantity - available(seen)) {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Moves a chunk of at least `need` units from the central word into a shard. Returns
+    /// whether it did.
+    fn refill(&self, central: &AtomicU64, shard_word: &AtomicU64, need: i64) -> bool {
+        // Acquire: pairs with the AcqRel updates of the central word; the decision below is
+        // validated by the compare-and-swap anyway.
+        let mut c = central.load(Ordering::Acquire);
+        let chunk = loop {
+            if c & FLAG == 0 || available(c) < need {
+                return false;
+            }
+            let spread = available(c) / (2 * self.cells.len() as i64);
+            let chunk = spread.max(need).min(available(c));
+            // The chunk leaves `available` and is counted in flight on the central word until
+            // it lands in the shard, so no decider can miss it. AcqRel as in `try_take_word`.
+            match central.compare_exchange_weak(
+                c,
+                c - chunk as u64 + IN_FLIGHT_ONE,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break chunk,
+                Err(actual) => c = actual,
+            }
+        };
+        // Acquire: a guess for the compare-and-swap below.
+        let mut w = shard_word.load(Ordering::Acquire);
+        loop {
+            if w & FLAG != 0 {
+                // Frozen meanwhile (a join): the chunk goes back where it came from.
+                return_in_flight(central, chunk);
+                return false;
+            }
+            // AcqRel: the deposit is published to takers of the shard (Release) after the
+            // central withdrawal it follows; Acquire on failure feeds the retry.
+            match shard_word.compare_exchange_weak(
+                w,
+                w + chunk as u64,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(previous) => {
+                    if previous & WAITERS != 0 {
+                        park::wake(shard_word);
+                    }
+                    end_in_flight(central);
+                    return true;
+                }
+                Err(actual) => w = actual,
+            }
+        }
+    }
+
+    /// The exact path's check on a promoted item whose central word `seen` was short with
+    /// nothing in flight (see "Exactness").
+    pub(crate) fn decide_short(&self, central: &AtomicU64, seen: u64) -> Decision {
+        if seen & FLAG != 0 {
+            self.join(central);
+            return Decision::Retry { waited: false };
+        }
+        // Acquire: pairs with the AcqRel increment in `split`.
+        let generation = self.generation.load(Ordering::Acquire);
+        for (shard, cell) in self.cells.iter().enumerate() {
+            // Acquire: as in `try_take_word`.
+            let w = cell.word.load(Ordering::Acquire);
+            if w & FLAG == 0 || available(w) > 0 {
+                self.freeze_and_drain(central, shard);
+                return Decision::Retry { waited: false };
+            }
+            if in_flight(w) > 0 {
+                park::wait_for_change(&cell.word, w);
+                return Decision::Retry { waited: true };
+            }
+        }
+        // Acquire: as above. Every shard was frozen, empty and quiet, and frozen shards only
+        // shrink; if the central word still says what it said, this read is the instant at
+        // which the whole item was short.
+        let now = central.load(Ordering::Acquire);
+        // Acquire: pairs with the increment in `split` (a split that began since our first
+        // read may have unfrozen a shard we read as frozen).
+        if now & !WAITERS != seen & !WAITERS
+            || self.generation.load(Ordering::Acquire) != generation
+        {
+            return Decision::Retry { waited: false };
+        }
+        Decision::Short
+    }
+
+    /// Stops refills and moves every shard's units to the central word.
+    pub(crate) fn join(&self, central: &AtomicU64) {
+        // Acquire: a guess for the compare-and-swap below.
+        let mut c = central.load(Ordering::Acquire);
+        while c & FLAG != 0 {
+            // AcqRel: refills that start after this see SPLIT clear (Release); Acquire on
+            // failure feeds the retry.
+            match central.compare_exchange_weak(c, c & !FLAG, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => break,
+                Err(actual) => c = actual,
+            }
+        }
+        for shard in 0..self.cells.len() {
+            self.freeze_and_drain(central, shard);
+        }
+    }
+
+    /// Freezes a shard and moves its units to the central word, announced there first.
+    fn freeze_and_drain(&self, central: &AtomicU64, shard: usize) {
+        let word = &self.cells[shard].word;
+        // AcqRel: after this, every deposit, tentative take and announcement on the shard fails
+        // (they compare the whole word, flag included); Acquire so the drain sees the last ones.
+        let mut w = word.fetch_or(FLAG, Ordering::AcqRel) | FLAG;
+        while available(w) > 0 {
+            let units = available(w);
+            begin_in_flight(central);
+            // AcqRel: as in `refill`'s deposit, in the other direction.
+            match word.compare_exchange(w, w - units as u64, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => {
+                    return_in_flight(central, units);
+                    return;
+                }
+                Err(actual) => {
+                    end_in_flight(central);
+                    w = actual;
+                }
+            }
+        }
+    }
+
+    /// Ends an in-flight operation at `shard` by returning `quantity` units there, or to the
+    /// central word if the shard is frozen (then the shard's count drops after they arrive).
+    pub(crate) fn return_to_shard(&self, central: &AtomicU64, shard: usize, quantity: i64) {
+        let word = &self.cells[shard].word;
+        // Acquire: a guess for the compare-and-swap below.
+        let mut w = word.load(Ordering::Acquire);
+        loop {
+            if w & FLAG != 0 {
+                crate::slot::add_available(central, quantity);
+                end_in_flight(word);
+                return;
+            }
+            // AcqRel: as in `return_in_flight`.
+            match word.compare_exchange_weak(
+                w,
+                (w + quantity as u64).wrapping_sub(IN_FLIGHT_ONE),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(previous) => {
+                    if previous & WAITERS != 0 {
+                        park::wake(word);
+                    }
+                    return;
+                }
+                Err(actual) => w = actual,
+            }
+        }
+    }
+
+    /// Announces a finisher on the current thread's shard if it is not frozen.
+    pub(crate) fn announce_local(&self) -> Option<Source> {
+        let shard = self.my_shard();
+        let word = &self.cells[shard].word;
+        // Acquire: a guess for the compare-and-swap below.
+        let mut w = word.load(Ordering::Acquire);
+        loop {
+            if w & FLAG != 0 {
+                return None;
+            }
+            // AcqRel: as in `begin_in_flight`.
+            match word.compare_exchange_weak(
+                w,
+                w + IN_FLIGHT_ONE,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some(Source::shard(shard)),
+                Err(actual) => w = actual,
+            }
+        }
+    }
+
+    /// Records units sold on the current thread's shard.
+    pub(crate) fn record_sold(&self, quantity: i64) {
+        // Relaxed: ledger only; exact at quiescence.
+        self.cells[self.my_shard()]
+            .sold
+            .fetch_add(quantity, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Units available in the shards.
+    pub(crate) fn available(&self) -> i64 {
+        self.cells
+            .iter()
+            // Acquire: as in `Slot::available`.
+            .map(|c| available(c.word.load(Ordering::Acquire)))
+            .sum()
+    }
+
+    /// Operations in flight in the shards.
+    pub(crate) fn in_flight(&self) -> i64 {
+        self.cells
+            .iter()
+            // Acquire: as in `Slot::available`.
+            .map(|c| in_flight(c.word.load(Ordering::Acquire)))
+            .sum()
+    }
+
+    /// Units sold through the shards.
+    pub(crate) fn sold(&self) -> i64 {
+        self.cells
+            .iter()
+            // Relaxed: ledger only.
+            .map(|c| c.sold.load(std::sync::atomic::Ordering::Relaxed))
+            .sum()
+    }
+}
