@@ -8,7 +8,8 @@
 //! [`crate::slot`]; the flag bit means FROZEN there). A thread takes from its own shard with an
 //! uncontended compare-and-swap, and when the shard runs dry it *refills*: it moves a chunk
 //! (`central / (2 × shards)`, at least what it needs) from the central word into its shard. The
-//! chunk shrinks as stock runs low, so little stock is ever stranded in shards.
+//! chunk shrinks as stock runs low, so little stock is ever stranded in shards; when the central
+//! word cannot refill, the take tries the other shards' escrow before anything is joined.
 //!
 //! # Exactness
 //!
@@ -156,12 +157,34 @@ impl HotStock {
                 }
                 Err((seen, r)) => {
                     retries += r;
-                    if seen & FLAG != 0 || !self.refill(central, word, quantity - available(seen)) {
+                    if seen & FLAG != 0 {
                         return None;
+                    }
+                    if !self.refill(central, word, quantity - available(seen)) {
+                        return self.steal(shard, quantity, hold, retries);
                     }
                 }
             }
         }
+    }
+
+    /// Takes from another shard's escrow when the own shard is dry and the central word cannot
+    /// refill it: stock left in other shards is used before anything is joined.
+    fn steal(&self, shard: usize, quantity: i64, hold: Hold, mut retries: u32) -> Option<Taken> {
+        let shards = self.cells.len();
+        for step in 1..shards {
+            let victim = (shard + step) % shards;
+            match try_take_word(&self.cells[victim].word, quantity, hold, |w| w & FLAG != 0) {
+                Ok(r) => {
+                    return Some(Taken {
+                        retries: retries + r,
+                        source: Source::shard(victim),
+                    })
+                }
+                Err((_, r)) => retries += r,
+            }
+        }
+        None
     }
 
     /// Moves a chunk of at least `need` units from the central word into a shard. Returns
