@@ -1,4 +1,104 @@
-//! Lock-free, all-or-nothing stock reservations.
+//! Lock-free, all-or-nothing stock reservations for e-commerce.
+//!
+//! An order service holds one [`Inventory`]: items with stock, carts that reserve stock for a
+//! limited time, and the decision, made once per reservation, between *confirm* (payment
+//! succeeded: the stock is sold), *release* (the shopper cancelled or payment failed: the
+//! stock is available again at once) and *expiry* (the deadline passed first).
+//!
+//! ```
+//! use atomic_stock::{CartId, Confirmation, Inventory, Line, ManualClock, ReservationError};
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! let clock = Arc::new(ManualClock::new());
+//! let inventory = Inventory::builder().clock(clock.clone()).build();
+//! let mug = inventory.register_item(3).unwrap();
+//! let tea = inventory.register_item(1).unwrap();
+//!
+//! // A cart reserves two mugs and the tea for ten minutes, all or nothing.
+//! let ttl = Duration::from_secs(600);
+//! let paid = inventory
+//!     .reserve(CartId::new(1), &[Line::new(mug, 2), Line::new(tea, 1)], ttl)
+//!     .unwrap();
+//! // Another cart wants the tea too: refused, and its mug is not taken either.
+//! assert!(inventory.reserve(CartId::new(2), &[Line::new(mug, 1), Line::new(tea, 1)], ttl).is_err());
+//! assert_eq!(inventory.item(mug).unwrap().available, 1);
+//!
+//! // Payment succeeded: the stock is sold. Confirming again is idempotent.
+//! assert_eq!(inventory.confirm(paid.id), Ok(Confirmation::Confirmed));
+//! assert_eq!(inventory.confirm(paid.id), Ok(Confirmation::AlreadyConfirmed));
+//!
+//! // An abandoned checkout expires: after its deadline it can no longer be confirmed, and its
+//! // stock comes back (here when the host drives expiry; a reaper thread can do it instead).
+//! let abandoned = inventory.reserve(CartId::new(3), &[Line::new(mug, 1)], ttl).unwrap();
+//! clock.advance(ttl);
+//! assert_eq!(inventory.expire_due(), 1);
+//! assert_eq!(inventory.confirm(abandoned.id), Err(ReservationError::Expired));
+//! assert_eq!(inventory.item(mug).unwrap().available, 1);
+//! ```
+//!
+//! # Guarantees
+//!
+//! **All or nothing.** A reserve (or a cart update, or a [`Stock::take`]) takes every line or
+//! none. Lines are validated first (bad input changes nothing and gets a typed error), duplicate
+//! items merged, then taken in ascending item order (the canonical order: two requests can
+//! never wait on each other in a cycle); on the first shortfall every line already taken is
+//! given back, also if the code panics half-way (a drop guard).
+//!
+//! **Exactly once.** Confirm, release and expiry of a reservation are decided by one
+//! compare-and-swap on the reservation's state; exactly one of them wins, and only the winner
+//! moves the stock (sold, or returned once). A confirm after the deadline fails as expired even
+//! if no expiry has run yet. Reservation ids are never reused, so a late confirm or release can
+//! never act on a newer reservation of the same cart.
+//!
+//! **Linearizable.** Every operation on reservations and stock (reserve, set_cart, confirm,
+//! release, release_lines, extend, expire_due, restock, shrink, and the take/give-back of
+//! [`Stock`]) takes effect atomically at one instant between its call and its return, so every
+//! concurrent history is equivalent to some sequential one that respects real-time order. The
+//! test suite checks recorded histories against a sequential model. The read-only snapshots
+//! ([`Inventory::item`], [`Inventory::stats`], [`Inventory::live_reservations`]) read several
+//! atomics one after the other: each field was true during the call, and they are exact at
+//! quiescence.
+//!
+//! **No phantom shortfall.** A reserve answers [`TakeError::Shortfall`] only if, at some
+//! instant during the call, the item had fewer units than asked counting every unit that was
+//! only tentatively taken by another request (which might still give it back) and every unit
+//! being returned by a release, expiry or cart update. Units held by a reservation past its
+//! deadline do not count either: a reserve that finds too little stock first expires what is
+//! due. Per item, one atomic word holds the available count and the number of operations in
+//! flight that may still return units; a shortfall is decided only on a word with nothing in
+//! flight.
+//!
+//! # Progress
+//!
+//! Nothing on the reserve, confirm, release, extend or cart-update paths takes a lock. Every
+//! compare-and-swap loop is lock-free (a failed attempt means another thread succeeded). The
+//! one place a thread waits is the exact shortfall decision: when an item has too little
+//! available *and* operations in flight on it, the answer depends on them, so the thread waits
+//! until one of them finishes. Those operations never wait themselves (or wait only on
+//! higher items), so the wait is bounded by their completion; the waiter spins briefly, yields,
+//! then parks and is woken by the operation that finishes. A descheduled in-flight operation
+//! therefore delays only requests that would otherwise have been refused. `expire_due` and the
+//! reaper take a mutex that no reserve path takes.
+//!
+//! # Hot items
+//!
+//! An item whose stock word is contended is promoted automatically: its stock is spread over
+//! per-shard escrow words while it is plentiful, and joined into one exact count before any
+//! shortfall is decided (see `DESIGN.md`, "The flash sale"). Items that are never contended
+//! pay nothing for it.
+//!
+//! # Bounds
+//!
+//! Everything that grows is bounded (see [`limits`] and [`InventoryBuilder`]): lines per
+//! request, units per item, live reservations, remembered outcomes of finished reservations,
+//! and the timer's bookkeeping. Finished carts leave the registry at once and their memory is
+//! reclaimed through epochs (crossbeam-epoch).
+//!
+//! # Features
+//!
+//! * `baselines`: the per-item-mutex and global-lock engines every performance figure of this
+//!   crate is compared against (module `baseline`).
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms, unreachable_pub)]
 
