@@ -4,7 +4,7 @@
 //! # Reproduce
 //!
 //! ```sh
-//! cargo bench --bench lifecycle                              # everything, about 25 minutes on 2 cores
+//! cargo bench --bench lifecycle                              # everything: 36 groups of at most ~40 s here
 //! cargo bench --bench lifecycle -- lifecycle/confirm/hot     # one lifecycle on one distribution
 //! cargo bench --bench lifecycle -- '/4-lines/'               # one cart size
 //! cargo bench --bench lifecycle -- '/256-threads'            # one thread count
