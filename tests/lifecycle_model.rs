@@ -1,11 +1,16 @@
 //! Model-based test: random sequences of reserve, cart update, confirm, release, extend,
-//! partial release, restock, shrink, clock advance and `expire_due`, run against the real
-//! `Inventory` and against a plain sequential model written from the documentation. Every
-//! result and every per-item count must match after every step.
+//! partial release, restock, shrink, clock advance and `expire_due`, run against a real engine
+//! and against a plain sequential model written from the documentation. Every result and every
+//! per-item count must match after every step.
+//!
+//! The same operation sequences run against the lock-free `Inventory` and against the two
+//! lifecycle baselines (`ItemLocksInventory`, `GlobalLockInventory`): one specification, so the
+//! benchmarks compare engines that answer every call alike.
 
+use atomic_stock::baseline::{GlobalLockInventory, ItemLocksInventory, LifecycleSettings};
 use atomic_stock::{
-    AdjustError, CartId, Confirmation, Inventory, ItemId, Line, ManualClock, ReservationError,
-    ReservationId, ReserveError, TakeError,
+    AdjustError, AuditError, AuditReport, CartId, Confirmation, Inventory, ItemId, Line,
+    ManualClock, ReservationEngine, ReservationError, ReservationId, ReserveError, TakeError,
 };
 use quickcheck::{Arbitrary, Gen, QuickCheck};
 use std::collections::{BTreeMap, HashMap};
@@ -469,9 +474,66 @@ impl Model {
     }
 }
 
-/// The real inventory, and the map from its ids to the model's reservation indices.
-struct Real {
-    inventory: Inventory,
+/// What the model test needs of an engine beyond [`ReservationEngine`]: the cart-addressed
+/// verbs, shrink, and the counts and audit every engine offers as inherent methods.
+trait Engine: ReservationEngine + Sized {
+    fn build(clock: Arc<ManualClock>) -> Self;
+    fn confirm_cart(&self, cart: CartId) -> Result<Confirmation, ReservationError>;
+    fn release_cart(&self, cart: CartId) -> Result<(), ReservationError>;
+    fn shrink(&self, item: ItemId, quantity: i64) -> Result<(), AdjustError>;
+    fn live_reservations(&self) -> usize;
+    fn audit(&self) -> Result<AuditReport, AuditError>;
+}
+
+fn settings(clock: Arc<ManualClock>) -> LifecycleSettings {
+    LifecycleSettings::default()
+        .clock(clock)
+        .finished_memory(1 << 16)
+        .max_ttl(Duration::from_millis(MAX_TTL_MS))
+}
+
+/// Implements [`Engine`] for a type whose inherent methods have those names.
+macro_rules! engine {
+    ($engine:ty, $build:expr) => {
+        impl Engine for $engine {
+            fn build(clock: Arc<ManualClock>) -> Self {
+                $build(clock)
+            }
+            fn confirm_cart(&self, cart: CartId) -> Result<Confirmation, ReservationError> {
+                <$engine>::confirm_cart(self, cart)
+            }
+            fn release_cart(&self, cart: CartId) -> Result<(), ReservationError> {
+                <$engine>::release_cart(self, cart)
+            }
+            fn shrink(&self, item: ItemId, quantity: i64) -> Result<(), AdjustError> {
+                <$engine>::shrink(self, item, quantity)
+            }
+            fn live_reservations(&self) -> usize {
+                <$engine>::live_reservations(self)
+            }
+            fn audit(&self) -> Result<AuditReport, AuditError> {
+                <$engine>::audit(self)
+            }
+        }
+    };
+}
+
+engine!(Inventory, |clock: Arc<ManualClock>| Inventory::builder()
+    .clock(clock)
+    .shards(1)
+    .finished_memory(1 << 16)
+    .max_ttl(Duration::from_millis(MAX_TTL_MS))
+    .build());
+engine!(ItemLocksInventory, |clock| {
+    ItemLocksInventory::with_settings(settings(clock))
+});
+engine!(GlobalLockInventory, |clock| {
+    GlobalLockInventory::with_settings(settings(clock))
+});
+
+/// The real engine, and the map from its ids to the model's reservation indices.
+struct Real<E> {
+    inventory: E,
     clock: Arc<ManualClock>,
     start: Instant,
     ids: Vec<ReservationId>,
@@ -484,7 +546,7 @@ fn to_lines(raw: &[(u32, i64)]) -> Vec<Line> {
         .collect()
 }
 
-impl Real {
+impl<E> Real<E> {
     fn receipt(&mut self, r: atomic_stock::Receipt) -> Outcome {
         let next = self.ids.len();
         let reservation = *self.index_of.entry(r.id).or_insert_with(|| next);
@@ -505,14 +567,9 @@ impl Real {
     }
 }
 
-fn run(ops: Vec<Op>) -> bool {
+fn run<E: Engine>(ops: Vec<Op>) -> bool {
     let clock = Arc::new(ManualClock::new());
-    let inventory = Inventory::builder()
-        .clock(clock.clone())
-        .shards(1)
-        .finished_memory(1 << 16)
-        .max_ttl(Duration::from_millis(MAX_TTL_MS))
-        .build();
+    let inventory = E::build(clock.clone());
     for _ in 0..ITEMS {
         inventory.register_item(INITIAL).unwrap();
     }
@@ -529,7 +586,7 @@ fn run(ops: Vec<Op>) -> bool {
 
     for (step, op) in ops.iter().enumerate() {
         // The model names reservations by index; a reference resolves to the same one on both.
-        let index = |r: &Ref, real: &Real| match r {
+        let index = |r: &Ref, real: &Real<E>| match r {
             Ref::Seen(i) if !real.ids.is_empty() => Some(i % real.ids.len()),
             _ => None,
         };
@@ -641,11 +698,25 @@ fn run(ops: Vec<Op>) -> bool {
     real.inventory.audit().is_ok()
 }
 
-#[test]
-fn inventory_matches_the_sequential_model() {
+fn check<E: Engine>() {
     let cases = if cfg!(miri) { 5 } else { 2_000 };
     QuickCheck::new()
         .tests(cases)
         .rng(Gen::new(60))
-        .quickcheck(run as fn(Vec<Op>) -> bool);
+        .quickcheck(run::<E> as fn(Vec<Op>) -> bool);
+}
+
+#[test]
+fn inventory_matches_the_sequential_model() {
+    check::<Inventory>();
+}
+
+#[test]
+fn item_locks_inventory_matches_the_sequential_model() {
+    check::<ItemLocksInventory>();
+}
+
+#[test]
+fn global_lock_inventory_matches_the_sequential_model() {
+    check::<GlobalLockInventory>();
 }

@@ -1,5 +1,7 @@
 //! The designs every claim of this crate is measured against (feature `baselines`).
 //!
+//! Stock only ([`StockEngine`](crate::StockEngine)):
+//!
 //! * [`ItemLocks`]: one mutex per item, taken in ascending item order, check then apply: the
 //!   classic design, as a careful engineer would write it (no allocation on the take path,
 //!   locks held only while needed). Generic over the mutex so the benchmarks can compare
@@ -7,11 +9,26 @@
 //!   measured here (see `DESIGN.md`).
 //! * [`GlobalLock`]: every item behind one mutex.
 //!
-//! Both validate input exactly as [`Stock`](crate::Stock) does (the same code) and implement
-//! [`StockEngine`](crate::StockEngine), so a benchmark swaps engines and nothing else.
+//! The whole reservation lifecycle ([`ReservationEngine`](crate::ReservationEngine)):
+//!
+//! * [`ItemLocksInventory`]: per-item `parking_lot` mutexes in ascending item order for the
+//!   stock, per-cart mutexes from a self-cleaning sharded map, reservations in 64 locked shards,
+//!   a locked `BTreeMap` deadline index.
+//! * [`GlobalLockInventory`]: items, reservations, carts and deadlines under one mutex.
+//!
+//! All validate input exactly as the lock-free engines do (the same code), and the lifecycle
+//! baselines answer every call as [`Inventory`](crate::Inventory) does (the model test in
+//! `tests/lifecycle_model.rs` runs all three against one specification), so a benchmark swaps
+//! engines and nothing else.
 
 mod global_lock;
+mod global_lock_inventory;
 mod item_locks;
+mod item_locks_inventory;
+mod lifecycle;
 
 pub use global_lock::GlobalLock;
+pub use global_lock_inventory::GlobalLockInventory;
 pub use item_locks::{ItemLocks, ItemMutex, ItemState, StdItemLocks};
+pub use item_locks_inventory::ItemLocksInventory;
+pub use lifecycle::LifecycleSettings;

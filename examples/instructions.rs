@@ -1,0 +1,222 @@
+//! A fixed number of single-thread operations on one path of one engine, for counting
+//! instructions with callgrind (issue #6.2). `scripts/callgrind.sh` runs every path and
+//! engine and prints instructions per operation; run alone, this only does the work.
+//!
+//! ```sh
+//! cargo run --release --example instructions -- reserve-confirm lock-free 100000
+//! scripts/callgrind.sh                      # the table
+//! ```
+//!
+//! Paths (quantities 1, items drawn uniformly from a catalog of 10,000, pre-generated before
+//! the measured loop so the loop does no random number generation):
+//!
+//! * `take-1`, `take-4`: one all-or-nothing take of a 1- or 4-line cart (no give-back; every
+//!   item has 2^30 units). Engines: `lock-free` (`Stock`), `item-locks` (`ItemLocks`),
+//!   `global-lock` (`GlobalLock`).
+//! * `reserve-confirm`, `reserve-release`: a 4-line cart reserved, then confirmed or released.
+//! * `set-cart`: a live cart moved between two 4-line sets.
+//!   Engines for these: `lock-free` (`Inventory`), `item-locks` (`ItemLocksInventory`),
+//!   `global-lock` (`GlobalLockInventory`), all on the system clock (its reads are part of
+//!   the cost).
+//!
+//! Only [`measured`] is counted (`--toggle-collect='*measured*'`): building the catalog and the
+//! carts, and a warm-up of 1,000 operations (first-use costs such as the epoch collector's
+//! registration of the thread), are outside it.
+
+use atomic_stock::baseline::{GlobalLock, GlobalLockInventory, ItemLocks, ItemLocksInventory};
+use atomic_stock::{CartId, Inventory, ItemId, Line, ReservationEngine, Stock, StockEngine};
+use std::hint::black_box;
+use std::process::ExitCode;
+use std::time::Duration;
+
+const ITEMS: u32 = 10_000;
+const INITIAL: i64 = 1 << 30;
+/// Carts pre-generated (a power of two).
+const RING: usize = 1024;
+const WARM_UP: u64 = 1_000;
+const TTL: Duration = Duration::from_secs(600);
+const USAGE: &str = "usage: instructions <take-1|take-4|reserve-confirm|reserve-release|set-cart> \
+                     <lock-free|item-locks|global-lock> <iterations>";
+
+#[derive(Clone, Copy, PartialEq)]
+enum Path {
+    Take,
+    ReserveConfirm,
+    ReserveRelease,
+    SetCart,
+}
+
+/// `RING` carts of `lines` distinct uniform items, back to back.
+fn carts(lines: usize) -> Vec<Line> {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut flat = Vec::with_capacity(RING * lines);
+    for _ in 0..RING {
+        let start = flat.len();
+        while flat.len() < start + lines {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let item = ItemId::new((state % u64::from(ITEMS)) as u32);
+            if !flat[start..].iter().any(|l: &Line| l.item == item) {
+                flat.push(Line::new(item, 1));
+            }
+        }
+    }
+    flat
+}
+
+fn cart(flat: &[Line], lines: usize, op: u64) -> &[Line] {
+    let start = (op as usize & (RING - 1)) * lines;
+    &flat[start..start + lines]
+}
+
+/// The counted call (see the module docs).
+#[inline(never)]
+fn measured<S: StockEngine + ?Sized, R: ReservationEngine + ?Sized>(
+    stock: Option<&S>,
+    lifecycle: Option<&R>,
+    path: Path,
+    flat: &[Line],
+    lines: usize,
+    first: u64,
+    ops: u64,
+) {
+    operations(stock, lifecycle, path, flat, lines, first, ops);
+}
+
+/// The same operations, not counted.
+#[inline(never)]
+fn warm_up<S: StockEngine + ?Sized, R: ReservationEngine + ?Sized>(
+    stock: Option<&S>,
+    lifecycle: Option<&R>,
+    path: Path,
+    flat: &[Line],
+    lines: usize,
+) {
+    operations(stock, lifecycle, path, flat, lines, 0, WARM_UP);
+}
+
+/// `ops` operations of `path`, starting at operation `first`.
+#[inline(always)]
+fn operations<S: StockEngine + ?Sized, R: ReservationEngine + ?Sized>(
+    stock: Option<&S>,
+    lifecycle: Option<&R>,
+    path: Path,
+    flat: &[Line],
+    lines: usize,
+    first: u64,
+    ops: u64,
+) {
+    for op in first..first + ops {
+        match (path, stock, lifecycle) {
+            (Path::Take, Some(engine), _) => {
+                black_box(engine.take(cart(flat, lines, op))).expect("plenty of stock");
+            }
+            (Path::ReserveConfirm | Path::ReserveRelease, _, Some(engine)) => {
+                let id = CartId::new(op % RING as u64);
+                let receipt = engine
+                    .reserve(id, cart(flat, lines, op), TTL)
+                    .expect("plenty of stock");
+                if path == Path::ReserveConfirm {
+                    black_box(engine.confirm(receipt.id)).expect("a fresh hold");
+                } else {
+                    black_box(engine.release(receipt.id)).expect("a fresh hold");
+                }
+            }
+            (Path::SetCart, _, Some(engine)) => {
+                // Cart k alternates between line sets 2k and 2k + 1.
+                let k = op % (RING as u64 / 2);
+                let set = (op / (RING as u64 / 2)) & 1;
+                black_box(engine.set_cart(CartId::new(k), cart(flat, lines, 2 * k + set), TTL))
+                    .expect("plenty of stock");
+            }
+            _ => unreachable!("main pairs each path with its engine kind"),
+        }
+    }
+}
+
+fn run<S: StockEngine + ?Sized, R: ReservationEngine + ?Sized>(
+    stock: Option<&S>,
+    lifecycle: Option<&R>,
+    path: Path,
+    lines: usize,
+    iterations: u64,
+) {
+    if let Some(engine) = stock {
+        for _ in 0..ITEMS {
+            engine.register(INITIAL).expect("registering");
+        }
+    }
+    if let Some(engine) = lifecycle {
+        for _ in 0..ITEMS {
+            engine.register_item(INITIAL).expect("registering");
+        }
+    }
+    let flat = carts(lines);
+    warm_up(stock, lifecycle, path, &flat, lines);
+    measured(stock, lifecycle, path, &flat, lines, WARM_UP, iterations);
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [path, engine, iterations] = args.as_slice() else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let Ok(iterations) = iterations.parse::<u64>() else {
+        eprintln!("iterations: a number\n{USAGE}");
+        return ExitCode::from(2);
+    };
+    let (path, lines) = match path.as_str() {
+        "take-1" => (Path::Take, 1),
+        "take-4" => (Path::Take, 4),
+        "reserve-confirm" => (Path::ReserveConfirm, 4),
+        "reserve-release" => (Path::ReserveRelease, 4),
+        "set-cart" => (Path::SetCart, 4),
+        other => {
+            eprintln!("unknown path {other}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let none_stock: Option<&Stock> = None;
+    let none_lifecycle: Option<&Inventory> = None;
+    match (path, engine.as_str()) {
+        (Path::Take, "lock-free") => {
+            run(Some(&Stock::new()), none_lifecycle, path, lines, iterations)
+        }
+        (Path::Take, "item-locks") => run(
+            Some(&ItemLocks::new()),
+            none_lifecycle,
+            path,
+            lines,
+            iterations,
+        ),
+        (Path::Take, "global-lock") => run(
+            Some(&GlobalLock::new()),
+            none_lifecycle,
+            path,
+            lines,
+            iterations,
+        ),
+        (_, "lock-free") => run(none_stock, Some(&Inventory::new()), path, lines, iterations),
+        (_, "item-locks") => run(
+            none_stock,
+            Some(&ItemLocksInventory::new()),
+            path,
+            lines,
+            iterations,
+        ),
+        (_, "global-lock") => run(
+            none_stock,
+            Some(&GlobalLockInventory::new()),
+            path,
+            lines,
+            iterations,
+        ),
+        (_, other) => {
+            eprintln!("unknown engine {other}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    }
+    ExitCode::SUCCESS
+}
