@@ -519,7 +519,8 @@ pub struct Harness {
 }
 
 impl Harness {
-    /// A fresh inventory (manual clock, one shard, every finished outcome remembered) with
+    /// A fresh inventory (manual clock, one shard, every finished outcome remembered, a small
+    /// cart table so that buckets chain) with
     /// `config.items` items of `config.initial` units, and its model.
     pub fn new(config: Config) -> Self {
         let clock = Arc::new(ManualClock::new());
@@ -527,6 +528,7 @@ impl Harness {
             .clock(clock.clone())
             .shards(1)
             .finished_memory(1 << 16)
+            .expected_carts(64)
             .max_ttl(Duration::from_millis(config.max_ttl_ms))
             .build();
         for _ in 0..config.items {
