@@ -349,7 +349,11 @@ fuzz_target!(|input: Input| {
         let _ = inventory.register_item(q.get());
     }
     // A reservation of another inventory, for foreign ids.
-    let other = Inventory::new();
+    let other = Inventory::builder()
+        .expected_carts(1)
+        .finished_memory(1)
+        .shards(1)
+        .build();
     let item = other.register_item(1).unwrap();
     let foreign = other
         .reserve(
