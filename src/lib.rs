@@ -102,6 +102,7 @@
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms, unreachable_pub)]
 
+mod backend;
 mod catalog;
 mod clock;
 mod engine;
@@ -131,6 +132,7 @@ pub mod baseline;
 #[cfg(all(test, loom))]
 mod tests;
 
+pub use backend::{Backend, Failure};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::ReservationEngine;
 pub use error::{AdjustError, CatalogError, TakeError};

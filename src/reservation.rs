@@ -51,6 +51,31 @@ pub struct ReservationId {
 }
 
 impl ReservationId {
+    /// An id from its parts, for [`Backend`](crate::Backend) implementations outside this
+    /// crate: `seq` must never repeat within the backend, and `tag` names the backend instance
+    /// (so that ids from another one are refused as unknown). An [`Inventory`](crate::Inventory)
+    /// accepts only ids it issued itself.
+    #[must_use]
+    pub const fn new(cart: CartId, seq: u64, tag: u32) -> Self {
+        ReservationId {
+            cart,
+            seq,
+            instance: tag,
+        }
+    }
+
+    /// The reservation's sequence number (unique within the engine that issued it).
+    #[must_use]
+    pub const fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The tag of the engine instance that issued it.
+    #[must_use]
+    pub const fn tag(&self) -> u32 {
+        self.instance
+    }
+
     /// The cart the reservation belongs to.
     #[must_use]
     pub const fn cart(&self) -> CartId {

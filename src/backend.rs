@@ -1,0 +1,188 @@
+//! [`Backend`]: the reservation contract as an asynchronous trait, so that an order service
+//! can move from the in-process [`Inventory`] to a shared engine (Redis Cluster, TigerBeetle:
+//! separate crates) by changing a constructor.
+//!
+//! Every method means exactly what the [`Inventory`] method of the same name documents. A
+//! remote backend can fail in a way the in-process engine cannot (the network, the server), so
+//! every error is a [`Failure`]: either the operation's own typed refusal, exactly as the
+//! in-process engine would give it, or the backend's error. The contract test suite (crate
+//! `atomic-stock-contract`) runs the same model test, bad-input cases and races against every
+//! backend.
+//!
+//! For [`Inventory`] every future is ready at once (nothing here blocks: the in-process engine
+//! never blocks an executor thread, apart from the exact shortfall decision's bounded wait
+//! described in the crate docs), and the backend error is [`Infallible`].
+
+use crate::error::{AdjustError, CatalogError};
+use crate::ids::{ItemId, Line};
+use crate::inventory::{Inventory, ItemLevels};
+use crate::reservation::{
+    CartId, Confirmation, Receipt, ReservationError, ReservationId, ReserveError,
+};
+use std::convert::Infallible;
+use std::fmt;
+use std::future::{ready, Future};
+use std::time::Duration;
+
+/// Why a backend operation did not succeed: the operation was refused (the same typed error the
+/// in-process engine gives), or the backend could not answer.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Failure<E, B> {
+    /// The operation was refused; nothing changed.
+    Refused(E),
+    /// The backend failed (connection, server, timeout). The operation may or may not have
+    /// taken effect; reservations that did are settled by expiry if nobody confirms them.
+    Backend(B),
+}
+
+impl<E: fmt::Display, B: fmt::Display> fmt::Display for Failure<E, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Refused(e) => e.fmt(f),
+            Failure::Backend(b) => write!(f, "backend failure: {b}"),
+        }
+    }
+}
+
+impl<E, B> std::error::Error for Failure<E, B>
+where
+    E: std::error::Error + 'static,
+    B: std::error::Error + 'static,
+{
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Failure::Refused(e) => Some(e),
+            Failure::Backend(b) => Some(b),
+        }
+    }
+}
+
+impl<E> From<E> for Failure<E, Infallible> {
+    fn from(e: E) -> Self {
+        Failure::Refused(e)
+    }
+}
+
+/// The reservation contract every engine offers, in-process or remote.
+pub trait Backend: Send + Sync {
+    /// How the backend itself fails.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// A short name for reports.
+    fn name(&self) -> &str;
+
+    /// Registers an item with `initial` units.
+    fn register_item(
+        &self,
+        initial: i64,
+    ) -> impl Future<Output = Result<ItemId, Failure<CatalogError, Self::Error>>> + Send;
+
+    /// Adds units of an item.
+    fn restock(
+        &self,
+        item: ItemId,
+        quantity: i64,
+    ) -> impl Future<Output = Result<(), Failure<AdjustError, Self::Error>>> + Send;
+
+    /// Reserves `lines` for `cart` until `ttl` from now, all or nothing.
+    fn reserve(
+        &self,
+        cart: CartId,
+        lines: &[Line],
+        ttl: Duration,
+    ) -> impl Future<Output = Result<Receipt, Failure<ReserveError, Self::Error>>> + Send;
+
+    /// Confirms a reservation: its stock is sold.
+    fn confirm(
+        &self,
+        id: ReservationId,
+    ) -> impl Future<Output = Result<Confirmation, Failure<ReservationError, Self::Error>>> + Send;
+
+    /// Releases a reservation: its stock is available again.
+    fn release(
+        &self,
+        id: ReservationId,
+    ) -> impl Future<Output = Result<(), Failure<ReservationError, Self::Error>>> + Send;
+
+    /// Moves a held reservation's deadline to `ttl` from now.
+    fn extend(
+        &self,
+        id: ReservationId,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<Receipt, Failure<ReservationError, Self::Error>>> + Send;
+
+    /// Expires every reservation past its deadline; returns how many.
+    fn expire_due(&self) -> impl Future<Output = Result<usize, Self::Error>> + Send;
+
+    /// An item's counts (`None` for an unknown item).
+    fn item(
+        &self,
+        item: ItemId,
+    ) -> impl Future<Output = Result<Option<ItemLevels>, Self::Error>> + Send;
+}
+
+impl Backend for Inventory {
+    type Error = Infallible;
+
+    fn name(&self) -> &str {
+        "in-process"
+    }
+
+    fn register_item(
+        &self,
+        initial: i64,
+    ) -> impl Future<Output = Result<ItemId, Failure<CatalogError, Infallible>>> + Send {
+        ready(Inventory::register_item(self, initial).map_err(Failure::Refused))
+    }
+
+    fn restock(
+        &self,
+        item: ItemId,
+        quantity: i64,
+    ) -> impl Future<Output = Result<(), Failure<AdjustError, Infallible>>> + Send {
+        ready(Inventory::restock(self, item, quantity).map_err(Failure::Refused))
+    }
+
+    fn reserve(
+        &self,
+        cart: CartId,
+        lines: &[Line],
+        ttl: Duration,
+    ) -> impl Future<Output = Result<Receipt, Failure<ReserveError, Infallible>>> + Send {
+        ready(Inventory::reserve(self, cart, lines, ttl).map_err(Failure::Refused))
+    }
+
+    fn confirm(
+        &self,
+        id: ReservationId,
+    ) -> impl Future<Output = Result<Confirmation, Failure<ReservationError, Infallible>>> + Send
+    {
+        ready(Inventory::confirm(self, id).map_err(Failure::Refused))
+    }
+
+    fn release(
+        &self,
+        id: ReservationId,
+    ) -> impl Future<Output = Result<(), Failure<ReservationError, Infallible>>> + Send {
+        ready(Inventory::release(self, id).map_err(Failure::Refused))
+    }
+
+    fn extend(
+        &self,
+        id: ReservationId,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<Receipt, Failure<ReservationError, Infallible>>> + Send {
+        ready(Inventory::extend(self, id, ttl).map_err(Failure::Refused))
+    }
+
+    fn expire_due(&self) -> impl Future<Output = Result<usize, Infallible>> + Send {
+        ready(Ok(Inventory::expire_due(self)))
+    }
+
+    fn item(
+        &self,
+        item: ItemId,
+    ) -> impl Future<Output = Result<Option<ItemLevels>, Infallible>> + Send {
+        ready(Ok(Inventory::item(self, item)))
+    }
+}
