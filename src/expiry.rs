@@ -27,7 +27,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 /// Stale tokens tolerated in the heap beyond twice the live reservations.
-pub(crate) const COMPACT_SLACK: usize = 4096;
+pub(crate) const COMPACT_SLACK: usize = crate::limits::TIMER_SLACK;
 
 /// A reserving thread offers to drain its inbox after this many pushes.
 pub(crate) const DRAIN_EVERY: u64 = 1024;

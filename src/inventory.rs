@@ -634,7 +634,9 @@ impl Inner {
         .then_some(deadline)
     }
 
-    /// Drops stale tokens when they outnumber live reservations (see [`crate::expiry`]).
+    /// Drops stale tokens when they outnumber live reservations (see [`crate::expiry`]): tokens
+    /// of finished reservations, tokens whose deadline no longer matches the reservation's, and
+    /// duplicates (a cart update that keeps the same deadline pushes the same token again).
     fn compact(&self, timer: &mut Timer) {
         let live = self.live_reservations();
         if timer.heap.len() <= 2 * live + COMPACT_SLACK {
@@ -642,6 +644,7 @@ impl Inner {
         }
         let mut guard = self.epoch.pin();
         let mut checked = 0u32;
+        let mut kept = std::collections::HashSet::with_capacity(live.min(timer.heap.len()));
         timer.heap.retain(|token| {
             checked += 1;
             if checked % 1024 == 0 {
@@ -650,11 +653,13 @@ impl Inner {
             if self.recall_seq(token.seq).is_some() {
                 return false;
             }
-            self.registry
+            let current = self
+                .registry
                 .get(token.cart, &guard)
                 .filter(|e| e.seq == token.seq)
                 .map(|e| e.snapshot(&guard))
-                .is_some_and(|s| s.state == State::Held && s.hold().deadline == token.deadline)
+                .is_some_and(|s| s.state == State::Held && s.hold().deadline == token.deadline);
+            current && kept.insert((token.cart, token.seq))
         });
         timer.heap.shrink_if_sparse();
         // Release: as in `expire_due`; only stale tokens were dropped, so the raised bound is
@@ -1328,6 +1333,16 @@ impl Inventory {
     #[must_use]
     pub fn stats(&self) -> Stats {
         self.inner.stock.stats()
+    }
+
+    /// Deadline tokens the timer holds (in its heap, and in its inboxes not yet drained): at
+    /// most about twice the live reservations plus [`TIMER_SLACK`](crate::limits::TIMER_SLACK)
+    /// after an [`expire_due`](Inventory::expire_due), plus what threads pushed since. For
+    /// memory monitoring.
+    #[must_use]
+    pub fn timer_tokens(&self) -> usize {
+        let queued: usize = self.inner.shards.iter().map(|s| s.inbox.len()).sum();
+        lock(&self.inner.timer).heap.len() + queued
     }
 
     /// Distribution of expiry lag (deadline to stock returned) of every expiry so far.

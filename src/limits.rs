@@ -36,3 +36,7 @@ pub const DEFAULT_FINISHED_MEMORY: usize = 1 << 16;
 
 /// Default of [`InventoryBuilder::max_ttl`](crate::InventoryBuilder::max_ttl): 30 days.
 pub const DEFAULT_MAX_TTL: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
+/// Stale deadline tokens the timer tolerates beyond twice the live reservations before it
+/// compacts (see [`Inventory::timer_tokens`](crate::Inventory::timer_tokens)).
+pub const TIMER_SLACK: usize = 4096;

@@ -436,3 +436,25 @@ fn the_reaper_expires_in_the_background_and_stops_with_the_inventory() {
     assert_eq!(inv.stats().expiries, 1);
     drop(inv); // joins the reaper thread
 }
+
+#[test]
+fn repeated_updates_with_the_same_deadline_do_not_grow_the_timer() {
+    // A clock that does not move: every update computes the same deadline and pushes the same
+    // token again; compaction must drop the duplicates, or the timer grows with every update.
+    let (inv, _, items) = setup(&[1_000]);
+    inv.reserve(cart(1), &[Line::new(items[0], 1)], TTL)
+        .unwrap();
+    let baseline = inv.stats();
+    for n in 0..50_000 {
+        inv.set_cart(cart(1), &[Line::new(items[0], 1 + n % 3)], TTL)
+            .unwrap();
+    }
+    inv.expire_due();
+    let timer_tokens = inv.timer_tokens();
+    assert!(
+        timer_tokens <= 2 + atomic_stock::limits::TIMER_SLACK,
+        "{timer_tokens} tokens for one live reservation"
+    );
+    assert_eq!(inv.stats().reserves - baseline.reserves, 50_000);
+    inv.audit().unwrap();
+}
