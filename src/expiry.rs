@@ -75,10 +75,14 @@ impl Heap {
     }
 
     /// Gives memory back once the heap is mostly empty (after a burst of expiries or a
-    /// compaction), keeping room for the next few thousand tokens so that steady churn does
-    /// not reallocate.
+    /// compaction): all of it when empty, otherwise down to room for twice its tokens plus
+    /// [`COMPACT_SLACK`], so that steady churn does not reallocate at every compaction.
     pub(crate) fn shrink_if_sparse(&mut self) {
-        let keep = 2 * self.tokens.len() + 4 * COMPACT_SLACK;
+        if self.tokens.is_empty() {
+            self.tokens.shrink_to_fit();
+            return;
+        }
+        let keep = 2 * self.tokens.len() + COMPACT_SLACK;
         if self.tokens.capacity() > 2 * keep {
             self.tokens.shrink_to(keep);
         }

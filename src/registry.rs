@@ -26,14 +26,66 @@
 //! helps unlink it. A thread that still holds a reference to a retired entry can only read it:
 //! the entry's hold is in a final state, so every compare-and-swap on it fails, and the thread
 //! retries from the bucket, where it finds no entry or a fresh one for the same cart. The entry
-//! is freed by the thread whose compare-and-swap unlinked it, through `defer_destroy`, once no
+//! is freed by the thread whose compare-and-swap unlinked it, through a deferred function, once no
 //! pinned thread can still see it. This is what the seed's map of per-cart locks got wrong in
 //! both directions: it either never removed entries, or removed them while another thread was
 //! about to lock the removed one.
 
 use crate::ids::Line;
 use crate::sync::atomic::Ordering;
+use crate::sync::thread_local;
 use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned, Shared};
+use std::cell::RefCell;
+use std::mem::MaybeUninit;
+
+/// Entry allocations a thread keeps for reuse (about 100 bytes each).
+///
+/// Every reservation needs an entry, and with hundreds of threads the allocator's arena locks
+/// became the bottleneck (glibc: at 256 threads on 2 cores, most threads were found waiting on
+/// an arena mutex inside `malloc`). Retired entries are dropped in place by the epoch collector
+/// and their memory is kept by the collecting thread for its next reservations.
+const SPARE_ENTRIES: usize = 256;
+
+/// The boxes are the point: they are the allocations being recycled.
+#[allow(clippy::vec_box)]
+type Spares = Vec<Box<MaybeUninit<Entry>>>;
+
+#[cfg(not(loom))]
+thread_local! {
+    static SPARE: RefCell<Spares> = const { RefCell::new(Vec::new()) };
+}
+
+// loom's `thread_local!` has no const form.
+#[cfg(loom)]
+thread_local! {
+    static SPARE: RefCell<Spares> = RefCell::new(Vec::new());
+}
+
+/// An entry retired from the registry, on its way back to a thread's spares. Only the deferred
+/// function that owns it touches it.
+struct Retired(*mut Entry);
+
+// SAFETY: the pointer is unique: the entry was unlinked by the thread that creates this, no
+// new reference to it can be made, and the deferred function runs only once every thread that
+// could still hold an old reference has unpinned.
+unsafe impl Send for Retired {}
+
+impl Retired {
+    /// Drops the entry and keeps its memory for reuse on this thread (or frees it).
+    fn recycle(self) {
+        // SAFETY: see `Send` above: we own the entry and nobody else can reach it. After
+        // `drop_in_place` the allocation holds no live value, which `MaybeUninit` expresses.
+        let spare = unsafe {
+            std::ptr::drop_in_place(self.0);
+            Box::from_raw(self.0.cast::<MaybeUninit<Entry>>())
+        };
+        // A full (or busy, or torn down) cache: `spare` drops and frees the memory.
+        let _ = SPARE.try_with(|cache| match cache.try_borrow_mut() {
+            Ok(mut cache) if cache.len() < SPARE_ENTRIES => cache.push(spare),
+            _ => drop(spare),
+        });
+    }
+}
 
 /// Reservation states, stored in the two low tag bits of [`Entry::hold`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -140,12 +192,25 @@ impl<'g> Snapshot<'g> {
 
 impl Entry {
     pub(crate) fn new(cart: u64, seq: u64, first: Hold) -> Owned<Entry> {
-        let entry = Owned::new(Entry {
+        let value = Entry {
             cart,
             seq,
             next: Atomic::null(),
             hold: Atomic::null(),
             first,
+        };
+        let spare = SPARE
+            .try_with(|cache| cache.try_borrow_mut().ok().and_then(|mut c| c.pop()))
+            .ok()
+            .flatten();
+        let entry: Owned<Entry> = Owned::from(match spare {
+            Some(mut spare) => {
+                spare.write(value);
+                // SAFETY: the allocation was made for an `Entry` (same layout as
+                // `MaybeUninit<Entry>`) and now holds an initialized one.
+                unsafe { Box::from_raw(Box::into_raw(spare).cast::<Entry>()) }
+            }
+            None => Box::new(value),
         });
         // The entry is on the heap already and never moves, so its own `first` can be the
         // initial hold. Relaxed: the entry is unpublished; its insertion (Release) publishes it.
@@ -313,9 +378,10 @@ impl Registry {
                         guard,
                     ) {
                         Ok(_) => {
-                            // SAFETY: we unlinked it, so no new reference can be made;
-                            // existing ones are pinned and defer_destroy waits for them.
-                            unsafe { guard.defer_destroy(curr) };
+                            let retired = Retired(curr.as_raw().cast_mut());
+                            // We unlinked it, so no new reference can be made; existing ones
+                            // are pinned, and deferred functions wait for them.
+                            guard.defer(move || retired.recycle());
                             curr = next.with_tag(0);
                             continue;
                         }
