@@ -112,7 +112,7 @@ impl State {
 }
 
 /// Lines kept inside a [`Hold`] without a separate allocation.
-const INLINE_HOLD_LINES: usize = 2;
+const INLINE_HOLD_LINES: usize = 4;
 
 /// A hold's lines: inline for small carts (the common case: no allocation), boxed otherwise.
 #[derive(Debug)]
