@@ -152,6 +152,7 @@ impl HotStock {
                 Ok(r) => {
                     return Some(Taken {
                         retries: retries + r,
+                        waited: false,
                         source: Source::shard(shard),
                     })
                 }
@@ -178,6 +179,7 @@ impl HotStock {
                 Ok(r) => {
                     return Some(Taken {
                         retries: retries + r,
+                        waited: false,
                         source: Source::shard(victim),
                     })
                 }

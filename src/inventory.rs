@@ -164,8 +164,11 @@ pub(crate) struct Inner {
     timer: Mutex<Timer>,
     /// No token in the heap has an earlier deadline than this; written under `timer`.
     heap_earliest: AtomicU64,
-    /// Odd while a drain moves tokens from inboxes to the heap (a seqlock for `maybe_due`).
-    drain_seq: AtomicU64,
+    /// Version of the deadline lower bounds (`heap_earliest`, the inboxes' `inbox_earliest`):
+    /// odd while a writer holding the timer rewrites them (a seqlock for `maybe_due`); every
+    /// write that can raise a bound goes through it, so a changed version tells a reserve that
+    /// an expiry may have returned units since it looked (see `Inner::take`).
+    bounds_seq: AtomicU64,
     clock: Arc<dyn Clock>,
     origin: Instant,
     instance: u32,
@@ -294,7 +297,7 @@ impl InventoryBuilder {
                 .collect(),
             timer: Mutex::new(Timer::default()),
             heap_earliest: AtomicU64::new(u64::MAX),
-            drain_seq: AtomicU64::new(0),
+            bounds_seq: AtomicU64::new(0),
             clock: self.clock,
             origin,
             instance: instance_tag(),
@@ -490,16 +493,22 @@ impl Inner {
     /// Takes `entries` (canonical) tentatively. On a shortfall, first expires whatever is due
     /// (an expired hold must never turn a buyer away), then tries once more.
     ///
-    /// The second attempt runs even when nothing is due: an expiry may have returned the units
-    /// between the first attempt's read and the due check, and the check then (rightly) finds
-    /// nothing due. Reservations created meanwhile are not due at `now`, so after the check no
-    /// due hold can be hiding units, and the second answer stands.
+    /// If nothing is due when checked, the shortfall stands unless the deadline bounds moved
+    /// since the take began: an expiry may have returned the units between the take's read
+    /// and the check (and then, rightly, left nothing due), and every such expiry raises a
+    /// bound inside the seqlock's write section. Reservations created meanwhile are not due at
+    /// `now`, so with the version unchanged no due hold was hiding units at the take's read.
     fn take<'a>(&self, entries: &'a [Resolved<&'a slot::Slot>]) -> Result<Pending<'a>, TakeError> {
         let counters = self.stock.counters();
+        // Acquire: pairs with the Release end of `write_bounds`.
+        let version = self.bounds_seq.load(Ordering::Acquire);
         match take::take(counters, entries, Take::Tentative) {
-            Err(TakeError::Shortfall { .. }) => {
+            Err(short @ TakeError::Shortfall { .. }) => {
                 if self.maybe_due(self.now()) {
                     self.expire_due();
+                // Acquire: as above; read after `maybe_due` read the bounds.
+                } else if version & 1 == 0 && self.bounds_seq.load(Ordering::Acquire) == version {
+                    return Err(short);
                 }
                 take::take(counters, entries, Take::Tentative)
             }
@@ -541,13 +550,26 @@ impl Inner {
         }
     }
 
-    /// Moves every inbox into the heap. Caller holds the timer.
-    fn drain(&self, timer: &mut Timer) {
-        // The writer side of a seqlock over (heap_earliest, inbox_earliest[..]), so that
-        // `maybe_due` never reads a state where a token was in neither bound.
-        // Relaxed + Release fence: the odd count is ordered before the writes below.
-        self.drain_seq.fetch_add(1, Ordering::Relaxed);
+    /// Runs `write` as the writer side of the seqlock over the deadline bounds: readers
+    /// (`maybe_due`) never use bounds read across a write, and notice (by a changed version)
+    /// that one happened. Caller holds the timer.
+    fn write_bounds<R>(&self, write: impl FnOnce() -> R) -> R {
+        // Relaxed + Release fence: the odd count is ordered before the writes that follow.
+        self.bounds_seq.fetch_add(1, Ordering::Relaxed);
         fence(Ordering::Release);
+        let result = write();
+        // Release: pairs with the Acquire loads of the version in `maybe_due` and `take`.
+        self.bounds_seq.fetch_add(1, Ordering::Release);
+        result
+    }
+
+    /// Moves every inbox into the heap, dropping tokens of finished reservations (which
+    /// raises the bounds). Caller holds the timer.
+    fn drain(&self, timer: &mut Timer) {
+        self.write_bounds(|| self.drain_bounds(timer));
+    }
+
+    fn drain_bounds(&self, timer: &mut Timer) {
         for shard in self.shards.iter() {
             // AcqRel: pairs with pushers' `fetch_min` (see `schedule`): every token whose
             // bound we reset here is visible to the pops below.
@@ -561,18 +583,16 @@ impl Inner {
                 }
             }
         }
-        // Relaxed: ordered by the Release increment below.
+        // Relaxed: ordered by the Release increment that ends the write section.
         self.heap_earliest
             .store(timer.heap.earliest(), Ordering::Relaxed);
-        // Release: pairs with the Acquire load that starts `maybe_due`.
-        self.drain_seq.fetch_add(1, Ordering::Release);
     }
 
     /// Whether some reservation may be due at `now`. False means none is.
     fn maybe_due(&self, now: u64) -> bool {
         // Reader side of the seqlock written by `drain`.
         // Acquire: pairs with the Release increment that ended the last drain.
-        let before = self.drain_seq.load(Ordering::Acquire);
+        let before = self.bounds_seq.load(Ordering::Acquire);
         if before & 1 == 1 {
             return true;
         }
@@ -584,7 +604,7 @@ impl Inner {
         }
         // Acquire fence: the loads above complete before the sequence is read again.
         fence(Ordering::Acquire);
-        let after = self.drain_seq.load(Ordering::Relaxed);
+        let after = self.bounds_seq.load(Ordering::Relaxed);
         before != after || earliest <= now
     }
 
@@ -607,11 +627,11 @@ impl Inner {
                 guard.repin();
             }
         }
-        // Release: only now, after the stock of every popped reservation is back, may a
-        // reader conclude from a raised bound that nothing is due (pairs with the Acquire load
-        // in `maybe_due`).
-        self.heap_earliest
-            .store(timer.heap.earliest(), Ordering::Release);
+        // Only now, after the stock of every popped reservation is back, may a reader conclude
+        // from a raised bound that nothing is due. Relaxed: published by the write section's
+        // Release end (pairs with the Acquire loads of the version).
+        let earliest = timer.heap.earliest();
+        self.write_bounds(|| self.heap_earliest.store(earliest, Ordering::Relaxed));
         drop(guard);
         self.compact(&mut timer);
         timer.heap.shrink_if_sparse();
@@ -662,10 +682,10 @@ impl Inner {
             current && kept.insert((token.cart, token.seq))
         });
         timer.heap.shrink_if_sparse();
-        // Release: as in `expire_due`; only stale tokens were dropped, so the raised bound is
-        // still a bound for every live reservation.
-        self.heap_earliest
-            .store(timer.heap.earliest(), Ordering::Release);
+        // As in `expire_due`: only stale tokens were dropped, so the raised bound is still a
+        // bound for every live reservation; the write section tells readers it moved.
+        let earliest = timer.heap.earliest();
+        self.write_bounds(|| self.heap_earliest.store(earliest, Ordering::Relaxed));
     }
 
     /// Finishes a reservation: the one compare-and-swap that decides between confirm, release

@@ -122,6 +122,8 @@ impl Source {
 pub(crate) struct Taken {
     /// Failed compare-and-swap attempts before the one that succeeded.
     pub(crate) retries: u32,
+    /// Whether the take waited for in-flight operations first.
+    pub(crate) waited: bool,
     /// Where the units came from (where a tentative take must be committed or returned).
     pub(crate) source: Source,
 }
@@ -306,6 +308,7 @@ impl Slot {
                     }
                     return Ok(Taken {
                         retries,
+                        waited,
                         source: Source::CENTRAL,
                     });
                 }

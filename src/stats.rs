@@ -47,7 +47,8 @@ counters! {
     compensations,
     /// Failed compare-and-swap attempts on stock words (contention).
     cas_retries,
-    /// Shortfall decisions that had to wait for in-flight requests first.
+    /// Takes (successful or short) that waited for operations in flight on an item before they
+    /// could decide.
     waits,
     /// Successful reservations (including additions to a cart's reservation).
     reserves,

@@ -311,6 +311,9 @@ pub(crate) fn take<'a>(
             Ok(taken) => {
                 retries += u64::from(taken.retries);
                 pending.sources.push(taken.source);
+                if taken.waited {
+                    bump(&counters.local().waits, 1);
+                }
                 match hold {
                     Hold::Tentative => pending.tentative += 1,
                     Hold::Final => pending.last_final = true,
