@@ -1224,6 +1224,11 @@ impl Inventory {
     }
 
     /// Confirms `cart`'s live reservation.
+    ///
+    /// Fails with [`ReservationError::NoReservation`] when the cart holds none. If the cart's
+    /// reservation finishes concurrently (or finished an instant ago and its entry is still
+    /// being retired), the answer names how it finished instead (`AlreadyConfirmed`,
+    /// `Released`, `Expired`), as the by-id call would.
     pub fn confirm_cart(&self, cart: CartId) -> Result<Confirmation, ReservationError> {
         self.inner.confirm(Target::Cart(cart))
     }
@@ -1233,7 +1238,8 @@ impl Inventory {
         self.inner.release(Target::Id(id))
     }
 
-    /// Releases `cart`'s live reservation.
+    /// Releases `cart`'s live reservation. Answers like
+    /// [`confirm_cart`](Inventory::confirm_cart) when the reservation finishes concurrently.
     pub fn release_cart(&self, cart: CartId) -> Result<(), ReservationError> {
         self.inner.release(Target::Cart(cart))
     }
