@@ -9,9 +9,15 @@
 //! `atomic-stock-contract`) runs the same model test, bad-input cases and races against every
 //! backend.
 //!
-//! For [`Inventory`] every future is ready at once (nothing here blocks: the in-process engine
-//! never blocks an executor thread, apart from the exact shortfall decision's bounded wait
-//! described in the crate docs), and the backend error is [`Infallible`].
+//! For [`Inventory`] the work happens when the method is *called*, and the returned future is
+//! already complete: dropping it, or wrapping it in a timeout, cancels nothing. (A remote
+//! backend does its work when awaited; code that must behave the same on both should always
+//! await what it starts.) Nothing here blocks an executor thread, apart from the exact
+//! shortfall decision's bounded wait described in the crate docs; the backend error is
+//! [`Infallible`].
+//!
+//! [`Receipt::deadline`](crate::Receipt::deadline) is an instant on the backend's clock; with
+//! an injected clock (tests, simulations) it is not comparable with `Instant::now()`.
 
 use crate::error::{AdjustError, CatalogError};
 use crate::ids::{ItemId, Line};
