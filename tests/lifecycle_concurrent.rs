@@ -16,6 +16,16 @@ const ITEMS: usize = 4;
 const THREADS: u64 = 4;
 const ROUNDS: usize = if cfg!(miri) { 30 } else { 20_000 };
 
+/// Small tables under Miri (see `tests/lifecycle.rs`).
+fn builder() -> atomic_stock::InventoryBuilder {
+    let builder = Inventory::builder();
+    if cfg!(miri) {
+        builder.expected_carts(64).finished_memory(1024)
+    } else {
+        builder
+    }
+}
+
 struct Rng(u64);
 
 impl Rng {
@@ -33,7 +43,7 @@ impl Rng {
 #[test]
 fn confirmed_stock_matches_what_confirms_reported() {
     let clock = Arc::new(ManualClock::new());
-    let inv = Arc::new(Inventory::builder().clock(clock.clone()).build());
+    let inv = Arc::new(builder().clock(clock.clone()).build());
     let items: Vec<ItemId> = (0..ITEMS).map(|_| inv.register_item(40).unwrap()).collect();
     let stop = Arc::new(AtomicBool::new(false));
     // Expiry runs while the workers work (the workers move the clock).
@@ -143,7 +153,7 @@ fn confirmed_stock_matches_what_confirms_reported() {
 /// update, no double reservation), and the cart ends with exactly what was added.
 #[test]
 fn concurrent_additions_to_one_cart_are_never_lost() {
-    let inv = Arc::new(Inventory::new());
+    let inv = Arc::new(builder().build());
     let a = inv.register_item(1_000_000).unwrap();
     let b = inv.register_item(1_000_000).unwrap();
     let cart = CartId::new(9);
@@ -179,7 +189,7 @@ fn concurrent_additions_to_one_cart_are_never_lost() {
 #[test]
 fn exactly_one_of_confirm_release_expire_wins() {
     let clock = Arc::new(ManualClock::new());
-    let inv = Arc::new(Inventory::builder().clock(clock.clone()).build());
+    let inv = Arc::new(builder().clock(clock.clone()).build());
     let item = inv.register_item(1_000).unwrap();
     let rounds = if cfg!(miri) { 3 } else { 300 };
     for round in 0..rounds {
