@@ -1,7 +1,7 @@
 //! [`Inventory`]: the reservation engine an order service holds. It ties the stock core, the
 //! cart registry and the timer together; every atomic and every lock stays inside.
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, CoarseClock};
 use crate::epoch::Epoch;
 use crate::error::{AdjustError, CatalogError, TakeError};
 use crate::expiry::{Heap, LagHistogram, Token, COMPACT_SLACK, DRAIN_EVERY};
@@ -170,7 +170,10 @@ pub(crate) struct Inner {
     /// an expiry may have returned units since it looked (see `Inner::take`).
     bounds_seq: AtomicU64,
     clock: Arc<dyn Clock>,
+    /// The instant all deadlines count from, and the clock's `nanos()` reading at that
+    /// instant (if it gives one).
     origin: Instant,
+    origin_nanos: Option<u64>,
     instance: u32,
     max_live_per_shard: i64,
     max_ttl: Duration,
@@ -191,7 +194,7 @@ pub struct InventoryBuilder {
 impl Default for InventoryBuilder {
     fn default() -> Self {
         InventoryBuilder {
-            clock: Arc::new(SystemClock),
+            clock: Arc::new(CoarseClock::new()),
             shards: shard::default_shards(),
             expected_carts: limits::DEFAULT_EXPECTED_CARTS,
             max_reservations: limits::DEFAULT_MAX_RESERVATIONS,
@@ -203,8 +206,9 @@ impl Default for InventoryBuilder {
 }
 
 impl InventoryBuilder {
-    /// The clock deadlines are read from. Default: [`SystemClock`]. Tests pass a
-    /// [`ManualClock`](crate::ManualClock).
+    /// The clock deadlines are read from. Default: [`CoarseClock`] (accurate to the kernel's
+    /// tick, a few milliseconds; [`SystemClock`](crate::SystemClock) for full precision).
+    /// Tests pass a [`ManualClock`](crate::ManualClock).
     #[must_use]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -279,6 +283,7 @@ impl InventoryBuilder {
             .trailing_zeros()
             .min(24);
         let origin = self.clock.now();
+        let origin_nanos = self.clock.nanos();
         let inner = Arc::new(Inner {
             stock: Stock::with_shards(shards),
             registry: Registry::new(bucket_bits),
@@ -300,6 +305,7 @@ impl InventoryBuilder {
             bounds_seq: AtomicU64::new(0),
             clock: self.clock,
             origin,
+            origin_nanos,
             instance: instance_tag(),
             max_live_per_shard: i64::try_from(self.max_reservations.div_ceil(shards as u64))
                 .unwrap_or(i64::MAX),
@@ -449,6 +455,9 @@ impl Inner {
     /// Nanoseconds since the origin.
     #[inline]
     fn now(&self) -> u64 {
+        if let (Some(origin), Some(now)) = (self.origin_nanos, self.clock.nanos()) {
+            return now.saturating_sub(origin);
+        }
         let elapsed = self.clock.now().saturating_duration_since(self.origin);
         u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
     }
@@ -543,8 +552,10 @@ impl Inner {
         shard.inbox_earliest.fetch_min(deadline, Ordering::AcqRel);
         // Relaxed: a count to pace draining.
         if shard.pushes.fetch_add(1, Ordering::Relaxed) % DRAIN_EVERY == DRAIN_EVERY - 1 {
+            // Keeps the inbox bounded when nobody runs expiry. Only this shard's inbox, a few
+            // hundred tokens, so the reserve that happens to do it is not delayed much.
             if let Ok(mut timer) = self.timer.try_lock() {
-                self.drain(&mut timer);
+                self.write_bounds(|| self.drain_shard(&mut timer, shard));
                 self.compact(&mut timer);
             }
         }
@@ -571,16 +582,21 @@ impl Inner {
 
     fn drain_bounds(&self, timer: &mut Timer) {
         for shard in self.shards.iter() {
-            // AcqRel: pairs with pushers' `fetch_min` (see `schedule`): every token whose
-            // bound we reset here is visible to the pops below.
-            shard.inbox_earliest.swap(u64::MAX, Ordering::AcqRel);
-            while let Some(token) = shard.inbox.pop() {
-                // Most reservations finish long before their deadline (a flash sale confirms
-                // within microseconds): a token whose outcome is already recorded is stale,
-                // and is dropped here for one load instead of living in the heap.
-                if self.recall_seq(token.seq).is_none() {
-                    timer.heap.push(token);
-                }
+            self.drain_shard(timer, shard);
+        }
+    }
+
+    /// Moves one shard's inbox into the heap. Caller holds the timer, inside `write_bounds`.
+    fn drain_shard(&self, timer: &mut Timer, shard: &Shard) {
+        // AcqRel: pairs with pushers' `fetch_min` (see `schedule`): every token whose bound we
+        // reset here is visible to the pops below.
+        shard.inbox_earliest.swap(u64::MAX, Ordering::AcqRel);
+        while let Some(token) = shard.inbox.pop() {
+            // Most reservations finish long before their deadline (a flash sale confirms within
+            // microseconds): a token whose outcome is already recorded is stale, and is dropped
+            // here for one load instead of living in the heap.
+            if self.recall_seq(token.seq).is_none() {
+                timer.heap.push(token);
             }
         }
         // Relaxed: ordered by the Release increment that ends the write section.
@@ -1117,7 +1133,7 @@ impl Default for Inventory {
 }
 
 impl Inventory {
-    /// An empty inventory with default settings (system clock, no reaper thread).
+    /// An empty inventory with default settings ([`CoarseClock`], no reaper thread).
     #[must_use]
     pub fn new() -> Self {
         InventoryBuilder::default().build()

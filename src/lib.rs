@@ -133,7 +133,7 @@ pub mod baseline;
 mod tests;
 
 pub use backend::{Backend, Failure};
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, CoarseClock, ManualClock, SystemClock};
 pub use engine::ReservationEngine;
 pub use error::{AdjustError, CatalogError, TakeError};
 pub use expiry::LagHistogram;

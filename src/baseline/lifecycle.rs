@@ -7,7 +7,7 @@
 //! epoch-protected holds. `tests/lifecycle_model.rs` checks all three engines against one
 //! sequential specification, so a rule that drifted here would fail there.
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, CoarseClock};
 use crate::error::{AdjustError, TakeError};
 use crate::ids::{ItemId, Line};
 use crate::inventory::ItemLevels;
@@ -44,7 +44,7 @@ pub struct LifecycleSettings {
 impl Default for LifecycleSettings {
     fn default() -> Self {
         LifecycleSettings {
-            clock: Arc::new(SystemClock),
+            clock: Arc::new(CoarseClock::new()),
             max_ttl: limits::DEFAULT_MAX_TTL,
             max_reservations: limits::DEFAULT_MAX_RESERVATIONS,
             finished_memory: limits::DEFAULT_FINISHED_MEMORY,
@@ -53,7 +53,7 @@ impl Default for LifecycleSettings {
 }
 
 impl LifecycleSettings {
-    /// The clock deadlines are read from. Default: [`SystemClock`].
+    /// The clock deadlines are read from. Default: [`CoarseClock`], as for `Inventory`.
     #[must_use]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -89,6 +89,9 @@ impl LifecycleSettings {
 pub(crate) struct Timebase {
     clock: Arc<dyn Clock>,
     origin: Instant,
+    /// The clock's `nanos()` at the origin, if it gives one (the same fast path `Inventory`
+    /// uses, so both pay the same for time).
+    origin_nanos: Option<u64>,
     max_ttl: Duration,
 }
 
@@ -97,6 +100,7 @@ impl Timebase {
         Timebase {
             clock: settings.clock.clone(),
             origin: settings.clock.now(),
+            origin_nanos: settings.clock.nanos(),
             max_ttl: settings.max_ttl,
         }
     }
@@ -104,6 +108,9 @@ impl Timebase {
     /// Nanoseconds since the origin.
     #[inline]
     pub(crate) fn now(&self) -> u64 {
+        if let (Some(origin), Some(now)) = (self.origin_nanos, self.clock.nanos()) {
+            return now.saturating_sub(origin);
+        }
         let elapsed = self.clock.now().saturating_duration_since(self.origin);
         u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
     }
