@@ -200,3 +200,16 @@ impl Engine {
         }
     }
 }
+
+impl crate::RedisCluster {
+    /// Test hook: decides a confirm on the home shard and stops there, as a caller that dies
+    /// before settling the parts (the sweeper must settle them as sold).
+    #[doc(hidden)]
+    pub async fn crash_after_confirm_decision(&self, id: ReservationId) -> Result<(), RedisError> {
+        let engine = &self.engine;
+        match engine.decide_id(id, "confirm", engine.now_ms(), 0).await? {
+            Decision::Decided(_) => Ok(()),
+            _ => Err(RedisError::Protocol("not decided".into())),
+        }
+    }
+}

@@ -366,3 +366,33 @@ impl Engine {
         })
     }
 }
+
+impl crate::RedisCluster {
+    /// Test hook: takes the parts of a reserve and stops there, as a caller that dies between
+    /// the take and the commit (nothing heals them at once; the sweeper must).
+    #[doc(hidden)]
+    pub async fn crash_after_take(
+        &self,
+        cart: CartId,
+        lines: &[Line],
+        ttl: Duration,
+    ) -> Result<(), RedisError> {
+        let engine = &self.engine;
+        let ttl_ms = engine
+            .ttl_ms(ttl)
+            .ok_or_else(|| RedisError::Protocol("bad ttl".into()))?;
+        let deadline = engine.now_ms() + ttl_ms;
+        let parts = engine.split(engine.next_seq(), lines);
+        let mut taken = Taken {
+            backend: engine.clone(),
+            parts: Vec::new(),
+            cart,
+        };
+        let result = engine.take_parts(&parts, cart, deadline, &mut taken).await;
+        taken.parts.clear();
+        match result {
+            Ok(()) => Ok(()),
+            Err(_) => Err(RedisError::Protocol("take refused".into())),
+        }
+    }
+}

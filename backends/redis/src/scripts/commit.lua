@@ -17,6 +17,7 @@
 --                                   reservation, expired here, to give back; moved_parts (maybe
 --                                   "") are the live reservation's older parts, whose deadline
 --                                   hints must move to the new deadline (touch.lua)
+--                                   (a retried commit answers {0, seq, '', ''} again)
 --         {1}                       the attempt was aborted by a sweeper: give its parts back
 --         {2, item}                 merged with the live reservation, item's units exceed
 --                                   MAX_LINE_QUANTITY
@@ -26,8 +27,13 @@
 local attempt, now, deadline = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local outcome_memory, attempt_memory = tonumber(ARGV[10]), tonumber(ARGV[11])
 
-if redis.call('HGET', KEYS[3], attempt) == 'x' then
+local mark = redis.call('HGET', KEYS[3], attempt)
+if mark == 'x' then
     return {1}
+end
+if mark then
+    -- Committed already (a retry of an applied commit, e.g. resent across a failover).
+    return {0, mark, '', ''}
 end
 
 local expired = ''

@@ -17,10 +17,11 @@
 -- Result: {0}                taken
 --         {1, k, available}  line k (1-based) is short: nothing taken
 --         {2, k}             line k names an item not (yet) registered: nothing taken
---         {3}                this attempt already has a part here: nothing taken
+--         (a retry of a take that was applied, e.g. resent by the client across a failover,
+--         finds its part already there and answers {0} again: attempt ids are never reused)
 local lines = #KEYS - 2
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
-    return {3}
+    return {0}
 end
 for k = 1, lines do
     local available = redis.call('HGET', KEYS[k + 2], 'available')
