@@ -14,6 +14,7 @@ use std::io;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long any readiness wait may take before it is an error.
@@ -86,11 +87,15 @@ impl LocalCluster {
     /// Starts `masters` masters with `replicas` replicas each (0 for none), with a node timeout
     /// of `node_timeout` (failure detection; the failover test uses a short one).
     pub fn start(masters: usize, replicas: usize, node_timeout: Duration) -> io::Result<Self> {
+        static CLUSTERS: AtomicU64 = AtomicU64::new(0);
         let dir = std::env::temp_dir().join(format!(
             "atomic-stock-redis-{}-{}",
             std::process::id(),
-            Instant::now().elapsed().as_nanos() ^ u128::from(free_port()?)
+            // Relaxed: a unique number.
+            CLUSTERS.fetch_add(1, Ordering::Relaxed)
         ));
+        // A directory left by a crashed run with the same pid and number: start clean.
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
         let mut cluster = LocalCluster {
             dir,
