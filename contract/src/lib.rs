@@ -19,6 +19,9 @@
 //! - [`races`]: tasks on a multi-threaded runtime released together by a barrier call confirm,
 //!   release and `expire_due` on the same reservation; exactly one decides its fate, and its
 //!   stock moves exactly once.
+//! - [`concurrent_audit`]: many tasks reserving, confirming, releasing, extending and expiring
+//!   over a few scarce items at once; at the end, every unit sold is a confirm some task was
+//!   told succeeded, and nothing else is missing.
 //! - After every test, the conservation [`audit`]: for every item
 //!   `available + held + sold = received`, and `held` equals the units of the reservations the
 //!   test itself knows to be live.
@@ -93,7 +96,7 @@ impl Cases {
     }
 }
 
-/// Runs every contract test: [`model`], [`bad_input`] and [`races`].
+/// Runs every contract test: [`model`], [`bad_input`], [`races`] and [`concurrent_audit`].
 pub async fn run_all<B, F, Fut>(make: F, time: Time, cases: Cases)
 where
     B: Backend + 'static,
@@ -103,6 +106,7 @@ where
     model(&make, time, cases).await;
     bad_input(&make, time).await;
     races(&make, time, 20).await;
+    concurrent_audit(&make, time, 8, 200).await;
 }
 
 fn expect_ok<T, E: Debug, X: Debug>(what: &str, r: Result<T, Failure<E, X>>) -> T {
@@ -940,5 +944,206 @@ where
     println!(
         "contract races [{name}]: {rounds} rounds, one winner each ({confirmed} confirmed, \
          {released} released, {expired} past the deadline)"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Concurrent load, audited
+// ---------------------------------------------------------------------------------------------
+
+/// What one task of [`concurrent_audit`] knows at the end.
+#[derive(Default)]
+struct Ledger {
+    /// Units of each item sold by this task's confirms.
+    sold: BTreeMap<ItemId, i64>,
+    /// Its reservations still live, as far as it knows (cart -> id and lines).
+    live: BTreeMap<u64, (ReservationId, BTreeMap<ItemId, i64>)>,
+    operations: usize,
+}
+
+/// Many tasks at once, each on carts of its own over a few scarce shared items: reserves (new
+/// or added to the cart's live reservation, often refused for want of stock), confirms,
+/// releases, extends, `expire_due`, restocks, and on a driven clock short times to live and clock
+/// advances, so that reservations expire under the tasks' feet. Each task records what it was
+/// told. At the end every live reservation is released (or, on a driven clock, left to
+/// expire), and the audit requires for every item: nothing held, `available + sold =
+/// received`, and `sold` equal to the units of the confirms the tasks were told succeeded:
+/// no unit lost, sold twice, or returned twice.
+pub async fn concurrent_audit<B, F, Fut>(make: &F, time: Time, tasks: usize, ops_per_task: usize)
+where
+    B: Backend + 'static,
+    F: Fn(Setup) -> Fut,
+    Fut: Future<Output = B>,
+{
+    const STOCK: i64 = 12;
+    let clock = Arc::new(ManualClock::new());
+    let backend = Arc::new(
+        make(Setup {
+            clock: clock.clone(),
+            max_ttl: Duration::from_secs(3_600),
+        })
+        .await,
+    );
+    let name = backend.name().to_string();
+    let mut items = Vec::new();
+    for _ in 0..4 {
+        items.push(expect_ok("register", backend.register_item(STOCK).await));
+    }
+    let items = Arc::new(items);
+    let barrier = Arc::new(tokio::sync::Barrier::new(tasks));
+    let handles: Vec<_> = (0..tasks)
+        .map(|task| {
+            let (backend, items, barrier, clock) = (
+                backend.clone(),
+                items.clone(),
+                barrier.clone(),
+                clock.clone(),
+            );
+            tokio::spawn(async move {
+                let mut rng = Rng(0xC0FFEE ^ (task as u64) << 20);
+                let mut ledger = Ledger::default();
+                let ttl = |rng: &mut Rng| match time {
+                    Time::Driven => Duration::from_millis(5 + rng.below(40)),
+                    Time::Wall => Duration::from_secs(600),
+                };
+                let failed = |what: &str, e: &dyn Debug| -> ! {
+                    panic!("task {task}: {what}: backend failure {e:?}")
+                };
+                barrier.wait().await;
+                for _ in 0..ops_per_task {
+                    ledger.operations += 1;
+                    let cart = (task as u64) << 32 | rng.below(3);
+                    match rng.below(12) {
+                        0..=3 => {
+                            let mut lines = Vec::new();
+                            for _ in 0..1 + rng.below(3) {
+                                let item = items[rng.below(items.len() as u64) as usize];
+                                lines.push(Line::new(item, 1 + rng.below(3) as i64));
+                            }
+                            match backend
+                                .reserve(CartId::new(cart), &lines, ttl(&mut rng))
+                                .await
+                            {
+                                Ok(receipt) => {
+                                    let entry = ledger
+                                        .live
+                                        .entry(cart)
+                                        .or_insert((receipt.id, BTreeMap::new()));
+                                    if entry.0 != receipt.id {
+                                        // The cart's previous reservation expired meanwhile.
+                                        *entry = (receipt.id, BTreeMap::new());
+                                    }
+                                    for line in lines {
+                                        *entry.1.entry(line.item).or_insert(0) += line.quantity;
+                                    }
+                                }
+                                Err(Failure::Refused(_)) => {}
+                                Err(Failure::Backend(e)) => failed("reserve", &e),
+                            }
+                        }
+                        4 | 5 => {
+                            if let Some((id, lines)) = ledger.live.remove(&cart) {
+                                match backend.confirm(id).await {
+                                    Ok(Confirmation::Confirmed) => {
+                                        for (item, q) in lines {
+                                            *ledger.sold.entry(item).or_insert(0) += q;
+                                        }
+                                    }
+                                    Ok(Confirmation::AlreadyConfirmed) => {
+                                        panic!("{id}: confirmed by someone else")
+                                    }
+                                    Err(Failure::Refused(ReservationError::Expired)) => {}
+                                    Err(Failure::Refused(e)) => panic!("confirm {id}: {e:?}"),
+                                    Err(Failure::Backend(e)) => failed("confirm", &e),
+                                }
+                            }
+                        }
+                        6 => {
+                            if let Some((id, _)) = ledger.live.remove(&cart) {
+                                match backend.release(id).await {
+                                    Ok(()) | Err(Failure::Refused(ReservationError::Expired)) => {}
+                                    Err(Failure::Refused(e)) => panic!("release {id}: {e:?}"),
+                                    Err(Failure::Backend(e)) => failed("release", &e),
+                                }
+                            }
+                        }
+                        7 => {
+                            if let Some((id, _)) = ledger.live.get(&cart).cloned() {
+                                match backend.extend(id, ttl(&mut rng)).await {
+                                    Ok(_) => {}
+                                    Err(Failure::Refused(ReservationError::Expired)) => {
+                                        ledger.live.remove(&cart);
+                                    }
+                                    Err(Failure::Refused(e)) => panic!("extend {id}: {e:?}"),
+                                    Err(Failure::Backend(e)) => failed("extend", &e),
+                                }
+                            }
+                        }
+                        8 => {
+                            if let Err(e) = backend.expire_due().await {
+                                failed("expire_due", &e);
+                            }
+                        }
+                        9 => {
+                            // Deliveries keep the items from selling out for good.
+                            let item = items[rng.below(items.len() as u64) as usize];
+                            match backend.restock(item, 1 + rng.below(3) as i64).await {
+                                Ok(()) => {}
+                                Err(e) => panic!("task {task}: restock {item}: {e:?}"),
+                            }
+                        }
+                        _ => {
+                            if time == Time::Driven {
+                                clock.advance(Duration::from_millis(1 + rng.below(10)));
+                            }
+                        }
+                    }
+                }
+                ledger
+            })
+        })
+        .collect();
+    let mut ledgers = Vec::new();
+    for handle in handles {
+        ledgers.push(handle.await.expect("task panicked"));
+    }
+    // Quiesce: end every reservation still live.
+    match time {
+        Time::Driven => {
+            clock.advance(Duration::from_secs(3_600));
+            backend_ok("expire_due", backend.expire_due().await);
+        }
+        Time::Wall => {
+            for ledger in &ledgers {
+                for (id, _) in ledger.live.values() {
+                    match backend.release(*id).await {
+                        Ok(()) | Err(Failure::Refused(ReservationError::Expired)) => {}
+                        Err(e) => panic!("{name}: final release of {id}: {e:?}"),
+                    }
+                }
+            }
+        }
+    }
+    let mut sold: BTreeMap<ItemId, i64> = BTreeMap::new();
+    let mut operations = 0;
+    for ledger in &ledgers {
+        operations += ledger.operations;
+        for (&item, &q) in &ledger.sold {
+            *sold.entry(item).or_insert(0) += q;
+        }
+    }
+    audit(&*backend, &items, &[]).await;
+    for &item in items.iter() {
+        let levels = backend_ok("item", backend.item(item).await).expect("registered");
+        assert_eq!(
+            levels.sold,
+            sold.get(&item).copied().unwrap_or(0),
+            "{name}: {item}: units sold must be exactly the confirms acknowledged: {levels:?}"
+        );
+    }
+    println!(
+        "contract concurrent audit [{name}]: {tasks} tasks, {operations} operations, {} units \
+         sold, every unit accounted for",
+        sold.values().sum::<i64>()
     );
 }

@@ -25,6 +25,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How many times a reserve takes again after a sweeper aborted its attempt (its deadline
+/// passed before the commit: a time to live shorter than the reserve's own round trips).
+const MAX_ABORTED_ATTEMPTS: u32 = 3;
+
 /// Why taking the parts stopped.
 enum Stop {
     Short {
@@ -233,10 +237,11 @@ impl Engine {
             Failure::Refused(e) => Failure::Refused(ReserveError::Stock(e)),
             Failure::Backend(b) => Failure::Backend(b),
         })?;
-        let now = self.now_ms();
-        let deadline = now + ttl_ms;
         let mut expired_first = false;
+        let mut aborted = 0;
         loop {
+            let now = self.now_ms();
+            let deadline = now + ttl_ms;
             let attempt = self.next_seq();
             let parts = self.split(attempt, &lines);
             let mut taken = Taken {
@@ -245,7 +250,17 @@ impl Engine {
                 cart,
             };
             match self.take_parts(&parts, cart, deadline, &mut taken).await {
-                Ok(()) => return self.commit(taken, attempt, &lines, now, deadline).await,
+                Ok(()) => match self.commit(taken, attempt, &lines, now, deadline).await? {
+                    Some(receipt) => return Ok(receipt),
+                    // The deadline passed before the commit and a sweeper aborted the attempt
+                    // (its parts are given back): take again, with a deadline from now.
+                    None if aborted < MAX_ABORTED_ATTEMPTS => aborted += 1,
+                    None => {
+                        return Err(Failure::Backend(RedisError::Protocol(
+                            "every attempt outlived its deadline before it was committed".into(),
+                        )))
+                    }
+                },
                 Err(Stop::Backend(e)) => {
                     // The guard heals what was taken.
                     return Err(Failure::Backend(e));
@@ -291,7 +306,7 @@ impl Engine {
         lines: &[Line],
         now: u64,
         deadline: u64,
-    ) -> Result<Receipt, Failure<ReserveError, RedisError>> {
+    ) -> Result<Option<Receipt>, Failure<ReserveError, RedisError>> {
         let cart = taken.cart;
         let args = [
             attempt.to_string(),
@@ -313,11 +328,12 @@ impl Engine {
             .await
             .map_err(Failure::Backend)?;
         let code = reply.code().map_err(Failure::Backend)?;
+        if code == 1 {
+            taken.give_back().await.map_err(Failure::Backend)?;
+            return Ok(None);
+        }
         if code != 0 {
             let refusal = match code {
-                1 => Failure::Backend(RedisError::Protocol(
-                    "the reservation outlived its deadline before it was committed".into(),
-                )),
                 2 => Failure::Refused(ReserveError::Stock(TakeError::QuantityOverflow {
                     item: ItemId::new(reply.int(1).map_err(Failure::Backend)? as u32),
                 })),
@@ -360,10 +376,10 @@ impl Engine {
         );
         settled.map_err(Failure::Backend)?;
         touched.map_err(Failure::Backend)?;
-        Ok(Receipt {
+        Ok(Some(Receipt {
             id: self.id(cart, seq),
             deadline: self.instant(deadline),
-        })
+        }))
     }
 }
 

@@ -5,7 +5,7 @@
 //! Needs Debian's `redis-server` and `redis-tools`; without them the test is reported as
 //! skipped (printed), unless `ATOMIC_STOCK_REQUIRE_REDIS=1` (CI) makes that a failure.
 
-use atomic_stock_contract::{bad_input, model, races, Cases, Setup, Time};
+use atomic_stock_contract::{bad_input, concurrent_audit, model, races, Cases, Setup, Time};
 use atomic_stock_redis::{LocalCluster, RedisCluster};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -62,6 +62,12 @@ fn contract_suite_on_a_three_master_cluster() {
         model(&make_few, Time::Driven, Cases::from_env(40, 60)).await;
         bad_input(&make, Time::Driven).await;
         races(&make, Time::Driven, 100).await;
+        let ops = std::env::var("CONTRACT_CONCURRENT_OPS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(300);
+        concurrent_audit(&make, Time::Driven, 16, ops).await;
+        concurrent_audit(&make_few, Time::Driven, 16, ops).await;
     });
     drop(runtime);
     drop(cluster);
