@@ -207,6 +207,54 @@ impl LocalCluster {
         Ok(masters)
     }
 
+    /// The port of a replica of the master on `port`, if it has one.
+    pub fn replica_of(&self, port: u16) -> io::Result<Option<u16>> {
+        let info = query(port, "INFO replication").map_err(|e| other(e.to_string()))?;
+        // "slave0:ip=127.0.0.1,port=30001,state=online,offset=...,lag=0"
+        Ok(info
+            .lines()
+            .filter(|l| l.starts_with("slave"))
+            .find_map(|l| l.split(',').find_map(|f| f.strip_prefix("port=")))
+            .and_then(|p| p.trim().parse().ok()))
+    }
+
+    fn signal(&self, port: u16, signal: &str) -> io::Result<()> {
+        let pid = self
+            .nodes
+            .iter()
+            .find(|n| n.port == port)
+            .and_then(|n| n.child.as_ref())
+            .map(Child::id)
+            .ok_or_else(|| other(format!("no running node on port {port}")))?;
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()?;
+        if !status.success() {
+            return Err(other(format!("kill {signal} {pid} failed")));
+        }
+        Ok(())
+    }
+
+    /// Freezes the node on `port` (SIGSTOP): a replica paused this way falls behind its
+    /// master, as one would behind a slow link.
+    pub fn pause(&self, port: u16) -> io::Result<()> {
+        self.signal(port, "-STOP")
+    }
+
+    /// Closes the replication links of the master on `port` (`CLIENT KILL TYPE replica`): a
+    /// paused replica cannot reconnect, so what the master acknowledges from now on exists
+    /// only on the master. (Pausing alone is not enough: the kernel keeps receiving the
+    /// replication stream for a stopped process.)
+    pub fn cut_replication(&self, port: u16) -> io::Result<()> {
+        query(port, "CLIENT KILL TYPE replica").map_err(|e| other(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Lets a paused node run again (SIGCONT).
+    pub fn resume(&self, port: u16) -> io::Result<()> {
+        self.signal(port, "-CONT")
+    }
+
     /// Kills the node on `port` (SIGKILL: no chance to hand anything over), as a crash would.
     pub fn kill(&mut self, port: u16) -> io::Result<()> {
         let node = self
@@ -236,6 +284,7 @@ impl Drop for LocalCluster {
     fn drop(&mut self) {
         for node in &mut self.nodes {
             if let Some(mut child) = node.child.take() {
+                // A paused node dies of SIGKILL too; nothing else to undo.
                 let _ = child.kill();
                 let _ = child.wait();
             }

@@ -1,5 +1,9 @@
 //! What a failover loses: 3 masters with one replica each; 20 clients reserve two-item carts
 //! and confirm them; about 2 s in, one master is killed (SIGKILL) and its replica promoted.
+//! Two scenarios, one after the other: the replica in sync (loopback: it never lags), and the
+//! replica *lagging*: paused (SIGSTOP) and cut off from its master (`CLIENT KILL TYPE
+//! replica`) for the 0.8 s before the kill, and resumed right after, so the writes its master
+//! acknowledged in that window exist nowhere else when it dies.
 //! After the load, the test waits for the cluster to serve every slot again, settles every
 //! part (the clock is manual: advancing it past every deadline lets the sweeper heal whatever
 //! a failed call left behind), and compares what the clients were told with what the cluster
@@ -30,6 +34,9 @@ const ITEMS: u32 = 24;
 const STOCK: i64 = 1_000_000;
 const LOAD: Duration = Duration::from_secs(6);
 const KILL_AFTER: Duration = Duration::from_secs(2);
+/// How long the victim's replica is paused before the kill in the lagging scenario (less than
+/// the node timeout, so that nobody marks the replica itself as failed).
+const LAG: Duration = Duration::from_millis(800);
 const TTL: Duration = Duration::from_secs(600);
 
 /// What one client was told.
@@ -46,14 +53,20 @@ struct Told {
 #[test]
 fn failover_loses_what_it_loses() {
     let required = std::env::var("ATOMIC_STOCK_REQUIRE_REDIS").is_ok_and(|v| v == "1");
-    let mut cluster = match LocalCluster::start(3, 1, Duration::from_millis(1_000)) {
-        Ok(c) => c,
-        Err(e) if !required => {
-            println!("SKIPPED: no local Redis Cluster could be started ({e})");
-            return;
-        }
-        Err(e) => panic!("cannot start a local Redis Cluster: {e}"),
-    };
+    for lagging in [false, true] {
+        let cluster = match LocalCluster::start(3, 1, Duration::from_millis(1_000)) {
+            Ok(c) => c,
+            Err(e) if !required => {
+                println!("SKIPPED: no local Redis Cluster could be started ({e})");
+                return;
+            }
+            Err(e) => panic!("cannot start a local Redis Cluster: {e}"),
+        };
+        scenario(cluster, lagging);
+    }
+}
+
+fn scenario(mut cluster: LocalCluster, lagging: bool) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -125,9 +138,23 @@ fn failover_loses_what_it_loses() {
             })
         })
         .collect();
-    std::thread::sleep(KILL_AFTER);
+    let replica = cluster
+        .replica_of(victim)
+        .expect("replication info")
+        .expect("the victim has a replica");
+    if lagging {
+        std::thread::sleep(KILL_AFTER - LAG);
+        cluster.pause(replica).expect("pause the replica");
+        cluster
+            .cut_replication(victim)
+            .expect("cut the replication link");
+    }
+    std::thread::sleep(KILL_AFTER.saturating_sub(start.elapsed()));
     cluster.kill(victim).expect("kill a master");
     let killed_at = start.elapsed();
+    if lagging {
+        cluster.resume(replica).expect("resume the replica");
+    }
     let told: Vec<Told> = runtime.block_on(async {
         let mut all = Vec::new();
         for t in tasks {
@@ -162,6 +189,7 @@ fn failover_loses_what_it_loses() {
         let healed = healed.expect("the sweeper runs after the failover");
         let mut lost_confirms = 0;
         let mut reconfirmed = 0;
+        let mut unknown = 0;
         let mut acked_sold: BTreeMap<ItemId, i64> = BTreeMap::new();
         for t in &told {
             for (id, lines) in &t.confirmed {
@@ -171,10 +199,12 @@ fn failover_loses_what_it_loses() {
                 match fresh.confirm(*id).await {
                     Ok(Confirmation::AlreadyConfirmed) => {}
                     Ok(Confirmation::Confirmed) => reconfirmed += 1,
+                    Err(Failure::Refused(ReservationError::Unknown)) => {
+                        lost_confirms += 1;
+                        unknown += 1;
+                    }
                     Err(Failure::Refused(
-                        ReservationError::Unknown
-                        | ReservationError::Expired
-                        | ReservationError::Released,
+                        ReservationError::Expired | ReservationError::Released,
                     )) => lost_confirms += 1,
                     Err(e) => panic!("confirm after failover: {e:?}"),
                 }
@@ -195,7 +225,7 @@ fn failover_loses_what_it_loses() {
         }
         (
             healed,
-            lost_confirms,
+            (lost_confirms, unknown),
             reconfirmed,
             oversold,
             broken,
@@ -203,13 +233,22 @@ fn failover_loses_what_it_loses() {
             acked_sold.values().sum::<i64>(),
         )
     });
-    let (healed, lost_confirms, reconfirmed, oversold, broken, held, acked_units) = audit;
+    let (healed, (lost_confirms, unknown), reconfirmed, oversold, broken, held, acked_units) =
+        audit;
     let reserved: usize = told.iter().map(|t| t.reserved.len()).sum();
     let confirmed: usize = told.iter().map(|t| t.confirmed.len()).sum();
     let failures: usize = told.iter().map(|t| t.failures).sum();
     let refusals: usize = told.iter().map(|t| t.refusals).sum();
     let longest = told.iter().map(|t| t.longest).max().unwrap_or_default();
-    println!("failover report (3 masters + 3 replicas, {CLIENTS} clients, SIGKILL of one master)");
+    println!(
+        "failover report, replica {} (3 masters + 3 replicas, {CLIENTS} clients, SIGKILL of one \
+         master)",
+        if lagging {
+            "lagging (cut off 0.8 s before the kill)"
+        } else {
+            "in sync"
+        }
+    );
     println!(
         "  load {load:.1?}, master killed at {killed_at:.1?}, cluster ok again {recovered_in:.1?} \
          after the load"
@@ -221,8 +260,9 @@ fn failover_loses_what_it_loses() {
     );
     println!("  parts healed by the sweeper afterwards: {healed} reservations expired");
     println!(
-        "  acknowledged confirms lost: {lost_confirms} (decision gone); confirms whose decision \
-         was lost but whose reservation survived (confirmed again by the audit): {reconfirmed}"
+        "  acknowledged confirms lost: {lost_confirms} ({unknown} of them reservations unknown \
+         now, the rest expired or released); confirms whose decision was lost but whose \
+         reservation survived (confirmed again by the audit): {reconfirmed}"
     );
     println!(
         "  units sold to acknowledged buyers but not counted as sold (oversold): {oversold}; \
