@@ -258,6 +258,7 @@ impl Engine {
         let mut conn = self.conn.clone();
         let issued: Option<u32> = conn.get(self.keys.items_issued()).await?;
         let issued = issued.unwrap_or(0);
+        // Relaxed: as above.
         self.known_items.fetch_max(issued, Ordering::Relaxed);
         Ok(item.get() < issued)
     }

@@ -187,6 +187,7 @@ impl TigerBeetle {
         }
         let known = self.account(item).await?.is_some();
         if known {
+            // Relaxed: as above.
             self.known_items
                 .fetch_max(item.get() + 1, Ordering::Relaxed);
         }
@@ -219,6 +220,7 @@ impl TigerBeetle {
         }
         // Ids are dense: claim the first one whose account does not exist yet (the server
         // answers `Exists` for ids another client claimed first).
+        // Relaxed: a hint where to start; the server decides which id is free.
         let mut next = self.known_items.load(Ordering::Relaxed);
         loop {
             if next >= MAX_ITEMS {
@@ -247,6 +249,7 @@ impl TigerBeetle {
                 }
             }
         }
+        // Relaxed: the cache of a number that only grows.
         self.known_items.fetch_max(next + 1, Ordering::Relaxed);
         let item = ItemId::new(next);
         if initial > 0 {
