@@ -1,0 +1,414 @@
+//! Reserve: the crate's all-or-nothing take lifted one level, from items to shards.
+//!
+//! 1. Validate (typed errors before anything is touched), merge duplicate lines, group the
+//!    lines by shard.
+//! 2. Take one part per shard, in ascending shard order (`take.lua`: all the part's lines or
+//!    none). On the first shortfall, give back the parts already taken, expire what is due
+//!    (an expired hold must never turn a buyer away), and take once more.
+//! 3. Commit on the cart's home shard (`commit.lua`): the attempt becomes the cart's
+//!    reservation, or is added to its live one. Only the commit makes the parts count; until
+//!    then they are an attempt.
+//!
+//! Compensation is structural: the parts taken are held by a [`Taken`] guard. On a refusal
+//! they are given back before the error returns. If the caller is cancelled or the commit's
+//! answer is lost, the guard's `Drop` (or, if there is no runtime, the sweeper at the
+//! deadline) *heals* each part: it asks the home shard what became of the attempt, which marks
+//! a never-committed attempt aborted for good (so a commit still in flight fails), and settles
+//! the part accordingly.
+
+use crate::backend::{Engine, MAX_PARTS};
+use crate::error::RedisError;
+use crate::part::{format_lines, format_parts, parse_parts, Part};
+use atomic_stock::limits::{MAX_LINES, MAX_LINE_QUANTITY};
+use atomic_stock::{CartId, Failure, ItemId, Line, Receipt, ReserveError, TakeError};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How many times a reserve takes again after a sweeper aborted its attempt (its deadline
+/// passed before the commit: a time to live shorter than the reserve's own round trips).
+const MAX_ABORTED_ATTEMPTS: u32 = 3;
+
+/// Why taking the parts stopped.
+enum Stop {
+    Short {
+        item: ItemId,
+        requested: i64,
+        available: i64,
+        /// Index of the part that was short.
+        at: usize,
+    },
+    Unknown(ItemId),
+    Backend(RedisError),
+}
+
+/// Parts taken for an attempt and not yet committed (see the module docs).
+struct Taken {
+    backend: Arc<Engine>,
+    parts: Vec<Part>,
+    cart: CartId,
+}
+
+impl Taken {
+    /// Gives every part back; only for attempts that were never sent to commit (or whose
+    /// commit refused them).
+    async fn give_back(mut self) -> Result<(), RedisError> {
+        let parts = std::mem::take(&mut self.parts);
+        self.backend.settle_parts(&parts, false).await
+    }
+
+    /// The parts are the reservation's now.
+    fn disarm(mut self) {
+        self.parts.clear();
+    }
+}
+
+impl Drop for Taken {
+    fn drop(&mut self) {
+        if self.parts.is_empty() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // No runtime to heal on: the sweeper finds the parts at their deadline.
+            return;
+        };
+        let parts = std::mem::take(&mut self.parts);
+        let engine = self.backend.clone();
+        let cart = self.cart;
+        runtime.spawn(async move {
+            for part in parts {
+                // Best effort: whatever fails here, the sweeper heals at the deadline.
+                let _ = engine
+                    .heal(part.shard, part.attempt, cart, &part.lines)
+                    .await;
+            }
+        });
+    }
+}
+
+impl Engine {
+    /// Validates and merges lines exactly as the in-process engine does: no lines, too many
+    /// lines, then per line in input order a bad quantity or an unknown item, then a merged
+    /// quantity over the limit (first item in id order). Ascending item order.
+    async fn canonical(&self, lines: &[Line]) -> Result<Vec<Line>, Failure<TakeError, RedisError>> {
+        if lines.is_empty() {
+            return Err(Failure::Refused(TakeError::EmptyCart));
+        }
+        if lines.len() > MAX_LINES {
+            return Err(Failure::Refused(TakeError::TooManyLines {
+                lines: lines.len(),
+                max: MAX_LINES,
+            }));
+        }
+        for line in lines {
+            if !(1..=MAX_LINE_QUANTITY).contains(&line.quantity) {
+                return Err(Failure::Refused(TakeError::InvalidQuantity {
+                    item: line.item,
+                    quantity: line.quantity,
+                }));
+            }
+            if !self.known(line.item).await.map_err(Failure::Backend)? {
+                return Err(Failure::Refused(TakeError::UnknownItem { item: line.item }));
+            }
+        }
+        let mut merged: BTreeMap<ItemId, i64> = BTreeMap::new();
+        for line in lines {
+            *merged.entry(line.item).or_insert(0) += line.quantity;
+        }
+        if let Some((&item, _)) = merged.iter().find(|(_, &q)| q > MAX_LINE_QUANTITY) {
+            return Err(Failure::Refused(TakeError::QuantityOverflow { item }));
+        }
+        Ok(merged
+            .into_iter()
+            .map(|(item, quantity)| Line::new(item, quantity))
+            .collect())
+    }
+
+    /// The attempt's parts, one per shard, in ascending shard order.
+    fn split(&self, attempt: u64, lines: &[Line]) -> Vec<Part> {
+        let mut by_shard: BTreeMap<u32, Vec<Line>> = BTreeMap::new();
+        for line in lines {
+            by_shard
+                .entry(self.keys.shard_of_item(line.item))
+                .or_default()
+                .push(*line);
+        }
+        by_shard
+            .into_iter()
+            .map(|(shard, lines)| Part {
+                shard,
+                attempt,
+                lines,
+            })
+            .collect()
+    }
+
+    /// Takes `parts` in order into `taken`; stops at the first part refused.
+    async fn take_parts(
+        &self,
+        parts: &[Part],
+        cart: CartId,
+        deadline: u64,
+        taken: &mut Taken,
+    ) -> Result<(), Stop> {
+        let home = self.keys.home_of_cart(cart).to_string();
+        for (at, part) in parts.iter().enumerate() {
+            let mut keys = vec![self.keys.parts(part.shard), self.keys.due(part.shard)];
+            keys.extend(part.lines.iter().map(|l| self.keys.item(l.item)));
+            let mut args = vec![
+                part.attempt.to_string(),
+                home.clone(),
+                cart.get().to_string(),
+                deadline.to_string(),
+                format_lines(&part.lines, ';'),
+            ];
+            args.extend(part.lines.iter().map(|l| l.quantity.to_string()));
+            let reply = self
+                .run(&self.scripts.take, &keys, &args)
+                .await
+                .map_err(Stop::Backend)?;
+            let line = |k: i64| part.lines.get((k - 1) as usize).copied();
+            match reply.code().map_err(Stop::Backend)? {
+                0 => taken.parts.push(part.clone()),
+                1 => {
+                    let short = reply.int(1).ok().and_then(line).ok_or_else(|| {
+                        Stop::Backend(RedisError::Protocol("take: bad line".into()))
+                    })?;
+                    return Err(Stop::Short {
+                        item: short.item,
+                        requested: short.quantity,
+                        available: reply.int(2).map_err(Stop::Backend)?,
+                        at,
+                    });
+                }
+                2 => {
+                    let unknown = reply.int(1).ok().and_then(line).ok_or_else(|| {
+                        Stop::Backend(RedisError::Protocol("take: bad line".into()))
+                    })?;
+                    return Err(Stop::Unknown(unknown.item));
+                }
+                other => {
+                    return Err(Stop::Backend(RedisError::Protocol(format!(
+                        "take answered {other}"
+                    ))))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The shortfall to report: the first item *in id order* that was short. Parts are taken
+    /// in shard order, so a later shard may hold a lower item that is short too; those were
+    /// never tried, and are read now.
+    async fn first_short(
+        &self,
+        parts: &[Part],
+        found: (ItemId, i64, i64),
+        at: usize,
+    ) -> Result<(ItemId, i64, i64), RedisError> {
+        let mut first = found;
+        let untried: Vec<Line> = parts[at + 1..]
+            .iter()
+            .flat_map(|p| p.lines.iter().copied())
+            .collect();
+        for line in untried {
+            if line.item >= first.0 {
+                continue;
+            }
+            if let Some(levels) = self.levels(line.item).await? {
+                if levels.available < line.quantity {
+                    first = (line.item, line.quantity, levels.available);
+                }
+            }
+        }
+        Ok(first)
+    }
+
+    pub(crate) async fn reserve_lines(
+        self: &Arc<Self>,
+        cart: CartId,
+        lines: &[Line],
+        ttl: Duration,
+    ) -> Result<Receipt, Failure<ReserveError, RedisError>> {
+        let ttl_ms = self
+            .ttl_ms(ttl)
+            .ok_or(Failure::Refused(ReserveError::InvalidTtl { ttl }))?;
+        let lines = self.canonical(lines).await.map_err(|f| match f {
+            Failure::Refused(e) => Failure::Refused(ReserveError::Stock(e)),
+            Failure::Backend(b) => Failure::Backend(b),
+        })?;
+        let mut expired_first = false;
+        let mut aborted = 0;
+        loop {
+            let now = self.now_ms();
+            let deadline = now + ttl_ms;
+            let attempt = self.next_seq();
+            let parts = self.split(attempt, &lines);
+            let mut taken = Taken {
+                backend: self.clone(),
+                parts: Vec::with_capacity(parts.len()),
+                cart,
+            };
+            match self.take_parts(&parts, cart, deadline, &mut taken).await {
+                Ok(()) => match self.commit(taken, attempt, &lines, now, deadline).await? {
+                    Some(receipt) => return Ok(receipt),
+                    // The deadline passed before the commit and a sweeper aborted the attempt
+                    // (its parts are given back): take again, with a deadline from now.
+                    None if aborted < MAX_ABORTED_ATTEMPTS => aborted += 1,
+                    None => {
+                        return Err(Failure::Backend(RedisError::Protocol(
+                            "every attempt outlived its deadline before it was committed".into(),
+                        )))
+                    }
+                },
+                Err(Stop::Backend(e)) => {
+                    // The guard heals what was taken.
+                    return Err(Failure::Backend(e));
+                }
+                Err(Stop::Unknown(item)) => {
+                    taken.give_back().await.map_err(Failure::Backend)?;
+                    return Err(Failure::Refused(ReserveError::Stock(
+                        TakeError::UnknownItem { item },
+                    )));
+                }
+                Err(Stop::Short {
+                    item,
+                    requested,
+                    available,
+                    at,
+                }) => {
+                    taken.give_back().await.map_err(Failure::Backend)?;
+                    if !expired_first {
+                        expired_first = true;
+                        self.sweep_all().await.map_err(Failure::Backend)?;
+                        continue;
+                    }
+                    let (item, requested, available) = self
+                        .first_short(&parts, (item, requested, available), at)
+                        .await
+                        .map_err(Failure::Backend)?;
+                    return Err(Failure::Refused(ReserveError::Stock(
+                        TakeError::Shortfall {
+                            item,
+                            requested,
+                            available,
+                        },
+                    )));
+                }
+            }
+        }
+    }
+
+    async fn commit(
+        &self,
+        taken: Taken,
+        attempt: u64,
+        lines: &[Line],
+        now: u64,
+        deadline: u64,
+    ) -> Result<Option<Receipt>, Failure<ReserveError, RedisError>> {
+        let cart = taken.cart;
+        let args = [
+            attempt.to_string(),
+            now.to_string(),
+            deadline.to_string(),
+            format_lines(lines, ','),
+            format_parts(&taken.parts),
+            self.max_live_per_shard.to_string(),
+            MAX_LINES.to_string(),
+            MAX_LINE_QUANTITY.to_string(),
+            MAX_PARTS.to_string(),
+            self.outcome_memory_ms.to_string(),
+            self.attempt_memory_ms().to_string(),
+        ];
+        // If the answer is lost, the guard heals the parts through the home shard, which knows
+        // whether this commit happened.
+        let reply = self
+            .run(&self.scripts.commit, &self.keys.home(cart), &args)
+            .await
+            .map_err(Failure::Backend)?;
+        let code = reply.code().map_err(Failure::Backend)?;
+        if code == 1 {
+            taken.give_back().await.map_err(Failure::Backend)?;
+            return Ok(None);
+        }
+        if code != 0 {
+            let refusal = match code {
+                2 => Failure::Refused(ReserveError::Stock(TakeError::QuantityOverflow {
+                    item: ItemId::new(reply.int(1).map_err(Failure::Backend)? as u32),
+                })),
+                3 => Failure::Refused(ReserveError::Stock(TakeError::TooManyLines {
+                    lines: reply.int(1).map_err(Failure::Backend)? as usize,
+                    max: MAX_LINES,
+                })),
+                4 => Failure::Refused(ReserveError::TooManyReservations {
+                    max: self.max_live_per_shard * u64::from(self.keys.shards()),
+                }),
+                5 => Failure::Refused(ReserveError::TooManyReservations {
+                    max: u64::from(MAX_PARTS),
+                }),
+                other => {
+                    // Not an answer commit.lua gives: the guard heals the parts.
+                    return Err(Failure::Backend(RedisError::Protocol(format!(
+                        "commit answered {other}"
+                    ))));
+                }
+            };
+            // Refused: the commit changed nothing, so the parts are given back directly.
+            taken.give_back().await.map_err(Failure::Backend)?;
+            return Err(refusal);
+        }
+        taken.disarm();
+        let seq: u64 = reply
+            .text(1)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| Failure::Backend(RedisError::Protocol("commit: bad seq".into())))?;
+        let expired =
+            parse_parts(&reply.text(2).map_err(Failure::Backend)?).map_err(Failure::Backend)?;
+        let moved =
+            parse_parts(&reply.text(3).map_err(Failure::Backend)?).map_err(Failure::Backend)?;
+        // The cart's previous reservation expired here: its stock comes back. The live one's
+        // older parts follow the new deadline.
+        let (settled, touched) = tokio::join!(
+            self.settle_parts(&expired, false),
+            self.touch_parts(&moved, deadline)
+        );
+        settled.map_err(Failure::Backend)?;
+        touched.map_err(Failure::Backend)?;
+        Ok(Some(Receipt {
+            id: self.id(cart, seq),
+            deadline: self.instant(deadline),
+        }))
+    }
+}
+
+impl crate::RedisCluster {
+    /// Test hook: takes the parts of a reserve and stops there, as a caller that dies between
+    /// the take and the commit (nothing heals them at once; the sweeper must).
+    #[doc(hidden)]
+    pub async fn crash_after_take(
+        &self,
+        cart: CartId,
+        lines: &[Line],
+        ttl: Duration,
+    ) -> Result<(), RedisError> {
+        let engine = &self.engine;
+        let ttl_ms = engine
+            .ttl_ms(ttl)
+            .ok_or_else(|| RedisError::Protocol("bad ttl".into()))?;
+        let deadline = engine.now_ms() + ttl_ms;
+        let parts = engine.split(engine.next_seq(), lines);
+        let mut taken = Taken {
+            backend: engine.clone(),
+            parts: Vec::new(),
+            cart,
+        };
+        let result = engine.take_parts(&parts, cart, deadline, &mut taken).await;
+        taken.parts.clear();
+        match result {
+            Ok(()) => Ok(()),
+            Err(_) => Err(RedisError::Protocol("take refused".into())),
+        }
+    }
+}

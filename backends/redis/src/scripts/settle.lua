@@ -1,0 +1,36 @@
+-- settle.lua: applies a decided fate to one part of a reservation: its units become sold, or
+-- available again. Idempotent: a part is settled once, then forgotten, so a repeated settle
+-- (the caller's and the sweeper's, or a retry) moves nothing.
+--
+-- KEYS[1]     {ns:s}:parts    hash: attempt -> "home|cart|i=q;i=q"
+-- KEYS[2]     {ns:s}:due      sorted set of this shard's part deadlines
+-- KEYS[3..]   {ns:s}:item:<i> the part's items, in the order of its lines
+-- ARGV[1]     attempt id of the part
+-- ARGV[2]     "sold" (confirmed) or "return" (released, expired, or never committed)
+--
+-- Result: {1} settled by this call; {0} nothing to settle (already settled, or never taken)
+local part = redis.call('HGET', KEYS[1], ARGV[1])
+if not part then
+    redis.call('ZREM', KEYS[2], ARGV[1])
+    return {0}
+end
+local lines = string.match(part, '^[^|]*|[^|]*|(.*)$')
+local k = 0
+for item, quantity in string.gmatch(lines, '(%d+)=(%d+)') do
+    k = k + 1
+    local key = KEYS[k + 2]
+    local suffix = ':item:' .. item
+    if key == nil or string.sub(key, -#suffix) ~= suffix then
+        return redis.error_reply('settle: the keys do not name the part\'s items')
+    end
+    quantity = tonumber(quantity)
+    redis.call('HINCRBY', key, 'held', -quantity)
+    if ARGV[2] == 'sold' then
+        redis.call('HINCRBY', key, 'sold', quantity)
+    else
+        redis.call('HINCRBY', key, 'available', quantity)
+    end
+end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return {1}

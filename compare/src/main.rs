@@ -1,0 +1,337 @@
+//! Side-by-side figures: one checkout workload against the in-process engine, the Redis
+//! Cluster backend and PostgreSQL doing the classic transaction.
+//!
+//! The workload: `--clients` concurrent clients (tokio tasks, default 50), each in a loop for
+//! `--seconds` (default 5): a two-item cart (two distinct random items of `--items`, one unit
+//! each), reserved for 10 minutes, then confirmed. Stock is ample, so every reserve should
+//! succeed; the figure is successful reservations (each followed by its confirm) per second,
+//! with p50/p99 latency of the reserve and of the confirm. Everything runs on this machine over
+//! loopback: the Redis Cluster (3 masters) and PostgreSQL are started by this program in
+//! temporary directories and stopped at the end.
+//!
+//! ```sh
+//! cargo run --release -p atomic-stock-compare -- --seconds 5 --clients 50 --csv target/compare.csv
+//! ```
+
+mod postgres;
+
+use atomic_stock::{Backend, CartId, Inventory, Line};
+use atomic_stock_redis::{LocalCluster, RedisCluster};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+struct Settings {
+    seconds: f64,
+    clients: usize,
+    items: u32,
+    csv: String,
+    engines: Vec<String>,
+}
+
+fn settings() -> Settings {
+    let mut s = Settings {
+        seconds: 5.0,
+        clients: 50,
+        items: 1_000,
+        csv: "target/compare.csv".into(),
+        engines: vec![
+            "in-process".into(),
+            "redis-cluster".into(),
+            "postgres".into(),
+        ],
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    for pair in args.chunks(2) {
+        let value = pair.get(1).cloned().unwrap_or_default();
+        match pair[0].as_str() {
+            "--seconds" => s.seconds = value.parse().expect("--seconds N"),
+            "--clients" => s.clients = value.parse().expect("--clients N"),
+            "--items" => s.items = value.parse().expect("--items N"),
+            "--csv" => s.csv = value,
+            "--engines" => s.engines = value.split(',').map(str::to_owned).collect(),
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    s
+}
+
+/// What one engine did.
+struct Figures {
+    engine: String,
+    reservations: usize,
+    refused: usize,
+    seconds: f64,
+    reserve_ns: Vec<u64>,
+    confirm_ns: Vec<u64>,
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[at] as f64 / 1_000.0
+}
+
+/// Two distinct items for the `n`th cart of a client (splitmix64).
+fn cart_items(seed: u64, items: u32) -> (u32, u32) {
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    let a = (z % u64::from(items)) as u32;
+    let b = ((z >> 32) % u64::from(items - 1)) as u32;
+    (a, if b >= a { b + 1 } else { b })
+}
+
+/// Per-client results: reservations made, refusals, latencies.
+type ClientResult = (usize, usize, Vec<u64>, Vec<u64>);
+
+async fn run_backend<B: Backend + 'static>(backend: Arc<B>, s: &Settings) -> Figures {
+    let mut items = Vec::new();
+    for _ in 0..s.items {
+        items.push(
+            backend
+                .register_item(1_000_000_000)
+                .await
+                .expect("register"),
+        );
+    }
+    let items = Arc::new(items);
+    let barrier = Arc::new(tokio::sync::Barrier::new(s.clients + 1));
+    let duration = Duration::from_secs_f64(s.seconds);
+    let tasks: Vec<_> = (0..s.clients)
+        .map(|client| {
+            let (backend, items, barrier) = (backend.clone(), items.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let end = Instant::now() + duration;
+                let mut r: ClientResult = (0, 0, Vec::new(), Vec::new());
+                let mut n = 0u64;
+                while Instant::now() < end {
+                    n += 1;
+                    let (a, b) = cart_items((client as u64) << 32 | n, items.len() as u32);
+                    let lines = [
+                        Line::new(items[a as usize], 1),
+                        Line::new(items[b as usize], 1),
+                    ];
+                    let cart = CartId::new((client as u64) << 32 | n);
+                    let t0 = Instant::now();
+                    match backend
+                        .reserve(cart, &lines, Duration::from_secs(600))
+                        .await
+                    {
+                        Ok(receipt) => {
+                            let t1 = Instant::now();
+                            backend.confirm(receipt.id).await.expect("confirm");
+                            let t2 = Instant::now();
+                            r.0 += 1;
+                            r.2.push((t1 - t0).as_nanos() as u64);
+                            r.3.push((t2 - t1).as_nanos() as u64);
+                        }
+                        Err(_) => r.1 += 1,
+                    }
+                    // Let other tasks run even when every future is ready at once.
+                    tokio::task::yield_now().await;
+                }
+                r
+            })
+        })
+        .collect();
+    barrier.wait().await;
+    let start = Instant::now();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.expect("client task"));
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    collect(backend.name().to_string(), results, seconds)
+}
+
+fn collect(engine: String, results: Vec<ClientResult>, seconds: f64) -> Figures {
+    let mut f = Figures {
+        engine,
+        reservations: 0,
+        refused: 0,
+        seconds,
+        reserve_ns: Vec::new(),
+        confirm_ns: Vec::new(),
+    };
+    for (made, refused, reserve, confirm) in results {
+        f.reservations += made;
+        f.refused += refused;
+        f.reserve_ns.extend(reserve);
+        f.confirm_ns.extend(confirm);
+    }
+    f.reserve_ns.sort_unstable();
+    f.confirm_ns.sort_unstable();
+    f
+}
+
+async fn run_postgres(server: &postgres::LocalPostgres, s: &Settings) -> Figures {
+    let admin = server.connect().await.expect("connect to postgres");
+    postgres::setup(&admin, s.items, 1_000_000_000)
+        .await
+        .expect("schema");
+    let mut clients = Vec::new();
+    for _ in 0..s.clients {
+        let conn = server.connect().await.expect("connect");
+        let statements = postgres::Statements::prepare(&conn).await.expect("prepare");
+        clients.push((conn, statements));
+    }
+    let barrier = Arc::new(tokio::sync::Barrier::new(s.clients + 1));
+    let duration = Duration::from_secs_f64(s.seconds);
+    let items = s.items;
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(client, (mut conn, st))| {
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let end = Instant::now() + duration;
+                let mut r: ClientResult = (0, 0, Vec::new(), Vec::new());
+                let mut n = 0u64;
+                while Instant::now() < end {
+                    n += 1;
+                    let (a, b) = cart_items((client as u64) << 32 | n, items);
+                    let mut lines = [(a as i32, 1i64), (b as i32, 1i64)];
+                    lines.sort();
+                    let cart = ((client as u64) << 32 | n) as i64;
+                    let t0 = Instant::now();
+                    match postgres::reserve(&mut conn, &st, cart, &lines).await {
+                        Ok(Some(id)) => {
+                            let t1 = Instant::now();
+                            assert!(postgres::confirm(&mut conn, &st, id)
+                                .await
+                                .expect("confirm"));
+                            let t2 = Instant::now();
+                            r.0 += 1;
+                            r.2.push((t1 - t0).as_nanos() as u64);
+                            r.3.push((t2 - t1).as_nanos() as u64);
+                        }
+                        // A shortfall, or a serialization/deadlock error: a refused checkout.
+                        Ok(None) | Err(_) => r.1 += 1,
+                    }
+                }
+                r
+            })
+        })
+        .collect();
+    barrier.wait().await;
+    let start = Instant::now();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.expect("client task"));
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let f = collect(
+        "postgres (UPDATE ... WHERE available >= q)".into(),
+        results,
+        seconds,
+    );
+    // The same audit as every other engine: nothing held, sold = 2 units per checkout.
+    let row = admin
+        .query_one(
+            "SELECT sum(held)::bigint, sum(sold)::bigint FROM stock",
+            &[],
+        )
+        .await
+        .expect("audit");
+    let (held, sold): (i64, i64) = (row.get(0), row.get(1));
+    assert_eq!(
+        (held, sold),
+        (0, 2 * f.reservations as i64),
+        "postgres audit"
+    );
+    f
+}
+
+fn main() {
+    let s = settings();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut all = Vec::new();
+    for engine in s.engines.clone() {
+        let figures = match engine.as_str() {
+            "in-process" => runtime.block_on(run_backend(Arc::new(Inventory::new()), &s)),
+            "redis-cluster" => {
+                let cluster = LocalCluster::start(3, 0, Duration::from_secs(5)).expect(
+                    "start a local Redis Cluster (apt-get install redis-server redis-tools)",
+                );
+                let figures = runtime.block_on(async {
+                    let backend = RedisCluster::builder(cluster.urls())
+                        .namespace(&format!("compare-{}", std::process::id()))
+                        .connect()
+                        .await
+                        .expect("connect");
+                    run_backend(Arc::new(backend), &s).await
+                });
+                drop(cluster);
+                figures
+            }
+            "postgres" => {
+                let server = postgres::LocalPostgres::start()
+                    .expect("start PostgreSQL (apt-get install postgresql)");
+                let figures = runtime.block_on(run_postgres(&server, &s));
+                drop(server);
+                figures
+            }
+            other => panic!("unknown engine {other}"),
+        };
+        eprintln!("done: {}", figures.engine);
+        all.push(figures);
+    }
+    print_table(&s, &all);
+}
+
+fn print_table(s: &Settings, all: &[Figures]) {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "checkout workload: {} clients, two-item carts (1 unit each of 2 of {} items), reserve \
+         then confirm, {:.0} s per engine, {cores} cores, loopback",
+        s.clients, s.items, s.seconds
+    );
+    println!(
+        "{:<44} {:>14} {:>9} {:>12} {:>12} {:>12} {:>12}",
+        "engine",
+        "reservations/s",
+        "refused",
+        "reserve p50",
+        "reserve p99",
+        "confirm p50",
+        "confirm p99"
+    );
+    let mut csv = String::from(
+        "engine,clients,seconds,reservations,reservations_per_s,refused,\
+         reserve_p50_us,reserve_p99_us,confirm_p50_us,confirm_p99_us\n",
+    );
+    for f in all {
+        let rate = f.reservations as f64 / f.seconds;
+        let (r50, r99) = (
+            percentile(&f.reserve_ns, 0.5),
+            percentile(&f.reserve_ns, 0.99),
+        );
+        let (c50, c99) = (
+            percentile(&f.confirm_ns, 0.5),
+            percentile(&f.confirm_ns, 0.99),
+        );
+        println!(
+            "{:<44} {:>14.0} {:>9} {:>10.1}µs {:>10.1}µs {:>10.1}µs {:>10.1}µs",
+            f.engine, rate, f.refused, r50, r99, c50, c99
+        );
+        csv.push_str(&format!(
+            "{},{},{:.2},{},{:.0},{},{:.1},{:.1},{:.1},{:.1}\n",
+            f.engine, s.clients, f.seconds, f.reservations, rate, f.refused, r50, r99, c50, c99
+        ));
+    }
+    if let Some(dir) = std::path::Path::new(&s.csv).parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    match std::fs::write(&s.csv, csv) {
+        Ok(()) => println!("csv: {}", s.csv),
+        Err(e) => eprintln!("cannot write {}: {e}", s.csv),
+    }
+}
