@@ -3,14 +3,14 @@
 //! Reserving must not take a lock, so a reservation's deadline goes into its shard's lock-free
 //! inbox (a `crossbeam_queue::SegQueue`) and nowhere else. Whoever expires — a host calling
 //! `expire_due`, the optional reaper thread, or a reserve that found too little stock — takes
-//! the timer's mutex, moves every inbox into a binary heap ordered by deadline, and pops what is
-//! due. So the lock is on the expiry path only, never on the reserve path.
+//! the timer's mutex, moves every inbox into a hierarchical timing wheel ([`crate::wheel`]),
+//! and takes out what is due. So the lock is on the expiry path only, never on the reserve path.
 //!
 //! Tokens are not removed when a reservation finishes early (confirm, release) or moves its
 //! deadline (extend, a cart update): a popped token is checked against the live reservation
-//! and dropped if stale. To keep that bounded, the heap is compacted (stale tokens dropped)
+//! and dropped if stale. To keep that bounded, the wheel is compacted (stale tokens dropped)
 //! whenever it holds more than twice the live reservations plus [`COMPACT_SLACK`], and a
-//! reserving thread drains its shard's inbox into the heap every [`DRAIN_EVERY`] pushes if the
+//! reserving thread drains its shard's inbox into the wheel every [`DRAIN_EVERY`] pushes if the
 //! timer is free (`try_lock`: it never waits), so inboxes stay bounded even when nothing ever
 //! expires.
 //!
@@ -18,15 +18,12 @@
 //!
 //! A reserve that finds too little stock first expires what is due, but must not take the
 //! timer's lock on every shortfall (a sold-out item sees nothing but shortfalls). So the timer
-//! keeps lower bounds on the earliest deadline: one for the heap (written under the lock) and
+//! keeps lower bounds on the earliest deadline: one for the wheel (written under the lock) and
 //! one per inbox, lowered by pushers with `fetch_min` after pushing and reset by the drainer
 //! with `swap` before draining. Every token not yet drained has a deadline at or above its
 //! inbox's bound, so `min(bounds) > now` proves nothing is due.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-
-/// Stale tokens tolerated in the heap beyond twice the live reservations.
+/// Stale tokens tolerated in the wheel beyond twice the live reservations.
 pub(crate) const COMPACT_SLACK: usize = crate::limits::TIMER_SLACK;
 
 /// A reserving thread offers to drain its inbox after this many pushes.
@@ -39,54 +36,6 @@ pub(crate) struct Token {
     pub(crate) deadline: u64,
     pub(crate) cart: u64,
     pub(crate) seq: u64,
-}
-
-/// Pending deadlines, owned by whoever holds the timer's mutex.
-#[derive(Debug, Default)]
-pub(crate) struct Heap {
-    tokens: BinaryHeap<Reverse<Token>>,
-}
-
-impl Heap {
-    pub(crate) fn push(&mut self, token: Token) {
-        self.tokens.push(Reverse(token));
-    }
-
-    /// Pops the earliest token if it is due at `now`.
-    pub(crate) fn pop_due(&mut self, now: u64) -> Option<Token> {
-        match self.tokens.peek() {
-            Some(Reverse(token)) if token.deadline <= now => self.tokens.pop().map(|r| r.0),
-            _ => None,
-        }
-    }
-
-    /// The earliest deadline, or `u64::MAX`.
-    pub(crate) fn earliest(&self) -> u64 {
-        self.tokens.peek().map_or(u64::MAX, |r| r.0.deadline)
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.tokens.len()
-    }
-
-    /// Keeps only the tokens `current` says still matter.
-    pub(crate) fn retain(&mut self, mut current: impl FnMut(&Token) -> bool) {
-        self.tokens.retain(|r| current(&r.0));
-    }
-
-    /// Gives memory back once the heap is mostly empty (after a burst of expiries or a
-    /// compaction): all of it when empty, otherwise down to room for twice its tokens plus
-    /// [`COMPACT_SLACK`], so that steady churn does not reallocate at every compaction.
-    pub(crate) fn shrink_if_sparse(&mut self) {
-        if self.tokens.is_empty() {
-            self.tokens.shrink_to_fit();
-            return;
-        }
-        let keep = 2 * self.tokens.len() + COMPACT_SLACK;
-        if self.tokens.capacity() > 2 * keep {
-            self.tokens.shrink_to(keep);
-        }
-    }
 }
 
 /// Distribution of expiry lag (deadline to stock available again), in power-of-two buckets of
@@ -147,25 +96,6 @@ impl LagHistogram {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-
-    #[test]
-    fn heap_pops_in_deadline_order_only_when_due() {
-        let mut heap = Heap::default();
-        for d in [30, 10, 20] {
-            heap.push(Token {
-                deadline: d,
-                cart: d,
-                seq: 0,
-            });
-        }
-        assert_eq!(heap.earliest(), 10);
-        assert_eq!(heap.pop_due(5), None);
-        assert_eq!(heap.pop_due(25).map(|t| t.deadline), Some(10));
-        assert_eq!(heap.pop_due(25).map(|t| t.deadline), Some(20));
-        assert_eq!(heap.pop_due(25), None);
-        heap.retain(|t| t.deadline != 30);
-        assert_eq!(heap.len(), 0);
-    }
 
     #[test]
     fn histogram_quantiles_bound_the_recorded_lags() {

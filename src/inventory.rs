@@ -4,7 +4,7 @@
 use crate::clock::{Clock, CoarseClock};
 use crate::epoch::Epoch;
 use crate::error::{AdjustError, CatalogError, TakeError};
-use crate::expiry::{Heap, LagHistogram, Token, COMPACT_SLACK, DRAIN_EVERY};
+use crate::expiry::{LagHistogram, Token, COMPACT_SLACK, DRAIN_EVERY};
 use crate::ids::{ItemId, Line};
 use crate::limits::{self, MAX_LINES, MAX_LINE_QUANTITY, MAX_STOCK};
 use crate::registry::{Entry, Hold, Registry, Snapshot, State};
@@ -17,6 +17,7 @@ use crate::slot::{self, Hold as Take};
 use crate::stats::{bump, Stats};
 use crate::stock::Stock;
 use crate::sync::atomic::{fence, AtomicU64, Ordering};
+use crate::wheel::Wheel;
 // Counters that order nothing (reservation numbers, live counts for the admission bound, push
 // counts) are plain std atomics even under loom, so the models explore only the protocols.
 use crate::sync::{lock, Mutex};
@@ -39,7 +40,7 @@ struct Shard {
     /// Reservations created by this shard and not yet finished.
     live: PlainI64,
     /// Deadlines of reservations created or changed by threads of this shard, not yet moved to
-    /// the timer's heap.
+    /// the timer's wheel.
     inbox: SegQueue<Token>,
     /// Pushes to `inbox`, to drain it every `DRAIN_EVERY`.
     pushes: PlainU64,
@@ -53,7 +54,7 @@ struct Shard {
 /// What the timer's mutex guards.
 #[derive(Debug, Default)]
 struct Timer {
-    heap: Heap,
+    wheel: Wheel,
     lag: LagHistogram,
 }
 
@@ -162,9 +163,9 @@ pub(crate) struct Inner {
     epoch: Epoch,
     shards: Box<[CachePadded<Shard>]>,
     timer: Mutex<Timer>,
-    /// No token in the heap has an earlier deadline than this; written under `timer`.
-    heap_earliest: AtomicU64,
-    /// Version of the deadline lower bounds (`heap_earliest`, the inboxes' `inbox_earliest`):
+    /// No token in the wheel has an earlier deadline than this; written under `timer`.
+    wheel_earliest: AtomicU64,
+    /// Version of the deadline lower bounds (`wheel_earliest`, the inboxes' `inbox_earliest`):
     /// odd while a writer holding the timer rewrites them (a seqlock for `maybe_due`); every
     /// write that can raise a bound goes through it, so a changed version tells a reserve that
     /// an expiry may have returned units since it looked (see `Inner::take`).
@@ -175,6 +176,8 @@ pub(crate) struct Inner {
     origin: Instant,
     origin_nanos: Option<u64>,
     instance: u32,
+    /// The bound on live reservations, and each shard's share of it.
+    max_live: u64,
     max_live_per_shard: i64,
     max_ttl: Duration,
 }
@@ -232,10 +235,10 @@ impl InventoryBuilder {
         self
     }
 
-    /// Largest number of live reservations. The bound is kept per shard (each shard may hold
-    /// `max / shards`), so a reserve can be refused with
-    /// [`ReserveError::TooManyReservations`] slightly before the total is reached when load is
-    /// uneven. Default: 16,777,216.
+    /// Largest number of live reservations; beyond it a new cart's reserve is refused with
+    /// [`ReserveError::TooManyReservations`]. Counted per shard without contention; a shard
+    /// past its share sums all shards before refusing, so threads racing at the bound can
+    /// overshoot it by at most one reservation each. Default: 16,777,216.
     #[must_use]
     pub fn max_reservations(mut self, max: u64) -> Self {
         self.max_reservations = max.max(1);
@@ -301,12 +304,13 @@ impl InventoryBuilder {
                 })
                 .collect(),
             timer: Mutex::new(Timer::default()),
-            heap_earliest: AtomicU64::new(u64::MAX),
+            wheel_earliest: AtomicU64::new(u64::MAX),
             bounds_seq: AtomicU64::new(0),
             clock: self.clock,
             origin,
             origin_nanos,
             instance: instance_tag(),
+            max_live: self.max_reservations,
             max_live_per_shard: i64::try_from(self.max_reservations.div_ceil(shards as u64))
                 .unwrap_or(i64::MAX),
             max_ttl: self.max_ttl,
@@ -526,13 +530,16 @@ impl Inner {
     }
 
     /// Admits one more live reservation on the current shard, or refuses at the bound.
+    ///
+    /// Counting is per shard so that it never contends; a shard past its share of the bound
+    /// sums every shard before refusing, so one busy thread can use the whole bound.
     fn admit(&self, shard: &Shard) -> Result<(), ReserveError> {
         // Relaxed: a counter compared with a bound; it orders nothing.
-        if shard.live.fetch_add(1, Ordering::Relaxed) >= self.max_live_per_shard {
+        if shard.live.fetch_add(1, Ordering::Relaxed) >= self.max_live_per_shard
+            && self.live_reservations() > self.max_live as usize
+        {
             shard.live.fetch_sub(1, Ordering::Relaxed);
-            return Err(ReserveError::TooManyReservations {
-                max: self.max_live_per_shard as u64 * self.shards.len() as u64,
-            });
+            return Err(ReserveError::TooManyReservations { max: self.max_live });
         }
         Ok(())
     }
@@ -574,7 +581,7 @@ impl Inner {
         result
     }
 
-    /// Moves every inbox into the heap, dropping tokens of finished reservations (which
+    /// Moves every inbox into the wheel, dropping tokens of finished reservations (which
     /// raises the bounds). Caller holds the timer.
     fn drain(&self, timer: &mut Timer) {
         self.write_bounds(|| self.drain_bounds(timer));
@@ -586,7 +593,7 @@ impl Inner {
         }
     }
 
-    /// Moves one shard's inbox into the heap. Caller holds the timer, inside `write_bounds`.
+    /// Moves one shard's inbox into the wheel. Caller holds the timer, inside `write_bounds`.
     fn drain_shard(&self, timer: &mut Timer, shard: &Shard) {
         // AcqRel: pairs with pushers' `fetch_min` (see `schedule`): every token whose bound we
         // reset here is visible to the pops below.
@@ -594,14 +601,14 @@ impl Inner {
         while let Some(token) = shard.inbox.pop() {
             // Most reservations finish long before their deadline (a flash sale confirms within
             // microseconds): a token whose outcome is already recorded is stale, and is dropped
-            // here for one load instead of living in the heap.
+            // here for one load instead of living in the wheel.
             if self.recall_seq(token.seq).is_none() {
-                timer.heap.push(token);
+                timer.wheel.push(token);
             }
         }
         // Relaxed: ordered by the Release increment that ends the write section.
-        self.heap_earliest
-            .store(timer.heap.earliest(), Ordering::Relaxed);
+        self.wheel_earliest
+            .store(timer.wheel.earliest(), Ordering::Relaxed);
     }
 
     /// Whether some reservation may be due at `now`. False means none is.
@@ -614,7 +621,7 @@ impl Inner {
         }
         // Acquire: pairs with the Release store after expiries (see `expire_due`) and the
         // pushers' AcqRel `fetch_min`.
-        let mut earliest = self.heap_earliest.load(Ordering::Acquire);
+        let mut earliest = self.wheel_earliest.load(Ordering::Acquire);
         for shard in self.shards.iter() {
             earliest = earliest.min(shard.inbox_earliest.load(Ordering::Acquire));
         }
@@ -632,7 +639,7 @@ impl Inner {
         let mut guard = self.epoch.pin();
         let mut expired = 0;
         let mut popped = 0u32;
-        while let Some(token) = timer.heap.pop_due(now) {
+        while let Some(token) = timer.wheel.pop_due(now) {
             if let Some(deadline) = self.expire_token(token, now, &guard) {
                 expired += 1;
                 timer.lag.record(now - deadline);
@@ -646,11 +653,11 @@ impl Inner {
         // Only now, after the stock of every popped reservation is back, may a reader conclude
         // from a raised bound that nothing is due. Relaxed: published by the write section's
         // Release end (pairs with the Acquire loads of the version).
-        let earliest = timer.heap.earliest();
-        self.write_bounds(|| self.heap_earliest.store(earliest, Ordering::Relaxed));
+        let earliest = timer.wheel.earliest();
+        self.write_bounds(|| self.wheel_earliest.store(earliest, Ordering::Relaxed));
         drop(guard);
         self.compact(&mut timer);
-        timer.heap.shrink_if_sparse();
+        timer.wheel.shrink_if_sparse();
         expired
     }
 
@@ -675,13 +682,13 @@ impl Inner {
     /// duplicates (a cart update that keeps the same deadline pushes the same token again).
     fn compact(&self, timer: &mut Timer) {
         let live = self.live_reservations();
-        if timer.heap.len() <= 2 * live + COMPACT_SLACK {
+        if timer.wheel.len() <= 2 * live + COMPACT_SLACK {
             return;
         }
         let mut guard = self.epoch.pin();
         let mut checked = 0u32;
-        let mut kept = std::collections::HashSet::with_capacity(live.min(timer.heap.len()));
-        timer.heap.retain(|token| {
+        let mut kept = std::collections::HashSet::with_capacity(live.min(timer.wheel.len()));
+        timer.wheel.retain(|token| {
             checked += 1;
             if checked % 1024 == 0 {
                 guard.repin();
@@ -697,11 +704,11 @@ impl Inner {
                 .is_some_and(|s| s.state == State::Held && s.hold().deadline == token.deadline);
             current && kept.insert((token.cart, token.seq))
         });
-        timer.heap.shrink_if_sparse();
+        timer.wheel.shrink_if_sparse();
         // As in `expire_due`: only stale tokens were dropped, so the raised bound is still a
         // bound for every live reservation; the write section tells readers it moved.
-        let earliest = timer.heap.earliest();
-        self.write_bounds(|| self.heap_earliest.store(earliest, Ordering::Relaxed));
+        let earliest = timer.wheel.earliest();
+        self.write_bounds(|| self.wheel_earliest.store(earliest, Ordering::Relaxed));
     }
 
     /// Finishes a reservation: the one compare-and-swap that decides between confirm, release
@@ -1059,7 +1066,7 @@ impl Inner {
     /// Time until the earliest known deadline, if any (a hint for the reaper's sleep).
     pub(crate) fn time_to_next_deadline(&self) -> Option<Duration> {
         // Acquire: as in `maybe_due`; a stale value only shortens or lengthens one sleep.
-        let mut earliest = self.heap_earliest.load(Ordering::Acquire);
+        let mut earliest = self.wheel_earliest.load(Ordering::Acquire);
         for shard in self.shards.iter() {
             earliest = earliest.min(shard.inbox_earliest.load(Ordering::Acquire));
         }
@@ -1377,14 +1384,14 @@ impl Inventory {
         self.inner.stock.stats()
     }
 
-    /// Deadline tokens the timer holds (in its heap, and in its inboxes not yet drained): at
+    /// Deadline tokens the timer holds (in its wheel, and in its inboxes not yet drained): at
     /// most about twice the live reservations plus [`TIMER_SLACK`](crate::limits::TIMER_SLACK)
     /// after an [`expire_due`](Inventory::expire_due), plus what threads pushed since. For
     /// memory monitoring.
     #[must_use]
     pub fn timer_tokens(&self) -> usize {
         let queued: usize = self.inner.shards.iter().map(|s| s.inbox.len()).sum();
-        lock(&self.inner.timer).heap.len() + queued
+        lock(&self.inner.timer).wheel.len() + queued
     }
 
     /// Distribution of expiry lag (deadline to stock returned) of every expiry so far.

@@ -125,6 +125,7 @@ mod stats;
 mod stock;
 mod sync;
 mod take;
+mod wheel;
 
 #[cfg(feature = "baselines")]
 pub mod baseline;
