@@ -7,9 +7,11 @@
 //! share a cache line again.
 
 use crate::sync::thread_local;
+#[cfg(not(loom))]
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Next thread number. Not a loom atomic: it only spreads threads, it orders nothing.
+#[cfg(not(loom))]
 static NEXT_THREAD: AtomicUsize = AtomicUsize::new(0);
 
 #[cfg(not(loom))]
@@ -26,6 +28,7 @@ thread_local! {
 
 /// Makes the current thread use shard `number` (modulo the shard count): for loom models.
 #[cfg(loom)]
+#[allow(dead_code)] // only the models that pin shards call it
 pub(crate) fn set_thread_number(number: usize) {
     THREAD_NUMBER.with(|n| n.set(number));
 }
