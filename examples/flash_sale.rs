@@ -1,26 +1,38 @@
-//! A flash sale: many buyers grab small carts of a few hot items at once, against every stock
-//! engine in turn, and the stock is audited after each run.
+//! A flash sale, the crate's main demonstration: every engine side by side, first on
+//! multi-item carts fighting over a few hot items, then on the sell-out of one hot item; every
+//! run is audited.
 //!
 //! ```sh
-//! cargo run --release --example flash_sale
-//! cargo run --release --example flash_sale -- --threads 2,8,64 --seconds 5 --items 8 --stock 100  # roomier
+//! cargo run --release --example flash_sale                    # both parts, about 1 minute here
+//! cargo run --release --example flash_sale -- --sellout       # the sell-out only
+//! cargo run --release --example flash_sale -- --mode carts --threads 2,8,64 --seconds 5 --items 8 --stock 100
+//! cargo run --release --example flash_sale -- --sellout --units 100000 --reps 9 --csv sellout.csv
 //! ```
 //!
-//! Defaults: `--threads 2,64 --seconds 3 --items 8 --stock 32`, about 25 s in all.
+//! Options (each part uses its own default thread counts unless `--threads` is given):
 //!
-//! # The workload
+//! * `--mode all|carts|sellout` (`--sellout` is `--mode sellout`): which parts run.
+//! * `--threads LIST`: buyer threads, for each part that runs. Defaults: carts `2,64`,
+//!   sell-out `2,256`.
+//! * Carts: `--seconds 3` per run, `--items 8`, `--stock 32` units per item.
+//! * Sell-out: `--units 1000000`, `--reps 5` runs of each engine, `--csv PATH` to write every
+//!   run as a row (columns as in the table, plus `rep`).
 //!
-//! Each buyer thread loops until the run's time is up: it builds a cart of 1 to 4 lines of 1 or
-//! 2 units each, drawing items so that lower ids are more popular (the smaller of two uniform
-//! draws: item 0, the headline deal, is in about a quarter of the lines), and takes it all or
-//! nothing. Half of the successful carts are given back at once; the other half are held for
-//! the buyer's next one or two takes, successful or not, and then given back (held much longer
-//! when the buyer is preempted, which 64 threads on a 2-core machine make frequent). Carts
-//! overlap heavily. The default stock is scarce on purpose: at 2 buyers every take succeeds,
-//! at 64 the popular items run short and many takes are refused, so the
-//! refusal path (and, in the lock-free engine, waiting on units in flight) is measured too.
+//! A progress bar goes to stderr (redrawn in place on a terminal, one line per run otherwise);
+//! the tables go to stdout. The program exits with status 1 if any run breaks an invariant.
 //!
-//! # The table
+//! # Part 1: carts on hot items
+//!
+//! Take-level engines (`StockEngine`: the lock-free `Stock`, per-item locks with parking_lot and
+//! with std mutexes, one global lock). Each buyer thread loops until the run's time is up: it
+//! builds a cart of 1 to 4 lines of 1 or 2 units each, drawing items so that lower ids are more
+//! popular (the smaller of two uniform draws: item 0, the headline deal, is in about a quarter
+//! of the lines), and takes it all or nothing. Half of the successful carts are given back at
+//! once; the other half are held for the buyer's next one or two takes, successful or not, and
+//! then given back (held much longer when the buyer is preempted, which 64 threads on a 2-core
+//! machine make frequent). Carts overlap heavily. The default stock is scarce on purpose: at 2
+//! buyers every take succeeds, at 64 the popular items run short and many takes are refused, so
+//! the refusal path (and, in the lock-free engine, waiting on units in flight) is measured too.
 //!
 //! * `takes ok/s`: successful takes per second, all buyers together.
 //! * `success`: successful takes over all takes (the rest were refused for a shortfall).
@@ -35,14 +47,54 @@
 //!   the held carts are given back, every item has `initial = available`; (3) no refused take
 //!   reported a negative count or one that would have sufficed, and an observer polling every
 //!   item's count during the run never saw it below zero or above the initial stock; (4) no
-//!   operation failed for any other reason. The program exits with status 1 if any run fails.
+//!   operation failed for any other reason.
 //!
-//! Absolute numbers depend on the machine; below the table, each engine's throughput and p99
-//! are given as ratios to the lock-free engine's at the same thread count.
+//! Below the table, each engine's throughput and p99 are given as ratios to the lock-free
+//! engine's at the same thread count.
+//!
+//! # Part 2: the sell-out (issue #9.1)
+//!
+//! Lifecycle engines (`ReservationEngine`: the lock-free `Inventory`, `ItemLocksInventory`,
+//! `GlobalLockInventory`, default settings). One item with `--units` units; each buyer
+//! reserves one unit for a fresh cart, confirms it, and starts again, until a reserve is refused
+//! because the item is sold out. Stock only goes down: this is the honest hot-item case (a
+//! take-and-give-back loop lets a thread reuse the unit it just returned). The loop, the warm-up,
+//! the start gate and the checks are in `benches/common/sellout.rs`, shared with
+//! `benches/sellout.rs`.
+//!
+//! Each engine runs `--reps` times, interleaved (lock-free, item-locks, global-lock, then again,
+//! every thread count in each round), because this machine's speed drifts over minutes; the
+//! table gives the **median** of each figure over an engine's runs:
+//!
+//! * `sold out in`: first buyer's first reserve to last buyer's refusal, timed by the buyers
+//!   themselves (with 256 buyers on 2 cores the main thread can be descheduled for long).
+//! * `sales/s`: successful reservations (each confirmed) per second over that span.
+//! * `success`: successful reserves over reserves tried (every buyer ends with one refusal).
+//! * `p50 p99 p999`: latency of one `reserve` call, every 8th of every buyer, recorded in the
+//!   buyer's own histogram (one array increment, the same for every engine), to within 1%.
+//! * `spread`: most units sold by one buyer over fewest (`inf` when a buyer sold none), and
+//!   `idle`, the buyers that sold none. At 256 threads on 2 cores the OS scheduler decides who
+//!   runs before the stock is gone: a buyer first scheduled after the sell-out sells nothing
+//!   whatever the engine, so there the spread describes the scheduler as much as the engine.
+//! * `oversold`, `unsold`: the largest over the runs (both must be 0): units sold beyond the
+//!   stock, by the buyers' count of confirms or by the engine's, and units left unsold.
+//!   `audit`: runs whose engine audit passed (every item's ledger adds up, nothing in flight,
+//!   no reservation left) and whose buyers' and engine's sold counts agree.
+//!
+//! Below it, the lock-free engine against each baseline: the ratio of sales per second and of
+//! p99 (baseline's over lock-free's, so above 1 means lock-free is better on both), computed
+//! within each round (runs minutes apart are not compared) and then the median over rounds.
+//!
+//! Absolute numbers belong to the machine; compare engines within one thread count.
+
+#[path = "../benches/common/sellout.rs"]
+mod sellout;
 
 use atomic_stock::baseline::{GlobalLock, ItemLocks, StdItemLocks};
 use atomic_stock::{ItemId, Line, Stock, StockEngine, TakeError};
-use std::io::{IsTerminal, Write};
+use sellout::{sell_out, Engine, Sellout, SAMPLE_EVERY};
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Barrier;
@@ -64,7 +116,13 @@ const MAX_THREADS: usize = 4096;
 const MAX_ITEMS: usize = 1_000_000;
 const MAX_SECONDS: f64 = 3600.0;
 
-const USAGE: &str = "usage: flash_sale [--threads 2,64] [--seconds 3] [--items 8] [--stock 32]";
+const USAGE: &str = "usage: flash_sale [--mode all|carts|sellout] [--sellout] [--threads LIST]\n\
+                     \x20 carts:    [--seconds 3] [--items 8] [--stock 32]   (threads 2,64)\n\
+                     \x20 sell-out: [--units 1000000] [--reps 5] [--csv PATH] (threads 2,256)";
+
+/// Largest sell-out, in units, and most runs per engine.
+const MAX_UNITS: i64 = 1_000_000_000;
+const MAX_REPS: usize = 1000;
 
 /// An engine under test: a label for the table (the two `ItemLocks` report the same
 /// `name()`) and a way to build a fresh one for each run.
@@ -93,28 +151,54 @@ const CONTENDERS: [Contender; 4] = [
 ];
 
 struct Options {
-    threads: Vec<usize>,
+    carts: bool,
+    sellout: bool,
+    /// `None`: each part's default.
+    threads: Option<Vec<usize>>,
     duration: Duration,
     items: usize,
     stock: i64,
+    units: i64,
+    reps: usize,
+    csv: Option<String>,
 }
 
 impl Options {
+    const CARTS_THREADS: [usize; 2] = [2, 64];
+    const SELLOUT_THREADS: [usize; 2] = [2, 256];
+
     fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
         let mut options = Options {
-            threads: vec![2, 64],
+            carts: true,
+            sellout: true,
+            threads: None,
             duration: Duration::from_secs(3),
             items: 8,
             stock: 32,
+            units: 1_000_000,
+            reps: 5,
+            csv: None,
         };
         while let Some(flag) = args.next() {
             let mut value = || args.next().ok_or(format!("{flag} needs a value"));
             match flag.as_str() {
+                "--mode" => {
+                    let mode = value()?;
+                    (options.carts, options.sellout) = match mode.as_str() {
+                        "all" => (true, true),
+                        "carts" => (true, false),
+                        "sellout" | "sell-out" => (false, true),
+                        _ => return Err(format!("--mode: all, carts or sellout, not {mode:?}")),
+                    };
+                }
+                "--sellout" => (options.carts, options.sellout) = (false, true),
                 "--threads" => {
-                    options.threads = value()?
-                        .split(',')
-                        .map(|n| parse_in(n, 1..=MAX_THREADS, "--threads"))
-                        .collect::<Result<_, _>>()?;
+                    options.threads = Some(
+                        value()?
+                            .split(',')
+                            .map(|n| parse_in(n, 1..=MAX_THREADS, "--threads"))
+                            .collect::<Result<_, _>>()?,
+                    );
                 }
                 "--seconds" => {
                     let seconds: f64 = parse_in(&value()?, 0.001..=MAX_SECONDS, "--seconds")?;
@@ -122,11 +206,24 @@ impl Options {
                 }
                 "--items" => options.items = parse_in(&value()?, 1..=MAX_ITEMS, "--items")?,
                 "--stock" => options.stock = parse_in(&value()?, 1..=1_000_000_000, "--stock")?,
+                "--units" => options.units = parse_in(&value()?, 1..=MAX_UNITS, "--units")?,
+                "--reps" => options.reps = parse_in(&value()?, 1..=MAX_REPS, "--reps")?,
+                "--csv" => options.csv = Some(value()?),
                 "-h" | "--help" => return Err(String::new()),
                 other => return Err(format!("unknown option {other}")),
             }
         }
         Ok(options)
+    }
+
+    fn carts_threads(&self) -> Vec<usize> {
+        self.threads.clone().unwrap_or(Self::CARTS_THREADS.to_vec())
+    }
+
+    fn sellout_threads(&self) -> Vec<usize> {
+        self.threads
+            .clone()
+            .unwrap_or(Self::SELLOUT_THREADS.to_vec())
     }
 }
 
@@ -338,7 +435,7 @@ struct Run {
     violations: Violations,
 }
 
-fn run(contender: &Contender, threads: usize, options: &Options, progress: &Progress) -> Run {
+fn run(contender: &Contender, threads: usize, options: &Options, progress: &mut Progress) -> Run {
     let engine = (contender.build)();
     let items: Vec<ItemId> = (0..options.items)
         .map(|index| {
@@ -457,33 +554,81 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-/// The progress line on stderr, redrawn in place on a terminal; one line per run otherwise.
+/// The progress bar on stderr, one step per run of either part: on a terminal one line redrawn
+/// in place (`\r`), with the whole job's progress and the current run's; otherwise one line per
+/// run, so that a log stays readable.
 struct Progress {
-    prefix: String,
+    total: usize,
+    step: usize,
+    label: String,
     terminal: bool,
+    started: Instant,
+    /// Characters of the line last drawn, to blank it.
+    drawn: usize,
 }
 
 impl Progress {
-    fn new(run: usize, runs: usize, engine: &str, threads: usize) -> Progress {
-        let terminal = std::io::stderr().is_terminal();
-        let prefix = format!("[run {run}/{runs}: {engine}, {threads} threads]");
-        if !terminal {
-            eprintln!("{prefix}");
+    const BAR: usize = 30;
+
+    fn new(total: usize) -> Progress {
+        Progress {
+            total,
+            step: 0,
+            label: String::new(),
+            terminal: std::io::stderr().is_terminal(),
+            started: Instant::now(),
+            drawn: 0,
         }
-        Progress { prefix, terminal }
     }
 
-    fn show(&self, done: f64) {
+    /// Starts the next run.
+    fn begin(&mut self, label: String) {
+        self.step += 1;
+        self.label = label;
         if self.terminal {
-            let percent = (done * 100.0).min(100.0);
-            eprint!("\r{} {percent:3.0}%   ", self.prefix);
+            self.show(0.0);
+        } else {
+            eprintln!("[{}/{}] {}", self.step, self.total, self.label);
+        }
+    }
+
+    /// `done`: the fraction of the current run done.
+    fn show(&mut self, done: f64) {
+        if !self.terminal {
+            return;
+        }
+        let done = done.clamp(0.0, 1.0);
+        let overall = ((self.step - 1) as f64 + done) / self.total as f64;
+        let filled = (overall * Self::BAR as f64).round() as usize;
+        let seconds = self.started.elapsed().as_secs();
+        let line = format!(
+            "[{}{}] {:3.0}% {}:{:02} run {}/{}: {} {:3.0}%",
+            "#".repeat(filled),
+            " ".repeat(Self::BAR - filled),
+            overall * 100.0,
+            seconds / 60,
+            seconds % 60,
+            self.step,
+            self.total,
+            self.label,
+            done * 100.0,
+        );
+        let width = line.chars().count();
+        eprint!(
+            "\r{line}{:pad$}",
+            "",
+            pad = self.drawn.saturating_sub(width)
+        );
+        self.drawn = width;
+        let _ = std::io::stderr().flush();
+    }
+
+    /// Blanks the line, before the tables are printed.
+    fn clear(&mut self) {
+        if self.terminal && self.drawn > 0 {
+            eprint!("\r{:width$}\r", "", width = self.drawn);
             let _ = std::io::stderr().flush();
-        }
-    }
-
-    fn clear(&self) {
-        if self.terminal {
-            eprint!("\r{:width$}\r", "", width = self.prefix.len() + 8);
+            self.drawn = 0;
         }
     }
 }
@@ -563,6 +708,186 @@ fn print_ratios(runs: &[Run]) {
     }
 }
 
+/// One sell-out run, with the round it belongs to.
+struct Round {
+    rep: usize,
+    run: Sellout,
+}
+
+/// Every engine `options.reps` times at every thread count, interleaved: round by round, and
+/// in each round every thread count, engine after engine.
+fn sellout_runs(options: &Options, progress: &mut Progress) -> Vec<Round> {
+    let threads = options.sellout_threads();
+    let mut rounds = Vec::with_capacity(options.reps * threads.len() * Engine::ALL.len());
+    for rep in 1..=options.reps {
+        for &threads in &threads {
+            for engine in Engine::ALL {
+                progress.begin(format!(
+                    "sell-out, {}, {threads} threads, round {rep}/{}",
+                    engine.label(),
+                    options.reps
+                ));
+                let run = sell_out(engine, threads, options.units, &mut |done| {
+                    progress.show(done)
+                });
+                rounds.push(Round { rep, run });
+            }
+        }
+    }
+    rounds
+}
+
+/// The median (the mean of the middle two for an even count); `inf` sorts last.
+fn median(mut values: Vec<f64>) -> f64 {
+    assert!(!values.is_empty(), "a median of nothing");
+    values.sort_by(f64::total_cmp);
+    let middle = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[middle]
+    } else {
+        (values[middle - 1] + values[middle]) / 2.0
+    }
+}
+
+fn spread_text(spread: f64) -> String {
+    if spread.is_finite() {
+        format!("{spread:.2}")
+    } else {
+        "inf".to_string()
+    }
+}
+
+fn print_sellout(rounds: &[Round], options: &Options) {
+    println!(
+        "sell-out: 1 item x {} units; each buyer reserves 1 unit for a fresh cart, then confirms, \
+         until sold out; {} runs per engine, interleaved; medians; every {SAMPLE_EVERY}th reserve \
+         timed",
+        grouped(options.units as u64),
+        options.reps,
+    );
+    println!();
+    println!(
+        "{:<13}{:>7}{:>13}{:>13}{:>9}{:>10}{:>10}{:>11}{:>10}{:>6}{:>10}{:>8}{:>7}",
+        "engine",
+        "threads",
+        "sold out in",
+        "sales/s",
+        "success",
+        "p50",
+        "p99",
+        "p999",
+        "spread",
+        "idle",
+        "oversold",
+        "unsold",
+        "audit"
+    );
+    for &threads in &options.sellout_threads() {
+        for engine in Engine::ALL {
+            let runs: Vec<&Sellout> = rounds
+                .iter()
+                .map(|r| &r.run)
+                .filter(|r| r.engine == engine && r.threads == threads)
+                .collect();
+            let of = |figure: fn(&Sellout) -> f64| median(runs.iter().map(|r| figure(r)).collect());
+            let sound = runs.iter().filter(|r| r.problems().is_empty()).count();
+            println!(
+                "{:<13}{:>7}{:>13}{:>13}{:>8.2}%{:>10}{:>10}{:>11}{:>10}{:>6}{:>10}{:>8}{:>7}",
+                engine.label(),
+                threads,
+                latency(of(|r| r.span.as_nanos() as f64) as u64),
+                grouped(of(Sellout::per_second).round() as u64),
+                of(Sellout::success_rate) * 100.0,
+                latency(of(|r| r.latency.percentile(0.50) as f64) as u64),
+                latency(of(|r| r.latency.percentile(0.99) as f64) as u64),
+                latency(of(|r| r.latency.percentile(0.999) as f64) as u64),
+                spread_text(of(Sellout::spread)),
+                of(|r| r.idle_buyers() as f64),
+                runs.iter().map(|r| r.oversold()).max().unwrap_or(0),
+                runs.iter().map(|r| r.unsold()).max().unwrap_or(0),
+                format!("{sound}/{}", runs.len()),
+            );
+        }
+    }
+    println!();
+    println!(
+        "lock-free against each baseline: ratios within each round, median over rounds \
+         (above 1: lock-free better)"
+    );
+    println!(
+        "{:<13}{:>7}{:>22}{:>26}",
+        "baseline", "threads", "sales/s (lf / base)", "p99 (base / lf)"
+    );
+    for &threads in &options.sellout_threads() {
+        for baseline in [Engine::ItemLocks, Engine::GlobalLock] {
+            let (throughput, p99) = paired_ratios(rounds, baseline, threads);
+            println!(
+                "{:<13}{:>7}{:>21.2}x{:>25.2}x",
+                baseline.label(),
+                threads,
+                median(throughput),
+                median(p99),
+            );
+        }
+    }
+}
+
+/// Per round: lock-free's sales per second over `baseline`'s, and `baseline`'s p99 over
+/// lock-free's.
+fn paired_ratios(rounds: &[Round], baseline: Engine, threads: usize) -> (Vec<f64>, Vec<f64>) {
+    let find = |rep: usize, engine: Engine| {
+        rounds
+            .iter()
+            .find(|r| r.rep == rep && r.run.engine == engine && r.run.threads == threads)
+            .map(|r| &r.run)
+    };
+    rounds
+        .iter()
+        .filter(|r| r.run.engine == Engine::LockFree && r.run.threads == threads)
+        .filter_map(|r| Some((&r.run, find(r.rep, baseline)?)))
+        .map(|(lock_free, base)| {
+            (
+                lock_free.per_second() / base.per_second(),
+                base.latency.percentile(0.99) as f64
+                    / lock_free.latency.percentile(0.99).max(1) as f64,
+            )
+        })
+        .unzip()
+}
+
+const SELLOUT_CSV_HEADER: &str = "rep,engine,threads,units,seconds,reserves,sold,per_s,\
+                                  success_rate,p50_ns,p99_ns,p999_ns,samples,spread,\
+                                  idle_buyers,oversold,unsold,sound";
+
+fn write_sellout_csv(path: &str, rounds: &[Round]) -> std::io::Result<()> {
+    let mut out = BufWriter::new(File::create(path)?);
+    writeln!(out, "{SELLOUT_CSV_HEADER}")?;
+    for Round { rep, run } in rounds {
+        writeln!(
+            out,
+            "{rep},{},{},{},{:.6},{},{},{:.1},{:.6},{},{},{},{},{},{},{},{},{}",
+            run.engine.label(),
+            run.threads,
+            run.units,
+            run.span.as_secs_f64(),
+            run.reserves,
+            run.sold(),
+            run.per_second(),
+            run.success_rate(),
+            run.latency.percentile(0.50),
+            run.latency.percentile(0.99),
+            run.latency.percentile(0.999),
+            run.latency.samples(),
+            spread_text(run.spread()),
+            run.idle_buyers(),
+            run.oversold(),
+            run.unsold(),
+            run.problems().is_empty(),
+        )?;
+    }
+    out.flush()
+}
+
 fn main() -> ExitCode {
     let options = match Options::parse(std::env::args().skip(1)) {
         Ok(options) => options,
@@ -575,42 +900,82 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    println!(
-        "flash sale: {} items x {} units; carts of 1-{MAX_CART_LINES} lines x 1-{MAX_LINE_UNITS} \
-         units, lower ids more popular; {:.1} s per run; every {LATENCY_EVERY}th take timed",
-        options.items,
-        options.stock,
-        options.duration.as_secs_f64(),
-    );
-    println!();
+    let carts_runs = if options.carts {
+        options.carts_threads().len() * CONTENDERS.len()
+    } else {
+        0
+    };
+    let sellout_runs_total = if options.sellout {
+        options.reps * options.sellout_threads().len() * Engine::ALL.len()
+    } else {
+        0
+    };
+    let mut progress = Progress::new(carts_runs + sellout_runs_total);
+    let mut failed = false;
 
-    let total = options.threads.len() * CONTENDERS.len();
-    let mut runs = Vec::with_capacity(total);
-    for &threads in &options.threads {
-        for contender in &CONTENDERS {
-            let progress = Progress::new(runs.len() + 1, total, contender.label, threads);
-            runs.push(run(contender, threads, &options, &progress));
-            progress.clear();
+    if options.carts {
+        let mut runs = Vec::with_capacity(carts_runs);
+        for &threads in &options.carts_threads() {
+            for contender in &CONTENDERS {
+                progress.begin(format!("carts, {}, {threads} threads", contender.label));
+                runs.push(run(contender, threads, &options, &mut progress));
+            }
+        }
+        progress.clear();
+        println!(
+            "carts on hot items: {} items x {} units; carts of 1-{MAX_CART_LINES} lines x \
+             1-{MAX_LINE_UNITS} units, lower ids more popular; {:.1} s per run; every \
+             {LATENCY_EVERY}th take timed",
+            options.items,
+            options.stock,
+            options.duration.as_secs_f64(),
+        );
+        println!();
+        print_table(&runs);
+        print_ratios(&runs);
+        println!();
+        for run in runs.iter().filter(|r| !r.violations.is_empty()) {
+            failed = true;
+            println!("FAIL {} at {} threads:", run.engine, run.threads);
+            for violation in &run.violations.first {
+                println!("  {violation}");
+            }
+            let untold = run.violations.count - run.violations.first.len() as u64;
+            if untold > 0 {
+                println!("  ... and {untold} more");
+            }
         }
     }
 
-    print_table(&runs);
-    print_ratios(&runs);
+    if options.sellout {
+        let rounds = sellout_runs(&options, &mut progress);
+        progress.clear();
+        print_sellout(&rounds, &options);
+        if let Some(path) = &options.csv {
+            if let Err(e) = write_sellout_csv(path, &rounds) {
+                eprintln!("{path}: {e}");
+                return ExitCode::from(2);
+            }
+        }
+        for Round { rep, run } in &rounds {
+            let problems = run.problems();
+            if !problems.is_empty() {
+                failed = true;
+                println!(
+                    "FAIL sell-out, {} at {} threads, round {rep}:",
+                    run.engine.label(),
+                    run.threads
+                );
+                for problem in problems {
+                    println!("  {problem}");
+                }
+            }
+        }
+    }
 
-    let failures: Vec<&Run> = runs.iter().filter(|r| !r.violations.is_empty()).collect();
-    if failures.is_empty() {
-        return ExitCode::SUCCESS;
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
-    println!();
-    for run in failures {
-        println!("FAIL {} at {} threads:", run.engine, run.threads);
-        for violation in &run.violations.first {
-            println!("  {violation}");
-        }
-        let untold = run.violations.count - run.violations.first.len() as u64;
-        if untold > 0 {
-            println!("  ... and {untold} more");
-        }
-    }
-    ExitCode::FAILURE
 }
