@@ -133,6 +133,11 @@ pub mod baseline;
 #[cfg(all(test, loom))]
 mod tests;
 
+// README's Rust example runs as a doctest, so it cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub use backend::{Backend, Failure};
 pub use clock::{Clock, CoarseClock, ManualClock, SystemClock};
 pub use engine::ReservationEngine;
