@@ -43,7 +43,9 @@ impl Default for Level {
 pub(crate) struct Wheel {
     /// The wheel's position, in ticks: every slot before it has been handed out.
     elapsed: u64,
-    levels: [Level; LEVELS],
+    /// `LEVELS` levels, on the heap: 9 KiB inline would make every `Inventory` that large to
+    /// build on the stack (loom's model threads have 32 KiB).
+    levels: Box<[Level]>,
     /// Tokens whose tick has come, waiting for their exact deadline.
     overdue: Vec<Token>,
     /// Tokens handed out by the current `pop_due` round.
@@ -55,7 +57,7 @@ impl Default for Wheel {
     fn default() -> Self {
         Wheel {
             elapsed: 0,
-            levels: std::array::from_fn(|_| Level::default()),
+            levels: (0..LEVELS).map(|_| Level::default()).collect(),
             overdue: Vec::new(),
             ready: Vec::new(),
             len: 0,
