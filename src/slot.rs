@@ -291,11 +291,26 @@ impl Slot {
                 return Ok(taken);
             }
         }
-        self.take_central(quantity, hold, shards)
+        // The common case inline: enough stock on the central word, taken at the first try.
+        // Anything else (contention, too little stock, waiting) goes the whole way.
+        match try_take_word(&self.word, quantity, hold, |_| false) {
+            Ok(retries) => {
+                if retries > 0 {
+                    self.note_contention(retries, shards);
+                }
+                Ok(Taken {
+                    retries,
+                    waited: false,
+                    source: Source::CENTRAL,
+                })
+            }
+            Err(_) => self.take_central(quantity, hold, shards),
+        }
     }
 
     /// The exact path: the central word, and for a promoted item, the join of every shard
     /// before any shortfall is decided.
+    #[inline(never)]
     fn take_central(&self, quantity: i64, hold: Hold, shards: usize) -> Result<Taken, Short> {
         let mut retries = 0u32;
         let mut waited = false;
