@@ -150,8 +150,9 @@ pub(crate) fn try_take_word(
 ) -> Result<u32, (u64, u32)> {
     let delta = hold.in_flight_delta();
     let mut retries = 0;
-    // Acquire: pairs with the AcqRel read-modify-writes that change stock words (takes,
-    // commits, give-backs); a decision taken on this value happens-after what it reflects.
+    // Acquire: pairs with the Release half of the read-modify-writes that change stock words
+    // (`return_in_flight`, `end_in_flight`, `add_available`, other takes); a shortfall decided
+    // on this value happens-after the state changes and give-backs it reflects.
     let mut current = word.load(Ordering::Acquire);
     loop {
         if refuse(current) || available(current) < quantity {
@@ -160,10 +161,11 @@ pub(crate) fn try_take_word(
         // Cannot underflow (available >= quantity); the in-flight count is bounded by the
         // number of running operations, far below its 30 bits.
         let new = current - quantity as u64 + delta;
-        // AcqRel on success: Acquire so that units given back by a release or expiry are taken
-        // only after that release's state change is visible; Release so that a later taker or
-        // decider reading this word sees what happened before this take. Acquire on failure:
-        // the fresh value feeds the next decision.
+        // AcqRel on success: Acquire pairs with the Release of the give-back that put the units
+        // here (`return_in_flight`, `add_available`), so they are taken only after the
+        // giver's state change is visible; Release pairs with the Acquire load above in the
+        // next taker or decider, which then sees what preceded this take. Acquire on failure:
+        // the fresh value feeds the next decision (possibly a shortfall), as the load above.
         match word.compare_exchange_weak(current, new, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => return Ok(retries),
             Err(actual) => {
@@ -178,7 +180,9 @@ pub(crate) fn try_take_word(
 #[inline]
 pub(crate) fn end_in_flight(word: &AtomicU64) {
     // AcqRel: Release publishes the operation's effects (a reservation record, a final state)
-    // to a decider that Acquire-loads this word and sees the count drop.
+    // to a decider whose Acquire load in `try_take_word`/`wait_for_change` sees the count drop.
+    // The Acquire half is not needed by any argument (WAITERS is read from the returned value,
+    // which is the latest in any case); kept, not measured.
     let previous = word.fetch_sub(IN_FLIGHT_ONE, Ordering::AcqRel);
     debug_assert!(in_flight(previous) >= 1);
     if previous & WAITERS != 0 {
@@ -193,8 +197,8 @@ pub(crate) fn return_in_flight(word: &AtomicU64, quantity: i64) {
     // The count is >= 1, so the high half does not borrow; `available` has a spare bit (see
     // "Bounds"), so the low half does not carry.
     let delta = (quantity as u64).wrapping_sub(IN_FLIGHT_ONE);
-    // AcqRel: as in `end_in_flight`; the Release half also orders this give-back before any
-    // take that consumes the units.
+    // AcqRel: as in `end_in_flight`; the Release half also pairs with the Acquire of the take
+    // (`try_take_word`) that consumes the units, so it sees the giver's state change.
     let previous = word.fetch_add(delta, Ordering::AcqRel);
     debug_assert!(in_flight(previous) >= 1);
     if previous & WAITERS != 0 {
@@ -205,8 +209,9 @@ pub(crate) fn return_in_flight(word: &AtomicU64, quantity: i64) {
 /// Adds `quantity` units to `word`'s available count (no in-flight change).
 #[inline]
 pub(crate) fn add_available(word: &AtomicU64, quantity: i64) {
-    // AcqRel: Release orders the giver's state transition before a take that Acquires these
-    // units; the Acquire half keeps the wake-up check ordered.
+    // AcqRel: Release pairs with the Acquire of the take (`try_take_word`) that consumes these
+    // units, so it sees the giver's state transition. The Acquire half is not needed (WAITERS
+    // is read from the returned value); kept, not measured.
     let previous = word.fetch_add(quantity as u64, Ordering::AcqRel);
     debug_assert!(available(previous) + quantity <= AVAILABLE_MASK as i64);
     if previous & WAITERS != 0 {
@@ -217,9 +222,11 @@ pub(crate) fn add_available(word: &AtomicU64, quantity: i64) {
 /// Adds one operation in flight to `word`.
 #[inline]
 pub(crate) fn begin_in_flight(word: &AtomicU64) {
-    // AcqRel: the Release half orders the announcement before the deciding compare-and-swap
-    // that follows it in program order (a thread that observes that decision and then reads
-    // this word sees the announcement); nothing is acquired.
+    // AcqRel, stronger than needed. What orders the announcement before the deciding
+    // compare-and-swap that follows it is that swap's own Release (`Entry::finish`/`replace`,
+    // AcqRel; `freeze_and_drain`'s shard swap): a thread that Acquires the decision and then
+    // reads this word sees the announcement (or its resolution). A Release here would order
+    // only what came *before* the announcement. Relaxed would do; kept, not measured.
     word.fetch_add(IN_FLIGHT_ONE, Ordering::AcqRel);
 }
 
@@ -255,8 +262,8 @@ impl Slot {
     /// Sets a freshly allocated, not yet published slot to `initial` units.
     pub(crate) fn reset(&self, initial: i64) {
         debug_assert!((0..=MAX_STOCK).contains(&initial));
-        // Relaxed: the slot is not published yet; the catalog's Release store of its length
-        // publishes these values.
+        // Relaxed: the slot is not published yet; the Release store of the length in
+        // `Segmented::push` publishes these values to the Acquire load in `Segmented::len`.
         self.word.store(initial as u64, Ordering::Relaxed);
         self.received.store(initial, Ordering::Relaxed);
         self.sold.store(0, Ordering::Relaxed);
@@ -382,7 +389,9 @@ impl Slot {
             None => {
                 let fresh = Box::into_raw(Box::new(HotStock::new(shards)));
                 // AcqRel on success: Release publishes the initialized shards to `hot()`'s
-                // Acquire load. Acquire on failure: another thread published first; we use its.
+                // Acquire load (the Acquire half reads null: nothing to acquire). Acquire on
+                // failure: not needed, `hot()` below Acquire-loads the winner's pointer again.
+                // Both stronger than needed on a cold path; kept.
                 match self.hot.compare_exchange(
                     std::ptr::null_mut(),
                     fresh,
@@ -448,14 +457,18 @@ impl Slot {
     /// Adds `quantity` units to available if `available + quantity` stays within `MAX_STOCK`;
     /// otherwise returns the units available.
     pub(crate) fn add_checked(&self, quantity: i64) -> Result<(), i64> {
-        // Relaxed: only a starting guess for the compare-and-swap, which validates it.
-        let mut word = self.word.load(Ordering::Relaxed);
+        // Acquire, not Relaxed: the value also decides a refusal without the compare-and-swap,
+        // and gates the reads of the shard words in `available_with`. It pairs with the
+        // Release of `return_in_flight` in `HotStock::freeze_and_drain`: having seen drained
+        // units arrive here, the shard reads see the shard emptied, so those units are not
+        // counted twice (which would refuse a restock or give-back that fits).
+        let mut word = self.word.load(Ordering::Acquire);
         loop {
             let on_hand = self.available_with(word);
             if on_hand + quantity > MAX_STOCK {
                 return Err(on_hand);
             }
-            // AcqRel/Acquire: as in `add_available`.
+            // AcqRel: as in `add_available`. Acquire on failure: as the load above.
             match self.word.compare_exchange_weak(
                 word,
                 word + quantity as u64,
@@ -480,7 +493,8 @@ impl Slot {
 
     /// Units available now (central and shards; not a snapshot across them while takes run).
     pub(crate) fn available(&self) -> i64 {
-        // Acquire: a snapshot taken after a completed operation reflects it.
+        // Acquire: pairs with the Release of every stock-word update; as in `add_checked`,
+        // units drained from a shard to this word are then not also read in the shard.
         self.available_with(self.word.load(Ordering::Acquire))
     }
 
@@ -539,6 +553,7 @@ impl Slot {
             if on_hand + quantity > MAX_STOCK {
                 return Err(on_hand);
             }
+            // Relaxed: see the load above; the swap pairs with no other access.
             match self.received.compare_exchange_weak(
                 received,
                 received + quantity,

@@ -175,3 +175,35 @@ fn shortfall_decision_races_refill() {
         assert_quiet(&slot, 0);
     });
 }
+
+/// A restock that fits exactly races a join draining a shard into the central word. The
+/// restock's bound reads the central word, then the shards: having seen the drained units
+/// arrive centrally, it must not also read them still in the shard (counted twice, the item
+/// would look over `MAX_STOCK` and a restock that fits would be refused). This holds only if
+/// the central read is Acquire (pairing with the drain's Release give-back).
+#[test]
+fn restock_races_drain() {
+    use crate::limits::MAX_STOCK;
+    use crate::slot::available;
+    use crate::sync::atomic::Ordering;
+    model(|| {
+        let slot = hot_slot(MAX_STOCK - 1);
+        on_shard(0);
+        // A refill moves a chunk into shard 0; one unit of it is sold.
+        slot.take(1, Hold::Final, SHARDS).unwrap();
+        let joiner = {
+            let slot = slot.clone();
+            thread::spawn(move || slot.hot().unwrap().join(slot.central()))
+        };
+        // Wait, without synchronizing (Relaxed), until the drained units show in the central
+        // word: loom then lets the shard reads inside the bound return any value the model
+        // allows, which is where a Relaxed central read would count the units twice.
+        while available(slot.central().load(Ordering::Relaxed)) != MAX_STOCK - 2 {
+            thread::yield_now();
+        }
+        let restocked = slot.add_checked(2);
+        joiner.join().unwrap();
+        assert_eq!(restocked, Ok(()), "a restock that fits was refused");
+        assert_quiet(&slot, MAX_STOCK);
+    });
+}
