@@ -513,14 +513,18 @@ impl Inner {
     /// `now`, so with the version unchanged no due hold was hiding units at the take's read.
     fn take<'a>(&self, entries: &'a [Resolved<&'a slot::Slot>]) -> Result<Pending<'a>, TakeError> {
         let counters = self.stock.counters();
-        // Acquire: pairs with the Release end of `write_bounds`.
+        // Acquire, needed: pairs with the Release increment that ends `write_bounds`, so an
+        // expiry whose write section ended before this read has its give-backs seen by the
+        // stock-word reads below (and the Acquire keeps those reads after this one).
         let version = self.bounds_seq.load(Ordering::Acquire);
         match take::take(counters, entries, Take::Tentative) {
             Err(short @ TakeError::Shortfall { .. }) => {
                 if self.maybe_due(self.now()) {
                     self.expire_due();
-                // Acquire: as above; read after `maybe_due` read the bounds.
-                } else if version & 1 == 0 && self.bounds_seq.load(Ordering::Acquire) == version {
+                // Relaxed: nothing is read after this load, and `maybe_due` (which returned
+                // false, so it ran its Acquire fence) orders it after the stock and bound
+                // reads; by coherence it reads at least the version `maybe_due` validated.
+                } else if version & 1 == 0 && self.bounds_seq.load(Ordering::Relaxed) == version {
                     return Err(short);
                 }
                 take::take(counters, entries, Take::Tentative)
@@ -553,9 +557,12 @@ impl Inner {
             cart: entry.cart,
             seq: entry.seq,
         });
-        // AcqRel: the Release half publishes the push above to a drainer whose `swap` reads
-        // this value (it then pops the token); the Acquire half is harmless. A taker that
-        // Acquire-loads the stock word after our commit sees this bound (or a later one).
+        // AcqRel: the Release half pairs with the drainer's AcqRel `swap` in `drain_shard`
+        // that reads this value (or a later one of the release sequence): its pops then see
+        // the push above. The Acquire half is not needed by any argument; kept (an unmeasured
+        // saving, and the reserve path's orderings are not worth a guess). A taker that
+        // Acquire-loads the stock word after our commit sees this bound (or a later one): the
+        // commit's Release, sequenced after, carries it.
         shard.inbox_earliest.fetch_min(deadline, Ordering::AcqRel);
         // Relaxed: a count to pace draining.
         if shard.pushes.fetch_add(1, Ordering::Relaxed) % DRAIN_EVERY == DRAIN_EVERY - 1 {
@@ -572,11 +579,16 @@ impl Inner {
     /// (`maybe_due`) never use bounds read across a write, and notice (by a changed version)
     /// that one happened. Caller holds the timer.
     fn write_bounds<R>(&self, write: impl FnOnce() -> R) -> R {
-        // Relaxed + Release fence: the odd count is ordered before the writes that follow.
+        // Relaxed + Release fence (the classic seqlock writer): the fence pairs with the
+        // Acquire fence in `maybe_due`; a reader that reads any bound written after the fence
+        // then re-reads the version as odd or later, and discards what it read. Writers are
+        // serialized by the timer mutex, so the increment itself needs no ordering.
         self.bounds_seq.fetch_add(1, Ordering::Relaxed);
         fence(Ordering::Release);
         let result = write();
-        // Release: pairs with the Acquire loads of the version in `maybe_due` and `take`.
+        // Release: pairs with the Acquire loads of the version in `maybe_due` and `take`; a
+        // reader that reads this even version sees every write of the section (and every
+        // give-back of the expiries before it).
         self.bounds_seq.fetch_add(1, Ordering::Release);
         result
     }
@@ -595,8 +607,9 @@ impl Inner {
 
     /// Moves one shard's inbox into the wheel. Caller holds the timer, inside `write_bounds`.
     fn drain_shard(&self, timer: &mut Timer, shard: &Shard) {
-        // AcqRel: pairs with pushers' `fetch_min` (see `schedule`): every token whose bound we
-        // reset here is visible to the pops below.
+        // AcqRel: Acquire pairs with the pushers' Release `fetch_min` (see `schedule`): every
+        // token whose bound we reset here is visible to the pops below. Release: not needed
+        // (the write section's Release fence publishes this write to `maybe_due`); kept.
         shard.inbox_earliest.swap(u64::MAX, Ordering::AcqRel);
         while let Some(token) = shard.inbox.pop() {
             // Most reservations finish long before their deadline (a flash sale confirms within
@@ -606,7 +619,8 @@ impl Inner {
                 timer.wheel.push(token);
             }
         }
-        // Relaxed: ordered by the Release increment that ends the write section.
+        // Relaxed: inside the write section; published by its Release fence (paired with the
+        // Acquire fence in `maybe_due`) and its Release end (paired with the version loads).
         self.wheel_earliest
             .store(timer.wheel.earliest(), Ordering::Relaxed);
     }
@@ -619,14 +633,21 @@ impl Inner {
         if before & 1 == 1 {
             return true;
         }
-        // Acquire: pairs with the Release store after expiries (see `expire_due`) and the
-        // pushers' AcqRel `fetch_min`.
-        let mut earliest = self.wheel_earliest.load(Ordering::Acquire);
+        // Relaxed (the classic seqlock reader: atomic data loads, then an Acquire fence): the
+        // fence below orders these loads before the version is read again, and pairs with the
+        // writer's Release fence if one of them read a write of a section. A pusher's bound
+        // needs no pairing here: a reserve whose held units the caller's stock read saw as
+        // committed pushed its bound before that commit (Release), which the caller's Acquire
+        // stock read acquired, so by coherence these loads read that bound or a later value.
+        let mut earliest = self.wheel_earliest.load(Ordering::Relaxed);
         for shard in self.shards.iter() {
-            earliest = earliest.min(shard.inbox_earliest.load(Ordering::Acquire));
+            // Relaxed: as above.
+            earliest = earliest.min(shard.inbox_earliest.load(Ordering::Relaxed));
         }
-        // Acquire fence: the loads above complete before the sequence is read again.
+        // Acquire fence: pairs with the Release fence in `write_bounds`; the loads above
+        // complete before the sequence is read again.
         fence(Ordering::Acquire);
+        // Relaxed: ordered after the bound loads by the fence above.
         let after = self.bounds_seq.load(Ordering::Relaxed);
         before != after || earliest <= now
     }
@@ -1065,7 +1086,9 @@ impl Inner {
 
     /// Time until the earliest known deadline, if any (a hint for the reaper's sleep).
     pub(crate) fn time_to_next_deadline(&self) -> Option<Duration> {
-        // Acquire: as in `maybe_due`; a stale value only shortens or lengthens one sleep.
+        // Acquire, stronger than needed: a hint that no read depends on (a stale value only
+        // shortens or lengthens one sleep, bounded by the reaper's tick). Relaxed would do;
+        // kept because no loom model covers the reaper.
         let mut earliest = self.wheel_earliest.load(Ordering::Acquire);
         for shard in self.shards.iter() {
             earliest = earliest.min(shard.inbox_earliest.load(Ordering::Acquire));
@@ -1083,7 +1106,7 @@ impl Inner {
         let live: i64 = self
             .shards
             .iter()
-            // Relaxed: a statistic.
+            // Relaxed: a count compared with a bound (see `admit`); pairs with nothing.
             .map(|s| s.live.load(Ordering::Relaxed))
             .sum();
         usize::try_from(live).unwrap_or(0)
