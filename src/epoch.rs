@@ -102,7 +102,8 @@ impl Epoch {
 
 impl Drop for Epoch {
     fn drop(&mut self) {
-        // Relaxed: see `register`.
+        // Relaxed: pairs with the load in `register` but orders nothing: the flag only decides
+        // when a cached handle is dropped, and dropping a `LocalHandle` is safe at any time.
         self.alive.store(false, Ordering::Relaxed);
         // Let go of this thread's handle now, so the collector (and its garbage) can be freed
         // as soon as the other threads that used it have exited or moved on.

@@ -100,16 +100,20 @@ impl HotStock {
 
     /// Spreads stock: shards accept refills and the central word hands them out.
     pub(crate) fn split(&self, central: &AtomicU64) {
-        // AcqRel: a decider that reads the generation before and after its reads sees this
-        // increment if any shard was unfrozen in between (the unfreezing follows it).
+        // AcqRel: the bump reaches deciders through the Release of the unfreezing swaps and the
+        // SPLIT `fetch_or` below (sequenced after it): a decider whose Acquire load of a shard or
+        // of the central word sees either then reads this generation (or a later one) in
+        // `decide_short`. Relaxed would do for that; kept on this cold path.
         self.generation.fetch_add(1, Ordering::AcqRel);
         for cell in self.cells.iter() {
-            // Acquire: the value is only a guess for the compare-and-swap below.
+            // Acquire, stronger than needed: the swap below validates the value, and skipping a
+            // shard read as unfrozen or non-empty reads nothing further. Kept (cold path).
             let mut w = cell.word.load(Ordering::Acquire);
             // Unfreeze only an empty shard: one with units is still being drained by a join.
             while w & FLAG != 0 && available(w) == 0 {
-                // AcqRel: publishes the unfreezing after the generation bump (Release);
-                // Acquire on failure feeds the retry.
+                // AcqRel: Release publishes the generation bump above to a decider whose
+                // Acquire shard load in `decide_short` sees the shard unfrozen. Acquire on
+                // failure: the value decides whether to try again.
                 match cell.word.compare_exchange_weak(
                     w,
                     w & !FLAG,
@@ -121,7 +125,9 @@ impl HotStock {
                 }
             }
         }
-        // AcqRel: refills that see SPLIT see the unfrozen shards (Release); nothing acquired.
+        // AcqRel: Release pairs with the Acquire loads of the central word in `refill` and
+        // `decide_short`: refills that see SPLIT see the unfrozen shards, and a decider that
+        // sees SPLIT (or any later value) sees the generation bump. Nothing is acquired.
         central.fetch_or(FLAG, Ordering::AcqRel);
     }
 
@@ -192,8 +198,8 @@ impl HotStock {
     /// Moves a chunk of at least `need` units from the central word into a shard. Returns
     /// whether it did.
     fn refill(&self, central: &AtomicU64, shard_word: &AtomicU64, need: i64) -> bool {
-        // Acquire: pairs with the AcqRel updates of the central word; the decision below is
-        // validated by the compare-and-swap anyway.
+        // Acquire: pairs with the Release of the central word's updates (SPLIT set in `split`,
+        // give-backs); a refusal (not split, too little) is decided on this value alone.
         let mut c = central.load(Ordering::Acquire);
         let chunk = loop {
             if c & FLAG == 0 || available(c) < need {
@@ -213,7 +219,9 @@ impl HotStock {
                 Err(actual) => c = actual,
             }
         };
-        // Acquire: a guess for the compare-and-swap below.
+        // Acquire: pairs with the Release `fetch_or` of FROZEN in `freeze_and_drain`; a frozen
+        // value sends the chunk back without a swap (any value is safe there: the central word
+        // takes the chunk either way). Otherwise the swap below validates it.
         let mut w = shard_word.load(Ordering::Acquire);
         loop {
             if w & FLAG != 0 {
@@ -221,8 +229,9 @@ impl HotStock {
                 return_in_flight(central, chunk);
                 return false;
             }
-            // AcqRel: the deposit is published to takers of the shard (Release) after the
-            // central withdrawal it follows; Acquire on failure feeds the retry.
+            // AcqRel: Release pairs with the Acquire load in `try_take_word` of the shard's
+            // takers (and `decide_short`), publishing the deposit after the central withdrawal
+            // it follows; Acquire on failure: the value decides frozen-or-retry.
             match shard_word.compare_exchange_weak(
                 w,
                 w + chunk as u64,
@@ -248,10 +257,13 @@ impl HotStock {
             self.join(central);
             return Decision::Retry { waited: false };
         }
-        // Acquire: pairs with the AcqRel increment in `split`.
+        // Acquire: pairs with the AcqRel increment in `split`; also keeps the shard and central
+        // loads below after this one (the opening read of a seqlock-like validation).
         let generation = self.generation.load(Ordering::Acquire);
         for (shard, cell) in self.cells.iter().enumerate() {
-            // Acquire: as in `try_take_word`.
+            // Acquire: pairs with the Release of the shard's updates (`freeze_and_drain`'s
+            // swap, the unfreezing in `split`, give-backs), as in `try_take_word`; being
+            // Acquire, it also keeps the second generation load below after it.
             let w = cell.word.load(Ordering::Acquire);
             if w & FLAG == 0 || available(w) > 0 {
                 self.freeze_and_drain(central, shard);
@@ -262,12 +274,14 @@ impl HotStock {
                 return Decision::Retry { waited: true };
             }
         }
-        // Acquire: as above. Every shard was frozen, empty and quiet, and frozen shards only
-        // shrink; if the central word still says what it said, this read is the instant at
-        // which the whole item was short.
+        // Acquire: pairs with the Release of the central word's updates (the `fetch_or` in
+        // `split`, the drain's give-back), and keeps the generation load below after it. Every
+        // shard was frozen, empty and quiet, and frozen shards only shrink; if the central word
+        // still says what it said, this read is the instant at which the whole item was short.
         let now = central.load(Ordering::Acquire);
         // Acquire: pairs with the increment in `split` (a split that began since our first
-        // read may have unfrozen a shard we read as frozen).
+        // read may have unfrozen a shard we read as frozen). The bump is seen if any load above
+        // saw that split's unfreezing or SPLIT, both Release and sequenced after the bump.
         if now & !WAITERS != seen & !WAITERS
             || self.generation.load(Ordering::Acquire) != generation
         {
@@ -278,11 +292,12 @@ impl HotStock {
 
     /// Stops refills and moves every shard's units to the central word.
     pub(crate) fn join(&self, central: &AtomicU64) {
-        // Acquire: a guess for the compare-and-swap below.
+        // Acquire, stronger than needed: the swap below validates the value; a value without
+        // SPLIT skips to the freezes, which are read-modify-writes (latest value) anyway.
         let mut c = central.load(Ordering::Acquire);
         while c & FLAG != 0 {
-            // AcqRel: refills that start after this see SPLIT clear (Release); Acquire on
-            // failure feeds the retry.
+            // AcqRel: Release pairs with the Acquire load in `refill` (a refill that sees SPLIT
+            // clear starts nothing); Acquire on failure: the value decides whether to retry.
             match central.compare_exchange_weak(c, c & !FLAG, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => break,
                 Err(actual) => c = actual,
@@ -297,12 +312,16 @@ impl HotStock {
     fn freeze_and_drain(&self, central: &AtomicU64, shard: usize) {
         let word = &self.cells[shard].word;
         // AcqRel: after this, every deposit, tentative take and announcement on the shard fails
-        // (they compare the whole word, flag included); Acquire so the drain sees the last ones.
+        // (they compare the whole word, flag included). Release pairs with the Acquire shard
+        // loads in `refill`, `return_to_shard`, `announce_local` and `decide_short`; Acquire
+        // pairs with the Release of the shard's last deposits, so the drain moves their units.
         let mut w = word.fetch_or(FLAG, Ordering::AcqRel) | FLAG;
         while available(w) > 0 {
             let units = available(w);
             begin_in_flight(central);
-            // AcqRel: as in `refill`'s deposit, in the other direction.
+            // AcqRel: as in `refill`'s deposit, in the other direction; its Release also carries
+            // the central announcement above to a decider that Acquire-loads the emptied shard.
+            // Acquire on failure: the value is the next attempt's units.
             match word.compare_exchange(w, w - units as u64, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => {
                     return_in_flight(central, units);
@@ -320,7 +339,9 @@ impl HotStock {
     /// central word if the shard is frozen (then the shard's count drops after they arrive).
     pub(crate) fn return_to_shard(&self, central: &AtomicU64, shard: usize, quantity: i64) {
         let word = &self.cells[shard].word;
-        // Acquire: a guess for the compare-and-swap below.
+        // Acquire: pairs with the Release `fetch_or` of FROZEN in `freeze_and_drain`. Stronger
+        // than needed: a frozen value sends the units to the central word (correct whatever the
+        // shard does next), any other value is validated by the swap below.
         let mut w = word.load(Ordering::Acquire);
         loop {
             if w & FLAG != 0 {
@@ -328,7 +349,8 @@ impl HotStock {
                 end_in_flight(word);
                 return;
             }
-            // AcqRel: as in `return_in_flight`.
+            // AcqRel: as in `return_in_flight` (Release pairs with the Acquire of the taker or
+            // decider that reads this shard). Acquire on failure: the value decides the path.
             match word.compare_exchange_weak(
                 w,
                 (w + quantity as u64).wrapping_sub(IN_FLIGHT_ONE),
@@ -350,13 +372,16 @@ impl HotStock {
     pub(crate) fn announce_local(&self) -> Option<Source> {
         let shard = self.my_shard();
         let word = &self.cells[shard].word;
-        // Acquire: a guess for the compare-and-swap below.
+        // Acquire: pairs with the Release `fetch_or` of FROZEN in `freeze_and_drain`. Stronger
+        // than needed: a frozen value only moves the announcement to the central word, any
+        // other value is validated by the swap below.
         let mut w = word.load(Ordering::Acquire);
         loop {
             if w & FLAG != 0 {
                 return None;
             }
-            // AcqRel: as in `begin_in_flight`.
+            // AcqRel: as in `begin_in_flight` (the deciding swap's Release is what orders it);
+            // Acquire on failure: the value decides frozen-or-retry.
             match word.compare_exchange_weak(
                 w,
                 w + IN_FLIGHT_ONE,
@@ -381,7 +406,7 @@ impl HotStock {
     pub(crate) fn available(&self) -> i64 {
         self.cells
             .iter()
-            // Acquire: as in `Slot::available`.
+            // Acquire: pairs with the Release of the shard's updates, as in `Slot::available`.
             .map(|c| available(c.word.load(Ordering::Acquire)))
             .sum()
     }
@@ -390,7 +415,7 @@ impl HotStock {
     pub(crate) fn in_flight(&self) -> i64 {
         self.cells
             .iter()
-            // Acquire: as in `Slot::available`.
+            // Acquire: pairs with the Release of the shard's updates, as in `Slot::in_flight`.
             .map(|c| in_flight(c.word.load(Ordering::Acquire)))
             .sum()
     }
@@ -399,7 +424,7 @@ impl HotStock {
     pub(crate) fn sold(&self) -> i64 {
         self.cells
             .iter()
-            // Relaxed: ledger only.
+            // Relaxed: ledger only, paired with nothing (see `record_sold`).
             .map(|c| c.sold.load(std::sync::atomic::Ordering::Relaxed))
             .sum()
     }

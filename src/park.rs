@@ -24,8 +24,9 @@ pub(crate) fn wait_for_change(word: &AtomicU64, seen: u64) -> u64 {
     #[cfg(not(loom))]
     let backoff = crossbeam_utils::Backoff::new();
     loop {
-        // Acquire: pairs with the AcqRel read-modify-write that changed the word (a commit or
-        // give-back), so the caller's next decision sees everything that preceded it.
+        // Acquire: pairs with the Release of the read-modify-write that changed the word (a
+        // commit or give-back: `end_in_flight`, `return_in_flight`), so the caller's next
+        // decision sees everything that preceded it.
         let current = word.load(Ordering::Acquire);
         if current & !WAITERS != seen {
             return current;
@@ -51,8 +52,10 @@ pub(crate) fn wait_for_change(word: &AtomicU64, seen: u64) -> u64 {
 fn park(word: &AtomicU64, current: u64) {
     let announced = current | WAITERS;
     if current & WAITERS == 0 {
-        // Relaxed: the bit carries no data. The parking lot's bucket lock orders this against
-        // the waker's `unpark_all`, and the validate callback below re-reads the word under it.
+        // Relaxed: the bit carries no data and pairs with no load. The parking lot's bucket
+        // lock orders this against the waker's `unpark_all`, and the validate callback below
+        // re-reads the word under it. Being a read-modify-write, it does not break the release
+        // sequence of the Release update it follows: a later Acquire load still pairs with it.
         if word
             .compare_exchange(current, announced, Ordering::Relaxed, Ordering::Relaxed)
             .is_err()
@@ -82,8 +85,11 @@ fn park(word: &AtomicU64, current: u64) {
 /// a previous value with [`WAITERS`] set.
 #[cold]
 pub(crate) fn wake(word: &AtomicU64) {
-    // Relaxed: as in `park`, the bucket lock inside `unpark_all` orders the hand-over. A thread
-    // that sets the bit again after this clears it is woken by the next resolver.
+    // Relaxed: as in `park`, the bucket lock inside `unpark_all` orders the hand-over (the
+    // resolver's update is sequenced before that lock's release, the validate load after its
+    // acquire). A read-modify-write continues the release sequence of the resolver's Release
+    // update, so a decider's Acquire load that reads this value still pairs with that update.
+    // A thread that sets the bit again after this clears it is woken by the next resolver.
     word.fetch_and(!WAITERS, Ordering::Relaxed);
     #[cfg(not(loom))]
     {

@@ -247,9 +247,11 @@ impl Entry {
     ) -> Result<Shared<'g, Hold>, Owned<Hold>> {
         debug_assert_eq!(current.state, State::Held);
         // AcqRel on success: Release publishes the new hold's contents to readers'
-        // Acquire loads in `snapshot`; Acquire orders what follows (settling stock for the
-        // replaced hold) after every write that preceded the replaced hold's publication.
-        // Acquire on failure: the caller reloads and decides again.
+        // Acquire loads in `snapshot`, and carries the caller's announcements (made before
+        // this swap) to them; Acquire orders what follows (settling stock for the replaced
+        // hold) after every write that preceded the replaced hold's publication. Acquire on
+        // failure: pairs with the winner's Release as in `finish` (the loser resolves its
+        // announcements next); the caller then reloads and decides again.
         match self.hold.compare_exchange(
             current.ptr.with_tag(State::Held as usize),
             new.with_tag(State::Held as usize),
@@ -275,9 +277,14 @@ impl Entry {
     pub(crate) fn finish(&self, current: Snapshot<'_>, to: State, guard: &Guard) -> bool {
         debug_assert_eq!(current.state, State::Held);
         debug_assert_ne!(to, State::Held);
-        // AcqRel: the winner reads the hold's lines after this (Acquire half), and the final
-        // state is published before the stock it settles (Release half, paired with the
-        // Acquire of takes that later consume the returned units).
+        // AcqRel on success: Release pairs with the Acquire load in `snapshot` of any thread
+        // that sees the final state, carrying the caller's announcements (`Slot::announce`,
+        // before this swap) to it: having seen the state, it sees the units in flight or back.
+        // Acquire: the hold's lines were already acquired by the `snapshot` load of this same
+        // pointer; kept. Acquire on failure, needed: it pairs with the winner's Release, so
+        // the winner's announcements happen-before the loser's `commit` of its own; a decider
+        // that sees the loser's count drop then also sees the winner's announcement (or its
+        // units back), never a word with nothing in flight and the units still missing.
         self.hold
             .compare_exchange(
                 current.ptr.with_tag(State::Held as usize),
@@ -290,7 +297,7 @@ impl Entry {
     }
 
     fn is_deleted(&self, guard: &Guard) -> bool {
-        // Acquire: pairs with the AcqRel `fetch_or` in `Registry::retire`.
+        // Acquire: pairs with the Release of the marking `fetch_or` in `Registry::retire`.
         self.next.load(Ordering::Acquire, guard).tag() == 1
     }
 }
@@ -301,6 +308,9 @@ impl Drop for Entry {
         // guard, or the registry is being dropped), so nobody else can access its hold; a hold
         // other than the embedded `first` was allocated by `replace` and is owned by the entry.
         unsafe {
+            // Relaxed: `&mut self`; the entry's last writers are ordered before this drop by
+            // the epoch (deferred functions run after every pinned thread moved on) or by the
+            // registry's `&mut` drop.
             let hold = self.hold.load(Ordering::Relaxed, epoch::unprotected());
             if !hold.is_null() && !self.is_first(hold) {
                 drop(hold.into_owned());
@@ -367,9 +377,12 @@ impl Registry {
                 // Acquire: as above, for the successor.
                 let next = entry.next.load(Ordering::Acquire, guard);
                 if next.tag() == 1 {
-                    // `entry` is deleted: unlink it. AcqRel on success: the new link is
-                    // published (Release) and the unlinker has seen the entry's final writes
-                    // (Acquire) before scheduling its destruction.
+                    // `entry` is deleted: unlink it. AcqRel on success: Release pairs with
+                    // the Acquire loads of links in `find`/`for_each`, passing on the successor's
+                    // publication (acquired by the load of `next` above) and the mark; Acquire:
+                    // the unlinker has seen the entry's final writes before scheduling its
+                    // destruction. Acquire on failure, stronger than needed: the value is
+                    // dropped and the search restarts with Acquire loads; kept.
                     match prev.compare_exchange(
                         curr,
                         next.with_tag(0),
@@ -432,8 +445,9 @@ impl Registry {
     /// it (here, or by whichever traversal gets there first).
     pub(crate) fn retire(&self, entry: &Entry, guard: &Guard) {
         debug_assert_ne!(entry.snapshot(guard).state, State::Held);
-        // AcqRel: the mark is ordered after the final-state transition (Release), and a thread
-        // that sees the mark sees that transition.
+        // AcqRel: Release pairs with the Acquire loads of `next` in `find`, `for_each` and
+        // `is_deleted`: a thread that sees the mark sees the final-state transition and the
+        // outcome recorded by `remember` (both sequenced before). Acquire: not needed; kept.
         entry.next.fetch_or(1, Ordering::AcqRel, guard);
         // Unlinks it (and any other deleted entry on the way).
         let _ = self.find(entry.cart, guard);
@@ -450,6 +464,8 @@ impl Registry {
                 if !entry.is_deleted(guard) {
                     f(entry);
                 }
+                // Acquire: as in `find`, pairs with the Release of the insertion or unlink
+                // that wrote this link.
                 curr = entry.next.load(Ordering::Acquire, guard).with_tag(0);
             }
         }
@@ -464,6 +480,8 @@ impl Drop for Registry {
         unsafe {
             let guard = epoch::unprotected();
             for bucket in self.buckets.iter() {
+                // Relaxed (here and below): `&mut self`; whatever made the registry ours (the
+                // last `Arc` drop, a join) ordered every other thread's writes before this.
                 let mut curr = bucket.load(Ordering::Relaxed, guard);
                 while !curr.is_null() {
                     let next = curr.deref().next.load(Ordering::Relaxed, guard);

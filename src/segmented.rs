@@ -71,8 +71,8 @@ impl<T> Segmented<T> {
     /// Callers must serialize appends. `blank` makes the placeholder elements of a new segment;
     /// `init` then sets up the appended one before it is published.
     pub(crate) fn push(&self, blank: impl Fn() -> T, init: impl FnOnce(&T)) -> Option<u32> {
-        // Relaxed: appends are serialized by the caller's lock, which orders this load after
-        // the previous append's store.
+        // Relaxed: appends are serialized by the caller's lock (the catalog's registration
+        // mutex), which orders this load after the previous append's Release store.
         let index = self.len.load(Ordering::Relaxed);
         if index >= CAPACITY {
             return None;
@@ -107,6 +107,7 @@ mod tests {
     fn elements_never_move() {
         let storage = Segmented::<std::sync::atomic::AtomicU32>::new();
         storage.push(Default::default, |e| {
+            // Relaxed: one thread; `push`'s Release store of the length publishes it anyway.
             e.store(7, std::sync::atomic::Ordering::Relaxed)
         });
         let first = storage.get(0).unwrap() as *const _;

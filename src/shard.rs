@@ -16,6 +16,7 @@ static NEXT_THREAD: AtomicUsize = AtomicUsize::new(0);
 
 #[cfg(not(loom))]
 thread_local! {
+    // Relaxed: pairs with nothing; the read-modify-write alone makes the numbers distinct.
     static THREAD_NUMBER: usize = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
 }
 
