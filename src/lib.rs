@@ -97,10 +97,15 @@
 //!
 //! # Features
 //!
+//! None is on by default: the engine needs none of them.
+//!
 //! * `baselines`: the per-item-mutex and global-lock engines every performance figure of this
 //!   crate is compared against (module `baseline`).
+//!
+//! What is stable API and what may change before 1.0 is written down in `docs/STABILITY.md`.
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms, unreachable_pub)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backend;
 mod catalog;
@@ -128,6 +133,7 @@ mod take;
 mod wheel;
 
 #[cfg(feature = "baselines")]
+#[cfg_attr(docsrs, doc(cfg(feature = "baselines")))]
 pub mod baseline;
 
 #[cfg(all(test, loom))]
