@@ -94,6 +94,7 @@ enum Target {
 /// run each field is a value it had during the call. `received = available + held + sold`
 /// holds exactly at quiescence.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ItemLevels {
     /// Units anyone may reserve now.
     pub available: i64,

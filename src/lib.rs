@@ -99,6 +99,11 @@
 //!
 //! None is on by default: the engine needs none of them.
 //!
+//! * `serde`: `Serialize`/`Deserialize` for [`ItemId`], [`CartId`], [`ReservationId`],
+//!   [`Line`], [`Receipt`] and [`ItemLevels`], in a compact form that is stable across
+//!   versions (a reservation id is the string `"{tag:08x}-{cart}-{seq}"` in human-readable
+//!   formats, its 20 bytes in binary ones). A deserialized id is checked where it is used,
+//!   like any other: one from another inventory gets [`ReservationError::Unknown`].
 //! * `baselines`: the per-item-mutex and global-lock engines every performance figure of this
 //!   crate is compared against (module `baseline`).
 //!
@@ -131,6 +136,8 @@ mod stock;
 mod sync;
 mod take;
 mod wheel;
+#[cfg(feature = "serde")]
+mod wire;
 
 #[cfg(feature = "baselines")]
 #[cfg_attr(docsrs, doc(cfg(feature = "baselines")))]
