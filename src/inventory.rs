@@ -22,6 +22,7 @@ use crate::wheel::Wheel;
 // counts) are plain std atomics even under loom, so the models explore only the protocols.
 use crate::sync::{lock, Mutex};
 use crate::take::{self, Pending, Resolved, Sources};
+use crate::trace;
 use crossbeam_epoch::{Guard, Owned};
 use crossbeam_queue::SegQueue;
 use crossbeam_utils::CachePadded;
@@ -757,6 +758,31 @@ impl Inner {
             },
             1,
         );
+        // Only the winner gets here, once per reservation; the stock is already settled.
+        match to {
+            State::Confirmed => trace::event!(
+                TRACE,
+                "confirm",
+                cart = entry.cart,
+                id = %self.id(entry),
+                lines = lines.len()
+            ),
+            State::Released => trace::event!(
+                TRACE,
+                "release",
+                cart = entry.cart,
+                id = %self.id(entry),
+                lines = lines.len()
+            ),
+            _ => trace::event!(
+                DEBUG,
+                "expire",
+                cart = entry.cart,
+                id = %self.id(entry),
+                lines = lines.len(),
+                late_ns = self.now().saturating_sub(current.hold().deadline)
+            ),
+        }
         true
     }
 
@@ -1222,7 +1248,9 @@ impl Inventory {
         lines: &[Line],
         ttl: Duration,
     ) -> Result<Receipt, ReserveError> {
-        self.inner.reserve(cart, lines, ttl)
+        let result = self.inner.reserve(cart, lines, ttl);
+        trace::reserved!(cart, lines, &result);
+        result
     }
 
     /// Sets `cart`'s reservation to exactly `lines`, with a deadline `ttl` from now: takes
@@ -1235,7 +1263,9 @@ impl Inventory {
         lines: &[Line],
         ttl: Duration,
     ) -> Result<Receipt, ReserveError> {
-        self.inner.set_cart(cart, lines, ttl)
+        let result = self.inner.set_cart(cart, lines, ttl);
+        trace::reserved!(cart, lines, &result);
+        result
     }
 
     /// Confirms a reservation (payment succeeded): its stock becomes sold.

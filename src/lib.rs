@@ -104,6 +104,8 @@
 //!   versions (a reservation id is the string `"{tag:08x}-{cart}-{seq}"` in human-readable
 //!   formats, its 20 bytes in binary ones). A deserialized id is checked where it is used,
 //!   like any other: one from another inventory gets [`ReservationError::Unknown`].
+//! * `tracing`: events (target `atomic_stock`) named `reserve`, `confirm`, `release`
+//!   (TRACE), `expire` and `shortfall` (DEBUG). Without the feature no event is compiled in.
 //! * `baselines`: the per-item-mutex and global-lock engines every performance figure of this
 //!   crate is compared against (module `baseline`).
 //!
@@ -135,6 +137,7 @@ mod stats;
 mod stock;
 mod sync;
 mod take;
+mod trace;
 mod wheel;
 #[cfg(feature = "serde")]
 mod wire;
