@@ -106,6 +106,8 @@
 //!   like any other: one from another inventory gets [`ReservationError::Unknown`].
 //! * `tracing`: events (target `atomic_stock`) named `reserve`, `confirm`, `release`
 //!   (TRACE), `expire` and `shortfall` (DEBUG). Without the feature no event is compiled in.
+//! * `metrics`: `Inventory::export_metrics`, which publishes [`Stats`] and a few gauges
+//!   through the `metrics` facade for whatever exporter the host installed.
 //! * `baselines`: the per-item-mutex and global-lock engines every performance figure of this
 //!   crate is compared against (module `baseline`).
 //!
@@ -121,6 +123,8 @@ mod engine;
 mod epoch;
 mod error;
 mod expiry;
+#[cfg(feature = "metrics")]
+mod export;
 mod hot;
 mod ids;
 mod inline;
