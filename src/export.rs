@@ -8,27 +8,7 @@
 //! scrape or flushes the exporter. Counters are set with `absolute`, so calling it more or less
 //! often changes only how fresh the values are.
 //!
-//! Names are stable (see `docs/STABILITY.md`); a counter added to [`Stats`](crate::Stats) is
-//! exported under the same pattern.
-//!
-//! | metric | kind | value |
-//! | --- | --- | --- |
-//! | `atomic_stock_shortfalls_total` | counter | takes refused for a shortfall |
-//! | `atomic_stock_compensations_total` | counter | takes that gave back lines already taken |
-//! | `atomic_stock_cas_retries_total` | counter | failed compare-and-swaps on stock words |
-//! | `atomic_stock_waits_total` | counter | takes that waited for operations in flight |
-//! | `atomic_stock_reserves_total` | counter | successful reservations and cart updates |
-//! | `atomic_stock_confirms_total` | counter | reservations confirmed |
-//! | `atomic_stock_releases_total` | counter | reservations released in full |
-//! | `atomic_stock_partial_releases_total` | counter | partial releases |
-//! | `atomic_stock_extends_total` | counter | deadlines extended |
-//! | `atomic_stock_expiries_total` | counter | reservations expired |
-//! | `atomic_stock_live_reservations` | gauge | live reservations now |
-//! | `atomic_stock_items` | gauge | registered items |
-//!
-//! Metrics carry no labels: an exporter's global labels (service, instance) identify the
-//! process. A process with several inventories should export only one of them, or wrap the
-//! recorder (for example with `metrics-util`'s layers) to tell them apart.
+//! The names are listed in [`Inventory::export_metrics`]'s docs.
 
 use crate::Inventory;
 use metrics::Unit;
@@ -39,15 +19,36 @@ const LIVE_RESERVATIONS: &str = "atomic_stock_live_reservations";
 const ITEMS: &str = "atomic_stock_items";
 
 impl Inventory {
-    /// Publishes the inventory's counters and gauges to the installed `metrics` recorder (see
-    /// the table of names in the crate's `export` module docs, also in `docs/README-package.md`):
-    /// each [`Stats`](crate::Stats) field as the counter `atomic_stock_<field>_total`, plus the
-    /// gauges `atomic_stock_live_reservations` and `atomic_stock_items`.
+    /// Publishes the inventory's counters and gauges to the installed `metrics` recorder: each
+    /// [`Stats`](crate::Stats) field as the counter `atomic_stock_<field>_total`, plus two
+    /// gauges:
     ///
-    /// Reads one [`stats`](Inventory::stats) snapshot: a few hundred nanoseconds per shard,
-    /// no lock on any reserve path. Call it periodically, or right before a scrape. Each call
+    /// | metric | kind | value |
+    /// | --- | --- | --- |
+    /// | `atomic_stock_shortfalls_total` | counter | takes refused for a shortfall |
+    /// | `atomic_stock_compensations_total` | counter | takes that gave back lines already taken |
+    /// | `atomic_stock_cas_retries_total` | counter | failed compare-and-swaps on stock words |
+    /// | `atomic_stock_waits_total` | counter | takes that waited for operations in flight |
+    /// | `atomic_stock_reserves_total` | counter | successful reservations and cart updates |
+    /// | `atomic_stock_confirms_total` | counter | reservations confirmed |
+    /// | `atomic_stock_releases_total` | counter | reservations released in full |
+    /// | `atomic_stock_partial_releases_total` | counter | partial releases |
+    /// | `atomic_stock_extends_total` | counter | deadlines extended |
+    /// | `atomic_stock_expiries_total` | counter | reservations expired |
+    /// | `atomic_stock_live_reservations` | gauge | live reservations now |
+    /// | `atomic_stock_items` | gauge | registered items |
+    ///
+    /// A counter added to [`Stats`](crate::Stats) is exported under the same pattern; the
+    /// names follow `Stats` (see `docs/STABILITY.md`).
+    ///
+    /// Reads one [`stats`](Inventory::stats) snapshot (a sum over the counter shards) and takes
+    /// no lock that a reserve takes. Call it periodically, or right before a scrape. Each call
     /// also describes the metrics (unit, help text), so a recorder installed late still gets
     /// the descriptions. Without a recorder installed it does nothing.
+    ///
+    /// Metrics carry no labels: an exporter's global labels (service, instance) identify the
+    /// process. A process with several inventories should export only one of them, or wrap
+    /// the recorder (for example with `metrics-util`'s layers) to tell them apart.
     ///
     /// ```
     /// use atomic_stock::{CartId, Inventory, Line};
@@ -64,7 +65,8 @@ impl Inventory {
     #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
     pub fn export_metrics(&self) {
         self.stats().for_each(|field, description, value| {
-            // Field names are identifiers of `Stats`; the full name is built once per call.
+            // One small allocation per counter and call: this runs every few seconds, not per
+            // operation.
             let name = format!("atomic_stock_{field}_total");
             metrics::describe_counter!(name.clone(), Unit::Count, description);
             metrics::counter!(name).absolute(value);

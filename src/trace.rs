@@ -2,21 +2,7 @@
 //! expands to nothing without the feature: a build without it compiles no event, no field
 //! and no callsite.
 //!
-//! Events are emitted where an operation's outcome is known, never inside a compare-and-swap
-//! loop: by the winner of the one compare-and-swap that finishes a reservation (`settle`), and
-//! by the public entry points once they have their answer. Every event has target
-//! `atomic_stock` and a stable name:
-//!
-//! | name | level | when | fields |
-//! | --- | --- | --- | --- |
-//! | `reserve` | TRACE | a reserve or cart update succeeded | `cart`, `id`, `lines` |
-//! | `confirm` | TRACE | a reservation was confirmed (by this call) | `cart`, `id`, `lines` |
-//! | `release` | TRACE | a reservation was released in full | `cart`, `id`, `lines` |
-//! | `expire` | DEBUG | a reservation expired (reaper, `expire_due`, or found due) | `cart`, `id`, `lines`, `late_ns` |
-//! | `shortfall` | DEBUG | a reserve or cart update was refused for lack of stock | `cart`, `item`, `requested`, `available` |
-//!
-//! The frequent events are TRACE so that a DEBUG subscriber sees what an operator looks
-//! for (expiries, refused buyers) without one event per sale.
+//! The event names, levels and fields are documented in the crate docs ("Events").
 
 /// Emits a `tracing` event named `$name` at `$level` (`TRACE` or `DEBUG`) with target
 /// `atomic_stock`; expands to nothing without the `tracing` feature. Its fields must be

@@ -1,37 +1,8 @@
 //! The wire form of the values an order service stores or sends to another process (feature
-//! `serde`): ids, lines, receipts and item levels.
-//!
-//! The forms are part of the crate's stable surface: a value serialized by one version of the
-//! crate deserializes in any later 0.x or 1.x version.
-//!
-//! | type | human-readable formats (JSON, TOML, ...) | binary formats (bincode, postcard, ...) |
-//! | --- | --- | --- |
-//! | [`ItemId`](crate::ItemId) | the raw `u32` | the raw `u32` |
-//! | [`CartId`](crate::CartId) | the raw `u64` | the raw `u64` |
-//! | [`ReservationId`] | a string, `"{tag:08x}-{cart}-{seq}"` (its `Display` form) | 20 bytes, [`ReservationId::to_bytes`] |
-//! | [`Line`](crate::Line) | `{"item": u32, "quantity": i64}` | the same struct |
-//! | [`Receipt`] | `{"id": <ReservationId>, "deadline_unix_ms": u64}` | the same struct |
-//! | [`ItemLevels`](crate::ItemLevels) | `{"available", "in_flight", "held", "sold", "received"}`, each `i64` | the same struct |
-//!
-//! A reservation id is a string in human-readable formats so that its two `u64`s survive
-//! readers whose numbers are doubles (JavaScript), and so that the id reads the same in a log
-//! line and in a stored order record. Its tag is always 8 lowercase hex digits; cart and
-//! sequence number are decimal without sign or leading `+`.
-//!
-//! **Deserializing never creates a live reservation.** Any well-formed id deserializes (as
-//! [`ReservationId::from_bytes`] accepts any bytes); whether it names a reservation is decided
-//! where it is used, exactly as for the id the inventory returned: an id from another
-//! inventory or another process, a forged one, or one whose outcome is no longer remembered is
-//! refused with [`ReservationError::Unknown`](crate::ReservationError::Unknown); one whose
-//! outcome is still remembered gets that outcome, as the original id would. Malformed input
-//! is a serde error, never a panic.
-//!
-//! **A receipt's deadline is wall-clock time on the wire.** An [`Instant`] means nothing
-//! outside the process that read it, so the deadline is converted through the system clock
-//! at serialization (`SystemTime::now() + (deadline - Instant::now())`, in whole
-//! milliseconds since the Unix epoch) and back at deserialization. The round trip is exact to
-//! the millisecond within a process; across machines it is as good as their clocks agree.
-//! The inventory itself never reads a deserialized deadline: confirm and release go by id.
+//! `serde`). The forms, and the promise that they stay readable, are documented in the crate
+//! docs ("Wire form"); this module implements the two that are not plain derives: the
+//! reservation id (a string or 20 bytes) and the receipt (its `Instant` deadline as Unix
+//! milliseconds).
 
 use crate::reservation::{CartId, Receipt, ReservationId};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
