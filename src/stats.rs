@@ -29,7 +29,7 @@ macro_rules! counters {
         impl Stats {
             /// Calls `f` with each counter's field name, its doc comment and its value, in
             /// declaration order (for exporting them without naming each one again).
-            #[allow(dead_code)] // used by the `metrics` feature only
+            #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
             pub(crate) fn for_each(&self, mut f: impl FnMut(&'static str, &'static str, u64)) {
                 $(f(stringify!($name), concat!($($doc),*).trim(), self.$name);)*
             }
