@@ -53,12 +53,14 @@ msrv() {
     CARGO_TARGET_DIR=target/msrv cargo "+$MSRV" test --all-features --locked
 }
 
-# Each feature alone (and none): the library builds without any dev-dependency, so a
-# feature cannot lean on something only the tests pull in...
-features_build() { cargo hack --each-feature --no-dev-deps check --lib; }
+# Each feature alone (and none; the default set is empty, and all together is the step after
+# these): the library builds without any dev-dependency, so a feature cannot lean on
+# something only the tests pull in...
+EACH_FEATURE=(--each-feature --exclude-features default --exclude-all-features)
+features_build() { cargo hack "${EACH_FEATURE[@]}" --no-dev-deps check --lib; }
 # ...its unit tests pass (with the tests' dev-dependencies, which turn `baselines` on: the
 # crate's tests compare against the baselines, see the self dev-dependency in Cargo.toml)...
-features_unit() { cargo hack --each-feature test --lib; }
+features_unit() { cargo hack "${EACH_FEATURE[@]}" test --lib; }
 # ...and each integration's own tests pass with only that feature asked for.
 features_own() {
     cargo test --features serde --test serde
