@@ -759,30 +759,13 @@ impl Inner {
             1,
         );
         // Only the winner gets here, once per reservation; the stock is already settled.
-        match to {
-            State::Confirmed => trace::event!(
-                TRACE,
-                "confirm",
-                cart = entry.cart,
-                id = %self.id(entry),
-                lines = lines.len()
-            ),
-            State::Released => trace::event!(
-                TRACE,
-                "release",
-                cart = entry.cart,
-                id = %self.id(entry),
-                lines = lines.len()
-            ),
-            _ => trace::event!(
-                DEBUG,
-                "expire",
-                cart = entry.cart,
-                id = %self.id(entry),
-                lines = lines.len(),
-                late_ns = self.now().saturating_sub(current.hold().deadline)
-            ),
-        }
+        trace::finished!(
+            to,
+            cart = entry.cart,
+            id = self.id(entry),
+            lines = lines.len(),
+            late_ns = self.now().saturating_sub(current.hold().deadline)
+        );
         true
     }
 

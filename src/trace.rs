@@ -1,12 +1,13 @@
-//! The crate's `tracing` events (feature `tracing`), through one crate-internal macro that
-//! expands to nothing without the feature: a build without it compiles no event, no field
-//! and no callsite.
+//! The crate's `tracing` events (feature `tracing`), through crate-internal macros that expand
+//! to nothing without the feature: a build without it compiles no event, no field, no callsite
+//! and no branch.
 //!
-//! The event names, levels and fields are documented in the crate docs ("Events").
+//! The event names, levels and fields are documented in the crate docs ("Events"). Each macro
+//! takes the expressions of its fields unevaluated: they are computed only when a subscriber
+//! wants the event.
 
 /// Emits a `tracing` event named `$name` at `$level` (`TRACE` or `DEBUG`) with target
-/// `atomic_stock`; expands to nothing without the `tracing` feature. Its fields must be
-/// values the caller has anyway, so that nothing is computed for it when disabled.
+/// `atomic_stock`. Only the two macros below use it.
 #[cfg(feature = "tracing")]
 macro_rules! event {
     ($level:ident, $name:literal, $($field:tt)*) => {
@@ -16,13 +17,6 @@ macro_rules! event {
             ::tracing::Level::$level,
             $($field)*
         )
-    };
-}
-
-#[cfg(not(feature = "tracing"))]
-macro_rules! event {
-    ($($anything:tt)*) => {
-        ()
     };
 }
 
@@ -56,9 +50,48 @@ macro_rules! reserved {
     };
 }
 
+/// Emits `confirm`, `release` or `expire` for a reservation that reached the final state
+/// `$state`; called once per reservation, by the winner of the finishing compare-and-swap.
+#[cfg(feature = "tracing")]
+macro_rules! finished {
+    ($state:expr, cart = $cart:expr, id = $id:expr, lines = $lines:expr, late_ns = $late:expr) => {
+        match $state {
+            $crate::registry::State::Confirmed => $crate::trace::event!(
+                TRACE,
+                "confirm",
+                cart = $cart,
+                id = %$id,
+                lines = $lines
+            ),
+            $crate::registry::State::Released => $crate::trace::event!(
+                TRACE,
+                "release",
+                cart = $cart,
+                id = %$id,
+                lines = $lines
+            ),
+            _ => $crate::trace::event!(
+                DEBUG,
+                "expire",
+                cart = $cart,
+                id = %$id,
+                lines = $lines,
+                late_ns = $late
+            ),
+        }
+    };
+}
+
 #[cfg(not(feature = "tracing"))]
 macro_rules! reserved {
     ($($anything:tt)*) => {};
 }
 
-pub(crate) use {event, reserved};
+#[cfg(not(feature = "tracing"))]
+macro_rules! finished {
+    ($($anything:tt)*) => {};
+}
+
+#[cfg(feature = "tracing")]
+pub(crate) use event;
+pub(crate) use {finished, reserved};
