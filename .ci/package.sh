@@ -46,8 +46,10 @@ publish() {
 
 # The MSRV builds and passes the whole test suite with every feature, on the committed
 # Cargo.lock (--locked: the lock must resolve as is under the MSRV; `resolver = "3"` keeps
-# it that way). Every dev-dependency supports the MSRV today (criterion 0.8 needs 1.86
-# itself), so nothing is left out. The default-feature library is checked on its own too.
+# it that way: metrics-util pulls ordered-float, whose 5.5 needs Rust 1.90, and the
+# rust-version-aware resolver locked 5.4). Every dev-dependency supports the MSRV today
+# (criterion 0.8 needs 1.86 itself), so nothing is left out. The default-feature library is
+# checked on its own too.
 msrv() {
     CARGO_TARGET_DIR=target/msrv cargo "+$MSRV" check --lib --locked
     CARGO_TARGET_DIR=target/msrv cargo "+$MSRV" test --all-features --locked
