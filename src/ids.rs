@@ -8,6 +8,11 @@ use std::fmt;
 /// [`Stock`](crate::Stock) or [`Inventory`](crate::Inventory) that issued it. An id that was
 /// never issued there is refused with an `UnknownItem` error, never a panic.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(transparent)
+)]
 pub struct ItemId(u32);
 
 impl ItemId {
@@ -46,6 +51,7 @@ impl fmt::Display for ItemId {
 /// body, a message) is refused with a typed error rather than wrapped or truncated on the way
 /// in. Valid quantities are `1..=`[`MAX_LINE_QUANTITY`](crate::limits::MAX_LINE_QUANTITY).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Line {
     /// The item.
     pub item: ItemId,

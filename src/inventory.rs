@@ -22,6 +22,7 @@ use crate::wheel::Wheel;
 // counts) are plain std atomics even under loom, so the models explore only the protocols.
 use crate::sync::{lock, Mutex};
 use crate::take::{self, Pending, Resolved, Sources};
+use crate::trace;
 use crossbeam_epoch::{Guard, Owned};
 use crossbeam_queue::SegQueue;
 use crossbeam_utils::CachePadded;
@@ -94,6 +95,7 @@ enum Target {
 /// run each field is a value it had during the call. `received = available + held + sold`
 /// holds exactly at quiescence.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ItemLevels {
     /// Units anyone may reserve now.
     pub available: i64,
@@ -777,6 +779,14 @@ impl Inner {
             },
             1,
         );
+        // Only the winner gets here, once per reservation; the stock is already settled.
+        trace::finished!(
+            to,
+            cart = entry.cart,
+            id = self.id(entry),
+            lines = lines.len(),
+            late_ns = self.now().saturating_sub(current.hold().deadline)
+        );
         true
     }
 
@@ -1244,7 +1254,9 @@ impl Inventory {
         lines: &[Line],
         ttl: Duration,
     ) -> Result<Receipt, ReserveError> {
-        self.inner.reserve(cart, lines, ttl)
+        let result = self.inner.reserve(cart, lines, ttl);
+        trace::reserved!(cart, lines, &result);
+        result
     }
 
     /// Sets `cart`'s reservation to exactly `lines`, with a deadline `ttl` from now: takes
@@ -1257,7 +1269,9 @@ impl Inventory {
         lines: &[Line],
         ttl: Duration,
     ) -> Result<Receipt, ReserveError> {
-        self.inner.set_cart(cart, lines, ttl)
+        let result = self.inner.set_cart(cart, lines, ttl);
+        trace::reserved!(cart, lines, &result);
+        result
     }
 
     /// Confirms a reservation (payment succeeded): its stock becomes sold.

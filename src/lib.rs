@@ -97,10 +97,75 @@
 //!
 //! # Features
 //!
+//! None is on by default: the engine needs none of them. Each adds an integration and changes
+//! nothing in the engine's behaviour.
+//!
+//! * `serde`: `Serialize`/`Deserialize` for [`ItemId`], [`CartId`], [`ReservationId`],
+//!   [`Line`], [`Receipt`] and [`ItemLevels`] (see [Wire form](#wire-form-feature-serde)).
+//! * `tracing`: events on reserve, confirm, release, expiry and shortfall (see
+//!   [Events](#events-feature-tracing)). Without the feature no event is compiled in.
+//! * `metrics`: `Inventory::export_metrics`, which publishes [`Stats`] and two gauges through
+//!   the `metrics` facade for whatever exporter the host installed.
 //! * `baselines`: the per-item-mutex and global-lock engines every performance figure of this
 //!   crate is compared against (module `baseline`).
+//!
+//! What is stable API and what may change before 1.0 is written down in `docs/STABILITY.md`.
+//!
+//! ## Wire form (feature `serde`)
+//!
+//! The forms are stable: a value serialized by one version of the crate deserializes in every
+//! later one.
+//!
+//! | type | human-readable formats (JSON, TOML, ...) | binary formats (bincode, postcard, ...) |
+//! | --- | --- | --- |
+//! | [`ItemId`] | the raw `u32` | the raw `u32` |
+//! | [`CartId`] | the raw `u64` | the raw `u64` |
+//! | [`ReservationId`] | a string, `"{tag:08x}-{cart}-{seq}"` (its `Display` form) | 20 bytes, [`ReservationId::to_bytes`] |
+//! | [`Line`] | `{"item": u32, "quantity": i64}` | the same struct |
+//! | [`Receipt`] | `{"id": <ReservationId>, "deadline_unix_ms": u64}` | the same struct |
+//! | [`ItemLevels`] | `{"available", "in_flight", "held", "sold", "received"}`, each `i64` | the same struct |
+//!
+//! A reservation id is a string in human-readable formats so that its two `u64`s survive
+//! readers whose numbers are doubles (JavaScript), and so that the id reads the same in a log
+//! line and in a stored order record. Its tag is always 8 lowercase hex digits; cart and
+//! sequence number are decimal without sign or leading `+`.
+//!
+//! **Deserializing never creates a live reservation.** Any well-formed id deserializes (as
+//! [`ReservationId::from_bytes`] accepts any bytes); whether it names a reservation is decided
+//! where it is used, exactly as for the id the inventory returned: an id from another
+//! inventory or another process, a forged one, or one whose outcome is no longer remembered is
+//! refused with [`ReservationError::Unknown`]; one whose
+//! outcome is still remembered gets that outcome, as the original id would. Malformed input
+//! is a serde error, never a panic.
+//!
+//! **A receipt's deadline is wall-clock time on the wire.** An [`Instant`](std::time::Instant)
+//! means nothing
+//! outside the process that read it, so the deadline is converted through the system clock
+//! at serialization (`SystemTime::now() + (deadline - Instant::now())`, in whole
+//! milliseconds since the Unix epoch) and back at deserialization. The round trip is exact to
+//! the millisecond within a process; across machines it is as good as their clocks agree.
+//! The inventory itself never reads a deserialized deadline: confirm and release go by id.
+//!
+//! ## Events (feature `tracing`)
+//!
+//! Events are emitted where an operation's outcome is known, never inside a compare-and-swap
+//! loop: by the winner of the one compare-and-swap that finishes a reservation, and by the
+//! public entry points once they have their answer. Every event has target `atomic_stock` and
+//! a stable name:
+//!
+//! | name | level | when | fields |
+//! | --- | --- | --- | --- |
+//! | `reserve` | TRACE | a reserve or cart update succeeded | `cart`, `id`, `lines` |
+//! | `confirm` | TRACE | a reservation was confirmed (by this call) | `cart`, `id`, `lines` |
+//! | `release` | TRACE | a reservation was released in full | `cart`, `id`, `lines` |
+//! | `expire` | DEBUG | a reservation expired (reaper, `expire_due`, or found due) | `cart`, `id`, `lines`, `late_ns` |
+//! | `shortfall` | DEBUG | a reserve or cart update was refused for lack of stock | `cart`, `item`, `requested`, `available` |
+//!
+//! The frequent events are TRACE so that a DEBUG subscriber sees what an operator looks
+//! for (expiries, refused buyers) without one event per sale.
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms, unreachable_pub)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backend;
 mod catalog;
@@ -109,6 +174,8 @@ mod engine;
 mod epoch;
 mod error;
 mod expiry;
+#[cfg(feature = "metrics")]
+mod export;
 mod hot;
 mod ids;
 mod inline;
@@ -125,9 +192,13 @@ mod stats;
 mod stock;
 mod sync;
 mod take;
+mod trace;
 mod wheel;
+#[cfg(feature = "serde")]
+mod wire;
 
 #[cfg(feature = "baselines")]
+#[cfg_attr(docsrs, doc(cfg(feature = "baselines")))]
 pub mod baseline;
 
 #[cfg(all(test, loom))]

@@ -8,6 +8,11 @@ use std::time::{Duration, Instant};
 
 /// A shopper's cart, as the order service names it. A cart holds at most one live reservation.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(transparent)
+)]
 pub struct CartId(u64);
 
 impl CartId {

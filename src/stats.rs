@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Names and documents every counter once; generates the shard struct, the public snapshot and
 /// the summing code from the same list.
 macro_rules! counters {
-    ($($(#[$doc:meta])* $name:ident,)*) => {
+    ($($(#[doc = $doc:literal])* $name:ident,)*) => {
         #[derive(Debug, Default)]
         pub(crate) struct Shard {
             $(pub(crate) $name: AtomicU64,)*
@@ -23,7 +23,16 @@ macro_rules! counters {
         #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
         #[non_exhaustive]
         pub struct Stats {
-            $($(#[$doc])* pub $name: u64,)*
+            $($(#[doc = $doc])* pub $name: u64,)*
+        }
+
+        impl Stats {
+            /// Calls `f` with each counter's field name, its doc comment and its value, in
+            /// declaration order (for exporting them without naming each one again).
+            #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+            pub(crate) fn for_each(&self, mut f: impl FnMut(&'static str, &'static str, u64)) {
+                $(f(stringify!($name), concat!($($doc),*).trim(), self.$name);)*
+            }
         }
 
         impl Counters {
