@@ -157,13 +157,25 @@ fn lock_free_conserves_stock() {
     run(Arc::new(Stock::new()));
 }
 
+/// Under Miri, the parking_lot engines are skipped: parking_lot_core 0.9.12 passes an
+/// `&AtomicI32` to `syscall(SYS_futex, ...)` when a contended lock parks, which Miri rejects
+/// since rust-lang/rust#161734 type-checks c-variadic arguments (not code of this crate).
+/// The std-mutex variant of the same baseline still runs there.
+const PARKING_LOT_UNDER_MIRI: bool = cfg!(miri);
+
 #[test]
 fn item_locks_conserve_stock() {
-    run(Arc::new(ItemLocks::new()));
+    if !PARKING_LOT_UNDER_MIRI {
+        run(Arc::new(ItemLocks::new()));
+    }
     run(Arc::new(StdItemLocks::new_std()));
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "parking_lot_core's futex call; see PARKING_LOT_UNDER_MIRI"
+)]
 fn global_lock_conserves_stock() {
     run(Arc::new(GlobalLock::new()));
 }
@@ -173,11 +185,11 @@ fn global_lock_conserves_stock() {
 /// deadlock shows as a worker that never reports back within a generous bound.
 #[test]
 fn opposite_orders_never_deadlock() {
-    let engines: Vec<Arc<dyn StockEngine>> = vec![
-        Arc::new(ItemLocks::new()),
-        Arc::new(StdItemLocks::new_std()),
-        Arc::new(Stock::new()),
-    ];
+    let mut engines: Vec<Arc<dyn StockEngine>> =
+        vec![Arc::new(StdItemLocks::new_std()), Arc::new(Stock::new())];
+    if !PARKING_LOT_UNDER_MIRI {
+        engines.push(Arc::new(ItemLocks::new()));
+    }
     for engine in engines {
         let a = engine.register(1_000).unwrap();
         let b = engine.register(1_000).unwrap();
