@@ -143,7 +143,7 @@ struct Input {
 }
 
 fuzz_target!(|input: Input| {
-    let mut harness = Harness::new(Config {
+    let mut harness: Harness = Harness::new(Config {
         items: ITEMS,
         initial: i64::from(input.initial % 16),
         max_ttl_ms: MAX_TTL_MS,
