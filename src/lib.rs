@@ -164,7 +164,7 @@
 //! The frequent events are TRACE so that a DEBUG subscriber sees what an operator looks
 //! for (expiries, refused buyers) without one event per sale.
 #![deny(missing_docs)]
-#![warn(rust_2018_idioms, unreachable_pub)]
+#![warn(rust_2018_idioms, unreachable_pub, missing_debug_implementations)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backend;

@@ -48,7 +48,10 @@ impl fmt::Display for CartId {
 /// It names the cart, a sequence number unique within the inventory, and a random tag of the
 /// inventory that issued it, so an id from another inventory (or another process) is refused
 /// as unknown rather than matched by accident.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+///
+/// Ordered by cart, then sequence number, then tag, so ids can key ordered maps; the order
+/// means nothing beyond that.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct ReservationId {
     pub(crate) cart: CartId,
     pub(crate) seq: u64,

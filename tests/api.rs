@@ -1,0 +1,78 @@
+//! The public API against the Rust API Guidelines (issue #7.4), checked by the compiler rather
+//! than by reading: what an order service stores, shares between threads and tasks, and puts
+//! in its own error types must have the traits it needs.
+//!
+//! * C-SEND-SYNC: the engines are `Send + Sync` (one `Arc<Inventory>` shared by every thread
+//!   and tokio task); the plain-data types are `Send + Sync` too.
+//! * C-GOOD-ERR: every error type implements `std::error::Error + Send + Sync + 'static`, and
+//!   `Display` says something a log reader can act on.
+//! * C-COMMON-TRAITS: ids and lines are `Copy + Eq + Ord + Hash + Debug`, so they key maps and
+//!   sort; snapshots are `Clone + PartialEq + Debug`.
+//! * C-DEBUG: every public type implements `Debug` (also enforced crate-wide by
+//!   `#![warn(missing_debug_implementations)]` under `-D warnings` in CI).
+
+use atomic_stock::{
+    AdjustError, AuditError, AuditReport, CartId, CatalogError, CoarseClock, Confirmation,
+    Inventory, InventoryBuilder, ItemId, ItemLevels, LagHistogram, Line, ManualClock, Receipt,
+    ReservationError, ReservationId, ReservationInfo, ReservationState, ReserveError, Stats, Stock,
+    SystemClock, TakeError,
+};
+use std::error::Error;
+use std::fmt::Debug;
+use std::hash::Hash;
+
+fn send_sync<T: Send + Sync>() {}
+fn error<T: Error + Send + Sync + 'static>() {}
+fn key<T: Copy + Eq + Ord + Hash + Debug + Send + Sync>() {}
+fn snapshot<T: Clone + PartialEq + Debug + Send + Sync>() {}
+fn debug<T: Debug>() {}
+
+#[test]
+fn engines_are_shared_between_threads() {
+    send_sync::<Inventory>();
+    send_sync::<Stock>();
+    send_sync::<ManualClock>();
+    send_sync::<SystemClock>();
+    send_sync::<CoarseClock>();
+    debug::<InventoryBuilder>();
+    debug::<Inventory>();
+    debug::<Stock>();
+}
+
+#[test]
+fn errors_are_std_errors() {
+    error::<TakeError>();
+    error::<ReserveError>();
+    error::<ReservationError>();
+    error::<CatalogError>();
+    error::<AdjustError>();
+    error::<AuditError>();
+}
+
+#[test]
+fn ids_and_snapshots_have_the_common_traits() {
+    key::<ItemId>();
+    key::<CartId>();
+    key::<ReservationId>();
+    snapshot::<Line>();
+    snapshot::<Receipt>();
+    snapshot::<Confirmation>();
+    snapshot::<ReservationState>();
+    snapshot::<ReservationInfo>();
+    snapshot::<ItemLevels>();
+    snapshot::<AuditReport>();
+    snapshot::<Stats>();
+    snapshot::<LagHistogram>();
+}
+
+/// Errors say what went wrong in words, with the values that matter.
+#[test]
+fn errors_display_their_facts() {
+    let stock = Stock::new();
+    let item = stock.register(1).unwrap();
+    let short = stock.take(&[Line::new(item, 2)]).unwrap_err();
+    let text = short.to_string();
+    assert!(text.contains('2') && text.contains('1'), "{text}");
+    let bad = stock.take(&[Line::new(item, 0)]).unwrap_err().to_string();
+    assert!(!bad.is_empty());
+}
