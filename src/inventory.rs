@@ -6,8 +6,10 @@ use crate::epoch::Epoch;
 use crate::error::{AdjustError, CatalogError, TakeError};
 use crate::expiry::{LagHistogram, Token, COMPACT_SLACK, DRAIN_EVERY};
 use crate::ids::{ItemId, Line};
-use crate::limits::{self, MAX_LINES, MAX_LINE_QUANTITY, MAX_STOCK};
+use crate::limits::{self, MAX_STOCK};
+use crate::lines::{diff, merge, subtract};
 use crate::registry::{Entry, Hold, Registry, Snapshot, State};
+use crate::reservation::instance_tag;
 use crate::reservation::{
     CartId, Confirmation, Receipt, ReservationError, ReservationId, ReservationInfo,
     ReservationState, ReserveError,
@@ -322,139 +324,6 @@ impl InventoryBuilder {
             .map(|tick| crate::reaper::Reaper::start(inner.clone(), tick));
         Inventory { inner, reaper }
     }
-}
-
-/// A random tag for a new inventory, so its reservation ids differ from any other's.
-fn instance_tag() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64),
-    );
-    hasher.finish() as u32
-}
-
-/// Merges two canonical line sets (for adding to a cart's reservation).
-fn merge(held: &[Line], added: &[Resolved<&slot::Slot>]) -> Result<Vec<Line>, TakeError> {
-    let mut merged = Vec::with_capacity(held.len() + added.len());
-    let (mut i, mut j) = (0, 0);
-    while i < held.len() || j < added.len() {
-        let line = match (held.get(i), added.get(j).map(|r| &r.line)) {
-            (Some(a), Some(b)) if a.item == b.item => {
-                i += 1;
-                j += 1;
-                let quantity = a.quantity + b.quantity;
-                if quantity > MAX_LINE_QUANTITY {
-                    return Err(TakeError::QuantityOverflow { item: a.item });
-                }
-                Line::new(a.item, quantity)
-            }
-            (Some(a), Some(b)) if a.item < b.item => {
-                i += 1;
-                *a
-            }
-            (Some(a), None) => {
-                i += 1;
-                *a
-            }
-            (_, Some(b)) => {
-                j += 1;
-                *b
-            }
-            (None, None) => unreachable!(),
-        };
-        merged.push(line);
-    }
-    if merged.len() > MAX_LINES {
-        return Err(TakeError::TooManyLines {
-            lines: merged.len(),
-            max: MAX_LINES,
-        });
-    }
-    Ok(merged)
-}
-
-/// What going from `held` to `wanted` (both canonical) adds and removes, per item.
-fn diff<'a>(
-    held: &[Line],
-    wanted: &[Resolved<&'a slot::Slot>],
-) -> (Vec<Resolved<&'a slot::Slot>>, Vec<Line>) {
-    let (mut additions, mut removals) = (Vec::new(), Vec::new());
-    let (mut i, mut j) = (0, 0);
-    while i < held.len() || j < wanted.len() {
-        match (held.get(i), wanted.get(j)) {
-            (Some(h), Some(w)) if h.item == w.line.item => {
-                if w.line.quantity > h.quantity {
-                    additions.push(Resolved {
-                        line: Line::new(h.item, w.line.quantity - h.quantity),
-                        at: w.at,
-                    });
-                } else if w.line.quantity < h.quantity {
-                    removals.push(Line::new(h.item, h.quantity - w.line.quantity));
-                }
-                i += 1;
-                j += 1;
-            }
-            (Some(h), Some(w)) if h.item < w.line.item => {
-                removals.push(*h);
-                i += 1;
-            }
-            (Some(h), None) => {
-                removals.push(*h);
-                i += 1;
-            }
-            (_, Some(w)) => {
-                additions.push(*w);
-                j += 1;
-            }
-            (None, None) => unreachable!(),
-        }
-    }
-    (additions, removals)
-}
-
-/// `held` minus `released` (both canonical), or the first line that is not held in full.
-fn subtract(
-    held: &[Line],
-    released: impl Iterator<Item = Line>,
-) -> Result<Vec<Line>, ReservationError> {
-    let mut remaining = Vec::with_capacity(held.len());
-    let mut r = released.peekable();
-    for line in held {
-        match r.peek() {
-            Some(rel) if rel.item < line.item => {
-                return Err(ReservationError::NotHeld {
-                    item: rel.item,
-                    requested: rel.quantity,
-                    held: 0,
-                })
-            }
-            Some(rel) if rel.item == line.item => {
-                if rel.quantity > line.quantity {
-                    return Err(ReservationError::NotHeld {
-                        item: rel.item,
-                        requested: rel.quantity,
-                        held: line.quantity,
-                    });
-                }
-                if rel.quantity < line.quantity {
-                    remaining.push(Line::new(line.item, line.quantity - rel.quantity));
-                }
-                r.next();
-            }
-            _ => remaining.push(*line),
-        }
-    }
-    if let Some(rel) = r.next() {
-        return Err(ReservationError::NotHeld {
-            item: rel.item,
-            requested: rel.quantity,
-            held: 0,
-        });
-    }
-    Ok(remaining)
 }
 
 impl Inner {
@@ -987,7 +856,7 @@ impl Inner {
                     self.settle(entry, current, State::Expired, &guard);
                     continue;
                 }
-                let lines = merge(current.hold().lines(), added.entries())?;
+                let lines = merge(current.hold().lines(), added.lines())?;
                 let hold = Owned::new(Hold::new(deadline, lines.into_iter()));
                 if entry.replace(current, hold, &guard).is_ok() {
                     self.schedule(entry, deadline);

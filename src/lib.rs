@@ -181,6 +181,7 @@ mod ids;
 mod inline;
 mod inventory;
 pub mod limits;
+mod lines;
 mod park;
 mod reaper;
 mod registry;

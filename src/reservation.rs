@@ -286,3 +286,16 @@ impl std::error::Error for ReservationError {
         }
     }
 }
+
+/// A random tag for a new engine (the lock-free inventory or a baseline), so its reservation
+/// ids differ from any other's.
+pub(crate) fn instance_tag() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+    );
+    hasher.finish() as u32
+}

@@ -8,8 +8,8 @@
 //! expiry a shortfall triggers.
 
 use super::lifecycle::{
-    check_adjustment, diff, instance_tag, merge, subtract, CartHash, FinishedRing, Ledger,
-    LifecycleSettings, Outcome, Record, Target, Timebase,
+    check_adjustment, CartHash, FinishedRing, Ledger, LifecycleSettings, Outcome, Record, Target,
+    Timebase,
 };
 use crate::catalog::validate_registration;
 use crate::clock::Clock;
@@ -18,6 +18,8 @@ use crate::error::{AdjustError, CatalogError, TakeError};
 use crate::ids::{ItemId, Line};
 use crate::inventory::{AuditError, AuditReport, ItemLevels};
 use crate::limits::MAX_ITEMS;
+use crate::lines::{diff, merge, subtract};
+use crate::reservation::instance_tag;
 use crate::reservation::{
     CartId, Confirmation, Receipt, ReservationError, ReservationId, ReservationInfo,
     ReservationState, ReserveError,
@@ -304,7 +306,7 @@ impl GlobalLockInventory {
         if let Some(record) = state.live.get_mut(&cart) {
             if record.deadline > now {
                 match merge(&record.lines, added.lines()) {
-                    Ok(lines) => record.lines = lines,
+                    Ok(lines) => record.lines = lines.into_boxed_slice(),
                     Err(e) => {
                         state.give_back(added.lines());
                         return Err(e.into());

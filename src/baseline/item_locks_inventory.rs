@@ -28,8 +28,8 @@
 //! [`expire_due`]: ItemLocksInventory::expire_due
 
 use super::lifecycle::{
-    check_adjustment, diff, instance_tag, merge, mix, subtract, CartHash, FinishedRing, Ledger,
-    LifecycleSettings, Outcome, Record, Target, Timebase,
+    check_adjustment, mix, CartHash, FinishedRing, Ledger, LifecycleSettings, Outcome, Record,
+    Target, Timebase,
 };
 use crate::catalog::validate_registration;
 use crate::clock::Clock;
@@ -38,6 +38,8 @@ use crate::error::{AdjustError, CatalogError, TakeError};
 use crate::ids::{ItemId, Line};
 use crate::inventory::{AuditError, AuditReport, ItemLevels};
 use crate::limits::MAX_ITEMS;
+use crate::lines::{diff, merge, subtract};
+use crate::reservation::instance_tag;
 use crate::reservation::{
     CartId, Confirmation, Receipt, ReservationError, ReservationId, ReservationInfo,
     ReservationState, ReserveError,
@@ -355,7 +357,7 @@ impl ItemLocksInventory {
                 if record.deadline > now {
                     // On a merge error `taken` drops and gives the stock back; the cart keeps
                     // what it held, with its old deadline.
-                    record.lines = merge(&record.lines, added.lines())?;
+                    record.lines = merge(&record.lines, added.lines())?.into_boxed_slice();
                     let (seq, previous) = (record.seq, record.deadline);
                     record.deadline = deadline;
                     drop(shard);

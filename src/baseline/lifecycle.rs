@@ -1,19 +1,17 @@
 //! What the two lifecycle baselines share: their settings, their time base, the per-item
-//! ledger, the reservation record, the line arithmetic of merging, diffing and partial release,
-//! and the memory of finished outcomes.
+//! ledger, the reservation record, and the memory of finished outcomes. The line arithmetic
+//! (merging, diffing, partial release) is the lock-free engine's own, in `src/lines.rs`.
 //!
-//! Every rule here is the one [`Inventory`](crate::Inventory) applies; its own copies are
-//! private to the lock-free engine (`src/inventory.rs`), written against its slots and
-//! epoch-protected holds. `tests/lifecycle_model.rs` checks all three engines against one
-//! sequential specification, so a rule that drifted here would fail there.
+//! Every rule here is the one [`Inventory`](crate::Inventory) applies.
+//! `tests/lifecycle_model.rs` checks all three engines against one sequential specification,
+//! so a rule that drifted here would fail there.
 
 use crate::clock::{Clock, CoarseClock};
 use crate::error::{AdjustError, TakeError};
 use crate::ids::{ItemId, Line};
 use crate::inventory::ItemLevels;
-use crate::limits::{self, MAX_LINES, MAX_LINE_QUANTITY, MAX_STOCK};
+use crate::limits::{self, MAX_STOCK};
 use crate::reservation::{CartId, ReservationError, ReservationId, ReservationState};
-use crate::take::Resolved;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -126,18 +124,6 @@ impl Timebase {
         }
         u64::try_from(ttl.as_nanos()).ok()
     }
-}
-
-/// A random tag for a new engine, so its reservation ids differ from any other's (the same
-/// recipe as `Inventory`'s).
-pub(crate) fn instance_tag() -> u32 {
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64),
-    );
-    hasher.finish() as u32
 }
 
 /// One item's counts. `received = available + held + sold` always holds between operations:
@@ -332,132 +318,6 @@ impl FinishedRing {
     }
 }
 
-/// Merges two canonical line sets (adding to a cart's reservation), refusing a line above
-/// [`MAX_LINE_QUANTITY`] or more than [`MAX_LINES`] lines in all.
-pub(crate) fn merge(
-    held: &[Line],
-    added: impl Iterator<Item = Line>,
-) -> Result<Box<[Line]>, TakeError> {
-    let mut merged = Vec::with_capacity(held.len() + added.size_hint().0);
-    let mut held = held.iter().copied().peekable();
-    let mut added = added.peekable();
-    loop {
-        let line = match (held.peek().copied(), added.peek().copied()) {
-            (Some(a), Some(b)) if a.item == b.item => {
-                held.next();
-                added.next();
-                let quantity = a.quantity + b.quantity;
-                if quantity > MAX_LINE_QUANTITY {
-                    return Err(TakeError::QuantityOverflow { item: a.item });
-                }
-                Line::new(a.item, quantity)
-            }
-            (Some(a), Some(b)) if a.item < b.item => {
-                held.next();
-                a
-            }
-            (Some(a), None) => {
-                held.next();
-                a
-            }
-            (_, Some(b)) => {
-                added.next();
-                b
-            }
-            (None, None) => break,
-        };
-        merged.push(line);
-    }
-    if merged.len() > MAX_LINES {
-        return Err(TakeError::TooManyLines {
-            lines: merged.len(),
-            max: MAX_LINES,
-        });
-    }
-    Ok(merged.into_boxed_slice())
-}
-
-/// What going from `held` to `wanted` (both canonical) adds and removes, per item.
-pub(crate) fn diff<T: Copy>(
-    held: &[Line],
-    wanted: &[Resolved<T>],
-) -> (Vec<Resolved<T>>, Vec<Line>) {
-    let (mut additions, mut removals) = (Vec::new(), Vec::new());
-    let (mut i, mut j) = (0, 0);
-    while i < held.len() || j < wanted.len() {
-        match (held.get(i), wanted.get(j)) {
-            (Some(h), Some(w)) if h.item == w.line.item => {
-                if w.line.quantity > h.quantity {
-                    additions.push(Resolved {
-                        line: Line::new(h.item, w.line.quantity - h.quantity),
-                        at: w.at,
-                    });
-                } else if w.line.quantity < h.quantity {
-                    removals.push(Line::new(h.item, h.quantity - w.line.quantity));
-                }
-                i += 1;
-                j += 1;
-            }
-            (Some(h), Some(w)) if h.item < w.line.item => {
-                removals.push(*h);
-                i += 1;
-            }
-            (Some(h), None) => {
-                removals.push(*h);
-                i += 1;
-            }
-            (_, Some(w)) => {
-                additions.push(*w);
-                j += 1;
-            }
-            (None, None) => unreachable!("the loop condition excludes it"),
-        }
-    }
-    (additions, removals)
-}
-
-/// `held` minus `released` (both canonical), or the first line that is not held in full.
-pub(crate) fn subtract(
-    held: &[Line],
-    released: impl Iterator<Item = Line>,
-) -> Result<Vec<Line>, ReservationError> {
-    let mut remaining = Vec::with_capacity(held.len());
-    let mut released = released.peekable();
-    for line in held {
-        match released.peek() {
-            Some(rel) if rel.item < line.item => {
-                return Err(ReservationError::NotHeld {
-                    item: rel.item,
-                    requested: rel.quantity,
-                    held: 0,
-                })
-            }
-            Some(rel) if rel.item == line.item => {
-                if rel.quantity > line.quantity {
-                    return Err(ReservationError::NotHeld {
-                        item: rel.item,
-                        requested: rel.quantity,
-                        held: line.quantity,
-                    });
-                }
-                if rel.quantity < line.quantity {
-                    remaining.push(Line::new(line.item, line.quantity - rel.quantity));
-                }
-                released.next();
-            }
-            _ => remaining.push(*line),
-        }
-    }
-    if let Some(rel) = released.next() {
-        return Err(ReservationError::NotHeld {
-            item: rel.item,
-            requested: rel.quantity,
-            held: 0,
-        });
-    }
-    Ok(remaining)
-}
-
 /// Hashes cart ids for the baselines' maps: the splitmix64 finalizer, so every bit of the
 /// hash depends on every bit of the id. Like the lock-free registry's Fibonacci hashing it is
 /// unkeyed (cart ids come from the order service, not from shoppers), and it costs a few
@@ -507,56 +367,6 @@ pub(crate) fn mix(x: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn line(item: u32, quantity: i64) -> Line {
-        Line::new(ItemId::new(item), quantity)
-    }
-
-    #[test]
-    fn merge_adds_and_interleaves() {
-        let merged = merge(
-            &[line(1, 2), line(3, 1)],
-            [line(0, 1), line(3, 4), line(5, 1)].into_iter(),
-        )
-        .unwrap();
-        assert_eq!(&*merged, &[line(0, 1), line(1, 2), line(3, 5), line(5, 1)]);
-        assert_eq!(
-            merge(&[line(1, MAX_LINE_QUANTITY)], [line(1, 1)].into_iter()).unwrap_err(),
-            TakeError::QuantityOverflow {
-                item: ItemId::new(1)
-            }
-        );
-    }
-
-    #[test]
-    fn diff_and_subtract_follow_item_order() {
-        let wanted = [
-            Resolved {
-                line: line(1, 1),
-                at: (),
-            },
-            Resolved {
-                line: line(2, 3),
-                at: (),
-            },
-        ];
-        let (additions, removals) = diff(&[line(0, 2), line(2, 1)], &wanted);
-        let added: Vec<Line> = additions.iter().map(|r| r.line).collect();
-        assert_eq!(added, [line(1, 1), line(2, 2)]);
-        assert_eq!(removals, [line(0, 2)]);
-        assert_eq!(
-            subtract(&[line(0, 2), line(2, 1)], [line(0, 1)].into_iter()).unwrap(),
-            [line(0, 1), line(2, 1)]
-        );
-        assert_eq!(
-            subtract(&[line(2, 1)], [line(1, 1)].into_iter()).unwrap_err(),
-            ReservationError::NotHeld {
-                item: ItemId::new(1),
-                requested: 1,
-                held: 0
-            }
-        );
-    }
 
     #[test]
     fn the_ring_forgets_only_what_was_overwritten() {
