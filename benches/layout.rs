@@ -20,7 +20,8 @@
 //! per second over both threads. Layouts, one slot per item:
 //!
 //! * `dense-8B`: a bare `AtomicU64` per item, slots back to back.
-//! * `dense-24B`: the crate's slot as it is: the stock word and two `i64` ledger counters.
+//! * `dense-24B`: the stock word and two `i64` ledger counters (the crate's slot started so;
+//!   it is 40 bytes now, with the hot-item pointer and a contention counter).
 //! * `dense-32B`: that slot aligned to 32 bytes, so no slot straddles two cache lines.
 //! * `padded-128B`: `crossbeam_utils::CachePadded<AtomicU64>`, one slot per 128 bytes on x86_64
 //!   (a pair of 64-byte lines, because the adjacent-line prefetcher moves them together); the
