@@ -26,8 +26,22 @@
 /// Stale tokens tolerated in the wheel beyond twice the live reservations.
 pub(crate) const COMPACT_SLACK: usize = crate::limits::TIMER_SLACK;
 
-/// A reserving thread offers to drain its inbox after this many pushes.
+/// An inbox this long is drained by the next thread that pushes to it and finds the timer free.
 pub(crate) const DRAIN_EVERY: u64 = 1024;
+
+/// A pushing thread checks its inbox's length every this many pushes to the shard.
+pub(crate) const DRAIN_CHECK_EVERY: u64 = 64;
+
+/// Most tokens one drain on the reserve path moves (bounds that reserve's extra work).
+pub(crate) const DRAIN_BUDGET: usize = 4 * DRAIN_EVERY as usize;
+
+/// Tokens an inbox may hold beyond the live reservations before pushers clean it themselves
+/// while another thread holds the timer.
+pub(crate) const INBOX_SLACK: usize = 4 * DRAIN_EVERY as usize;
+
+/// Tokens one cleaning pass examines: twice the pushes between two length checks, so
+/// cleaning outpaces pushing whenever at least half the examined tokens are stale.
+pub(crate) const CLEAN_BATCH: usize = 2 * DRAIN_CHECK_EVERY as usize;
 
 /// A reservation's deadline as the timer knows it.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]

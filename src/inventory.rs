@@ -4,7 +4,10 @@
 use crate::clock::{Clock, CoarseClock};
 use crate::epoch::Epoch;
 use crate::error::{AdjustError, CatalogError, TakeError};
-use crate::expiry::{LagHistogram, Token, COMPACT_SLACK, DRAIN_EVERY};
+use crate::expiry::{
+    LagHistogram, Token, CLEAN_BATCH, COMPACT_SLACK, DRAIN_BUDGET, DRAIN_CHECK_EVERY, DRAIN_EVERY,
+    INBOX_SLACK,
+};
 use crate::ids::{ItemId, Line};
 use crate::limits::{self, MAX_STOCK};
 use crate::lines::{diff, merge, subtract};
@@ -49,6 +52,9 @@ struct Shard {
     pushes: PlainU64,
     /// No token in `inbox` has an earlier deadline than this (see [`crate::expiry`]).
     inbox_earliest: AtomicU64,
+    /// Threads cleaning `inbox` without the timer (see `Inner::clean`): while one is, it may
+    /// hold a live token that no bound covers, so `maybe_due` answers "maybe".
+    cleaning: AtomicU64,
     /// Outcomes of the shard's finished reservations, by reservation number modulo the length:
     /// `number << 2 | state`, 0 when empty.
     finished: Box<[AtomicU64]>,
@@ -80,6 +86,34 @@ impl Drop for Fresh<'_> {
     fn drop(&mut self) {
         if let Some(entry) = &self.entry {
             self.inner.unadmit(entry);
+        }
+    }
+}
+
+/// Timer upkeep owed by an operation, run when it is dropped.
+///
+/// Declared before the operation's epoch guard, it is dropped after it: the drain and
+/// compaction it may run then happen unpinned, so they never hold back the reclamation of
+/// other threads' retired entries (see DESIGN.md, "Bounded memory").
+struct Upkeep<'a> {
+    inner: &'a Inner,
+    /// The shard whose inbox asked to be drained.
+    shard: std::cell::Cell<Option<usize>>,
+}
+
+impl<'a> Upkeep<'a> {
+    fn new(inner: &'a Inner) -> Self {
+        Upkeep {
+            inner,
+            shard: std::cell::Cell::new(None),
+        }
+    }
+}
+
+impl Drop for Upkeep<'_> {
+    fn drop(&mut self) {
+        if let Some(index) = self.shard.get() {
+            self.inner.maintain(index);
         }
     }
 }
@@ -303,6 +337,7 @@ impl InventoryBuilder {
                         inbox: SegQueue::new(),
                         pushes: PlainU64::new(0),
                         inbox_earliest: AtomicU64::new(u64::MAX),
+                        cleaning: AtomicU64::new(0),
                         finished: (0..finished_per_shard).map(|_| AtomicU64::new(0)).collect(),
                     })
                 })
@@ -421,8 +456,12 @@ impl Inner {
 
     /// Tells the timer about a (new) deadline. Called after the hold is published and before
     /// its stock is committed: see [`crate::expiry`] for why this order matters.
-    fn schedule(&self, entry: &Entry, deadline: u64) {
-        let shard = &self.shards[self.shard_index()];
+    ///
+    /// When the shard's inbox has grown past [`DRAIN_EVERY`] tokens, asks `upkeep` to drain it
+    /// once the caller has unpinned (see [`Upkeep`]).
+    fn schedule(&self, entry: &Entry, deadline: u64, upkeep: &Upkeep<'_>) {
+        let index = self.shard_index();
+        let shard = &self.shards[index];
         shard.inbox.push(Token {
             deadline,
             cart: entry.cart,
@@ -435,15 +474,77 @@ impl Inner {
         // Acquire-loads the stock word after our commit sees this bound (or a later one): the
         // commit's Release, sequenced after, carries it.
         shard.inbox_earliest.fetch_min(deadline, Ordering::AcqRel);
-        // Relaxed: a count to pace draining.
-        if shard.pushes.fetch_add(1, Ordering::Relaxed) % DRAIN_EVERY == DRAIN_EVERY - 1 {
-            // Keeps the inbox bounded when nobody runs expiry. Only this shard's inbox, a few
-            // hundred tokens, so the reserve that happens to do it is not delayed much.
-            if let Ok(mut timer) = self.timer.try_lock() {
-                self.write_bounds(|| self.drain_shard(&mut timer, shard));
-                self.compact(&mut timer);
+        // Relaxed: a count to pace the checks of the inbox's length.
+        if shard.pushes.fetch_add(1, Ordering::Relaxed) % DRAIN_CHECK_EVERY == 0
+            && shard.inbox.len() >= DRAIN_EVERY as usize
+        {
+            upkeep.shard.set(Some(index));
+        }
+    }
+
+    /// Keeps shard `index`'s inbox bounded. If the timer is free (it never waits for it),
+    /// drains up to [`DRAIN_BUDGET`] tokens into the wheel and compacts the wheel if stale
+    /// tokens outnumber live ones. If another thread holds the timer (and may be preempted
+    /// there for as long as the scheduler likes) while the inbox holds more than
+    /// [`INBOX_SLACK`] tokens beyond the live reservations, drops stale tokens without it
+    /// (`clean`), so pushers, not one lock holder, pay for what they pushed.
+    ///
+    /// Called unpinned, so that a long compaction never holds back the reclamation of
+    /// retired entries.
+    fn maintain(&self, index: usize) {
+        let shard = &self.shards[index];
+        if let Ok(mut timer) = self.timer.try_lock() {
+            self.write_bounds(|| self.drain_shard(&mut timer, shard, DRAIN_BUDGET));
+            self.compact(&mut timer);
+        } else if shard.inbox.len() > INBOX_SLACK + self.live_reservations() {
+            self.clean(shard, CLEAN_BATCH);
+        }
+    }
+
+    /// Pops up to `batch` tokens of `shard`'s inbox, drops the stale ones and pushes the
+    /// others back, without the timer.
+    ///
+    /// A live token is out of the inbox between its pop and its push back, where a drainer's
+    /// reset of the inbox bound (under the timer) may not cover it. `cleaning` tells readers:
+    /// `maybe_due` answers "maybe" while it is nonzero.
+    fn clean(&self, shard: &Shard, batch: usize) {
+        // Relaxed: sequenced before the pops below, whose compare-and-swap on the queue's head
+        // (SeqCst in crossbeam-queue) a drainer's pops acquire; the drainer's write section
+        // then ends with a Release that a reader's Acquire version load pairs with, so a reader
+        // that finds the inbox bound reset by that drainer sees this increment.
+        shard.cleaning.fetch_add(1, Ordering::Relaxed);
+        let guard = self.epoch.pin();
+        for _ in 0..batch {
+            let Some(token) = shard.inbox.pop() else {
+                break;
+            };
+            if !self.is_stale(token, &guard) {
+                shard.inbox.push(token);
+                // AcqRel: as in `schedule`.
+                shard
+                    .inbox_earliest
+                    .fetch_min(token.deadline, Ordering::AcqRel);
             }
         }
+        drop(guard);
+        // Release: pairs with the Acquire load in `maybe_due`: a reader that sees the count
+        // back at zero sees every token pushed back and its bound.
+        shard.cleaning.fetch_sub(1, Ordering::Release);
+    }
+
+    /// Whether `token` no longer names a held reservation with that deadline: its outcome is
+    /// remembered, its cart holds another reservation (or none), or its deadline moved (the
+    /// move pushed a token of its own).
+    fn is_stale(&self, token: Token, guard: &Guard) -> bool {
+        if self.recall_seq(token.seq).is_some() {
+            return true;
+        }
+        !self
+            .registry
+            .get(token.cart, guard)
+            .filter(|e| e.seq == token.seq)
+            .map(|e| e.snapshot(guard))
+            .is_some_and(|s| s.state == State::Held && s.hold().deadline == token.deadline)
     }
 
     /// Runs `write` as the writer side of the seqlock over the deadline bounds: readers
@@ -472,23 +573,44 @@ impl Inner {
 
     fn drain_bounds(&self, timer: &mut Timer) {
         for shard in self.shards.iter() {
-            self.drain_shard(timer, shard);
+            self.drain_shard(timer, shard, usize::MAX);
         }
     }
 
-    /// Moves one shard's inbox into the wheel. Caller holds the timer, inside `write_bounds`.
-    fn drain_shard(&self, timer: &mut Timer, shard: &Shard) {
+    /// Moves tokens of one shard's inbox into the wheel: those it held when the call began,
+    /// at most `budget` of them. Never more: threads keep pushing meanwhile, and with more
+    /// pushers than one drainer can keep up with, "until empty" would never end. Caller holds
+    /// the timer, inside `write_bounds`.
+    fn drain_shard(&self, timer: &mut Timer, shard: &Shard, budget: usize) {
         // AcqRel: Acquire pairs with the pushers' Release `fetch_min` (see `schedule`): every
         // token whose bound we reset here is visible to the pops below. Release: not needed
         // (the write section's Release fence publishes this write to `maybe_due`); kept.
-        shard.inbox_earliest.swap(u64::MAX, Ordering::AcqRel);
-        while let Some(token) = shard.inbox.pop() {
+        let bound = shard.inbox_earliest.swap(u64::MAX, Ordering::AcqRel);
+        let mut left = shard.inbox.len().min(budget);
+        let mut emptied = false;
+        let mut guard = self.epoch.pin();
+        while left > 0 {
+            let Some(token) = shard.inbox.pop() else {
+                emptied = true;
+                break;
+            };
+            left -= 1;
             // Most reservations finish long before their deadline (a flash sale confirms within
-            // microseconds): a token whose outcome is already recorded is stale, and is dropped
-            // here for one load instead of living in the wheel.
-            if self.recall_seq(token.seq).is_none() {
+            // microseconds): a stale token is dropped here instead of living in the wheel.
+            if !self.is_stale(token, &guard) {
                 timer.wheel.push(token);
             }
+            if left % 1024 == 0 {
+                // Let the epoch advance during long drains.
+                guard.repin();
+            }
+        }
+        drop(guard);
+        if !emptied {
+            // Tokens pushed before the swap may still be queued: the old bound covers them
+            // (tokens pushed after it lowered the new value themselves). Lowering a bound is
+            // always safe. Relaxed: inside the write section, published like the store below.
+            shard.inbox_earliest.fetch_min(bound, Ordering::Relaxed);
         }
         // Relaxed: inside the write section; published by its Release fence (paired with the
         // Acquire fence in `maybe_due`) and its Release end (paired with the version loads).
@@ -512,6 +634,12 @@ impl Inner {
         // stock read acquired, so by coherence these loads read that bound or a later value.
         let mut earliest = self.wheel_earliest.load(Ordering::Relaxed);
         for shard in self.shards.iter() {
+            // Acquire: pairs with the Release decrement in `clean`; a zero read after a
+            // cleaner finished makes the tokens it pushed back (and their bound) visible to the
+            // bound load below. Loaded first, so that load cannot move before it.
+            if shard.cleaning.load(Ordering::Acquire) != 0 {
+                return true;
+            }
             // Relaxed: as above.
             earliest = earliest.min(shard.inbox_earliest.load(Ordering::Relaxed));
         }
@@ -585,16 +713,7 @@ impl Inner {
             if checked % 1024 == 0 {
                 guard.repin();
             }
-            if self.recall_seq(token.seq).is_some() {
-                return false;
-            }
-            let current = self
-                .registry
-                .get(token.cart, &guard)
-                .filter(|e| e.seq == token.seq)
-                .map(|e| e.snapshot(&guard))
-                .is_some_and(|s| s.state == State::Held && s.hold().deadline == token.deadline);
-            current && kept.insert((token.cart, token.seq))
+            !self.is_stale(*token, &guard) && kept.insert((token.cart, token.seq))
         });
         timer.wheel.shrink_if_sparse();
         // As in `expire_due`: only stale tokens were dropped, so the raised bound is still a
@@ -766,13 +885,14 @@ impl Inner {
         let ttl_nanos = self.ttl(ttl).ok_or(ReservationError::InvalidTtl { ttl })?;
         let now = self.now();
         let deadline = now.saturating_add(ttl_nanos);
+        let upkeep = Upkeep::new(self);
         let guard = self.epoch.pin();
         loop {
             match self.resolve(target, now, &guard)? {
                 Found::Held(entry, current) => {
                     let hold = Hold::new(deadline, current.hold().lines().iter().copied());
                     if entry.replace(current, Owned::new(hold), &guard).is_ok() {
-                        self.schedule(entry, deadline);
+                        self.schedule(entry, deadline, &upkeep);
                         bump(&self.stock.counters().local().extends, 1);
                         return Ok(self.receipt(entry, deadline));
                     }
@@ -838,6 +958,7 @@ impl Inner {
         // needed. Until the hold is published they are in flight, so nobody is refused for
         // them in the meantime.
         let pending = self.take(added.entries())?;
+        let upkeep = Upkeep::new(self);
         let guard = self.epoch.pin();
         let mut fresh = Fresh {
             inner: self,
@@ -859,7 +980,7 @@ impl Inner {
                 let lines = merge(current.hold().lines(), added.lines())?;
                 let hold = Owned::new(Hold::new(deadline, lines.into_iter()));
                 if entry.replace(current, hold, &guard).is_ok() {
-                    self.schedule(entry, deadline);
+                    self.schedule(entry, deadline, &upkeep);
                     pending.commit();
                     bump(&self.stock.counters().local().reserves, 1);
                     return Ok(self.receipt(entry, deadline));
@@ -880,7 +1001,7 @@ impl Inner {
             };
             match self.registry.insert(&position, entry, &guard) {
                 Ok(entry) => {
-                    self.schedule(entry, deadline);
+                    self.schedule(entry, deadline, &upkeep);
                     pending.commit();
                     bump(&self.stock.counters().local().reserves, 1);
                     return Ok(self.receipt(entry, deadline));
@@ -910,6 +1031,7 @@ impl Inner {
         let wanted = self.stock.canonical(lines)?;
         let now = self.now();
         let deadline = now.saturating_add(ttl_nanos);
+        let upkeep = Upkeep::new(self);
         let guard = self.epoch.pin();
         loop {
             let position = self.registry.find(cart.get(), &guard);
@@ -942,7 +1064,7 @@ impl Inner {
                 announced.push(self.stock.slot(line.item).announce());
             }
             if entry.replace(current, hold, &guard).is_ok() {
-                self.schedule(entry, deadline);
+                self.schedule(entry, deadline, &upkeep);
                 if let Some(pending) = pending {
                     pending.commit();
                 }
