@@ -13,9 +13,56 @@
 
 use crate::sync::thread_local;
 use crossbeam_epoch::{Collector, Guard, LocalHandle};
-use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use crossbeam_utils::CachePadded;
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Retired allocations (registry entries and replaced holds) tolerated before operations that
+/// allocate new ones wait for reclamation to catch up (see [`Epoch::throttle`]); about 150
+/// bytes each with crossbeam's bookkeeping, so about 10 MB.
+pub(crate) const MAX_PENDING: isize = 1 << 16;
+
+/// Longest one call waits in [`Epoch::throttle`].
+pub(crate) const MAX_THROTTLE: Duration = Duration::from_millis(10);
+
+/// Set while [`pending`] was last found above [`MAX_PENDING`]: every allocating operation then
+/// waits, not only the one that looked. Process-wide like [`PENDING`]; a plain std atomic.
+static OVER: AtomicBool = AtomicBool::new(false);
+
+/// Threads check [`pending`] every this many allocating operations.
+const THROTTLE_CHECK_EVERY: u32 = 64;
+
+/// Retired allocations not yet reclaimed, process-wide, split over cache lines by thread (a
+/// retirement and its reclamation may count on different lines; only the sum means anything).
+/// Plain std atomics even under loom: counters that order nothing.
+static PENDING: [CachePadded<AtomicIsize>; 64] =
+    [const { CachePadded::new(AtomicIsize::new(0)) }; 64];
+
+fn pending_line() -> &'static AtomicIsize {
+    &PENDING[crate::shard::thread_number() % PENDING.len()]
+}
+
+/// Counts one allocation handed to the collector.
+#[inline]
+pub(crate) fn retired() {
+    // Relaxed: a count compared with a bound; it orders nothing.
+    pending_line().fetch_add(1, Ordering::Relaxed);
+}
+
+/// Counts one retired allocation freed or recycled.
+#[inline]
+pub(crate) fn reclaimed() {
+    // Relaxed: as in `retired`.
+    pending_line().fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Retired allocations not yet reclaimed, over all inventories of the process.
+pub(crate) fn pending() -> isize {
+    // Relaxed: as in `retired`; the sum is approximate while threads work.
+    PENDING.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+}
 
 /// Handles a thread keeps cached (one per inventory it used recently).
 const CACHED_HANDLES: usize = 8;
@@ -26,6 +73,17 @@ struct Cached {
     id: u64,
     alive: Arc<AtomicBool>,
     handle: LocalHandle,
+}
+
+#[cfg(not(loom))]
+thread_local! {
+    static CHECKS: Cell<u32> = const { Cell::new(0) };
+}
+
+// loom's `thread_local!` has no const form.
+#[cfg(loom)]
+thread_local! {
+    static CHECKS: Cell<u32> = Cell::new(0);
 }
 
 #[cfg(not(loom))]
@@ -79,6 +137,50 @@ impl Epoch {
     pub(crate) fn flush(&self) {
         for _ in 0..64 {
             self.pin().flush();
+        }
+    }
+
+    /// Bounds the memory waiting for reclamation. Called unpinned by operations that allocate
+    /// (a new entry or hold): if more than [`MAX_PENDING`] retired allocations wait, pushes
+    /// this thread's garbage, collects, and yields the processor, so that threads preempted
+    /// while pinned (which hold the epoch back) get to run and unpin; for at most
+    /// [`MAX_THROTTLE`]. Checked every [`THROTTLE_CHECK_EVERY`] calls per thread.
+    ///
+    /// See DESIGN.md, "Bounded memory", for why and for the bound this gives.
+    #[inline]
+    pub(crate) fn throttle(&self) {
+        // Relaxed: a hint; the decision to wait is re-made from the counts below.
+        if OVER.load(Ordering::Relaxed) {
+            return self.wait_for_reclamation();
+        }
+        let due = CHECKS
+            .try_with(|n| {
+                let next = n.get().wrapping_add(1);
+                n.set(next);
+                next % THROTTLE_CHECK_EVERY == 0
+            })
+            .unwrap_or(false);
+        if due && pending() > MAX_PENDING {
+            // Relaxed: as above.
+            OVER.store(true, Ordering::Relaxed);
+            self.wait_for_reclamation();
+        }
+    }
+
+    #[cold]
+    fn wait_for_reclamation(&self) {
+        let start = Instant::now();
+        self.pin().flush();
+        loop {
+            std::thread::yield_now();
+            if pending() <= MAX_PENDING {
+                // Relaxed: as in `throttle`.
+                OVER.store(false, Ordering::Relaxed);
+                return;
+            }
+            if start.elapsed() >= MAX_THROTTLE {
+                return;
+            }
         }
     }
 

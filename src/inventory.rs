@@ -885,6 +885,7 @@ impl Inner {
         let ttl_nanos = self.ttl(ttl).ok_or(ReservationError::InvalidTtl { ttl })?;
         let now = self.now();
         let deadline = now.saturating_add(ttl_nanos);
+        self.epoch.throttle();
         let upkeep = Upkeep::new(self);
         let guard = self.epoch.pin();
         loop {
@@ -908,6 +909,7 @@ impl Inner {
             .canonical(lines)
             .map_err(ReservationError::Lines)?;
         let now = self.now();
+        self.epoch.throttle();
         let guard = self.epoch.pin();
         loop {
             match self.resolve(target, now, &guard)? {
@@ -957,6 +959,7 @@ impl Inner {
         // up in a new reservation or merged into the cart's existing one, the same units are
         // needed. Until the hold is published they are in flight, so nobody is refused for
         // them in the meantime.
+        self.epoch.throttle();
         let pending = self.take(added.entries())?;
         let upkeep = Upkeep::new(self);
         let guard = self.epoch.pin();
@@ -1031,6 +1034,7 @@ impl Inner {
         let wanted = self.stock.canonical(lines)?;
         let now = self.now();
         let deadline = now.saturating_add(ttl_nanos);
+        self.epoch.throttle();
         let upkeep = Upkeep::new(self);
         let guard = self.epoch.pin();
         loop {
@@ -1420,6 +1424,14 @@ impl Inventory {
     pub fn timer_tokens(&self) -> usize {
         let queued: usize = self.inner.shards.iter().map(|s| s.inbox.len()).sum();
         lock(&self.inner.timer).wheel.len() + queued
+    }
+
+    /// Pins the calling thread in this inventory's epoch for `duration`, as a thread
+    /// preempted or stopped inside an operation would be: for tests of the memory bound.
+    #[doc(hidden)]
+    pub fn stall_pinned(&self, duration: Duration) {
+        let _guard = self.inner.epoch.pin();
+        std::thread::sleep(duration);
     }
 
     /// Distribution of expiry lag (deadline to stock returned) of every expiry so far.

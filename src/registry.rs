@@ -73,6 +73,7 @@ unsafe impl Send for Retired {}
 impl Retired {
     /// Drops the entry and keeps its memory for reuse on this thread (or frees it).
     fn recycle(self) {
+        crate::epoch::reclaimed();
         // SAFETY: see `Send` above: we own the entry and nobody else can reach it. After
         // `drop_in_place` the allocation holds no live value, which `MaybeUninit` expresses.
         let spare = unsafe {
@@ -84,6 +85,23 @@ impl Retired {
             Ok(mut cache) if cache.len() < SPARE_ENTRIES => cache.push(spare),
             _ => drop(spare),
         });
+    }
+}
+
+/// A hold replaced in its entry, waiting for its epoch. Only the deferred function that owns it
+/// touches it.
+struct RetiredHold(*mut Hold);
+
+// SAFETY: as for `Retired`: the hold was unlinked by the thread that creates this, and the
+// deferred function runs once every thread that could still hold an old reference unpinned.
+unsafe impl Send for RetiredHold {}
+
+impl RetiredHold {
+    fn free(self) {
+        crate::epoch::reclaimed();
+        // SAFETY: see `Send` above: the hold was allocated by `Owned::new` in `replace`'s
+        // caller (a `Box`), and nobody else can reach it.
+        drop(unsafe { Box::from_raw(self.0) });
     }
 }
 
@@ -261,10 +279,12 @@ impl Entry {
         ) {
             Ok(installed) => {
                 if !self.is_first(current.ptr) {
-                    // SAFETY: the replaced hold was allocated by `replace` (it is not the
-                    // embedded first hold) and is unreachable from the entry now; threads that
-                    // loaded it before are pinned, and defer_destroy waits for them.
-                    unsafe { guard.defer_destroy(current.ptr) };
+                    crate::epoch::retired();
+                    let replaced = RetiredHold(current.ptr.as_raw().cast_mut());
+                    // The replaced hold was allocated by `replace` (it is not the embedded first
+                    // hold) and is unreachable from the entry now; threads that loaded it
+                    // before are pinned, and deferred functions wait for them.
+                    guard.defer(move || replaced.free());
                 }
                 Ok(installed)
             }
@@ -392,6 +412,7 @@ impl Registry {
                     ) {
                         Ok(_) => {
                             let retired = Retired(curr.as_raw().cast_mut());
+                            crate::epoch::retired();
                             // We unlinked it, so no new reference can be made; existing ones
                             // are pinned, and deferred functions wait for them.
                             guard.defer(move || retired.recycle());
