@@ -11,6 +11,7 @@ use crate::expiry::{
 use crate::ids::{ItemId, Line};
 use crate::limits::{self, MAX_STOCK};
 use crate::lines::{diff, merge, subtract};
+use crate::outcomes::Outcomes;
 use crate::registry::{Entry, Hold, Registry, Snapshot, State};
 use crate::reservation::instance_tag;
 use crate::reservation::{
@@ -55,9 +56,8 @@ struct Shard {
     /// Threads cleaning `inbox` without the timer (see `Inner::clean`): while one is, it may
     /// hold a live token that no bound covers, so `maybe_due` answers "maybe".
     cleaning: AtomicU64,
-    /// Outcomes of the shard's finished reservations, by reservation number modulo the length:
-    /// `number << 2 | state`, 0 when empty.
-    finished: Box<[AtomicU64]>,
+    /// Outcomes of the shard's finished reservations (see [`crate::outcomes`]).
+    finished: Outcomes,
 }
 
 /// What the timer's mutex guards.
@@ -338,7 +338,7 @@ impl InventoryBuilder {
                         pushes: PlainU64::new(0),
                         inbox_earliest: AtomicU64::new(u64::MAX),
                         cleaning: AtomicU64::new(0),
-                        finished: (0..finished_per_shard).map(|_| AtomicU64::new(0)).collect(),
+                        finished: Outcomes::new(finished_per_shard),
                     })
                 })
                 .collect(),
@@ -536,7 +536,7 @@ impl Inner {
     /// remembered, its cart holds another reservation (or none), or its deadline moved (the
     /// move pushed a token of its own).
     fn is_stale(&self, token: Token, guard: &Guard) -> bool {
-        if self.recall_seq(token.seq).is_some() {
+        if self.recall(token.cart, token.seq).is_some() {
             return true;
         }
         !self
@@ -744,6 +744,9 @@ impl Inner {
             }
             return false;
         }
+        // Remembered before anything else: from the swap above, another thread may retire the
+        // entry (`retire`, helping), and a lookup that then misses it must find the outcome.
+        self.remember(entry, to);
         let counters = self.stock.counters().local();
         for (i, line) in lines.iter().enumerate() {
             let slot = self.stock.slot(line.item);
@@ -753,7 +756,6 @@ impl Inner {
                 slot.record_sold(line.quantity);
             }
         }
-        self.remember(entry.seq, to);
         self.registry.retire(entry, guard);
         if let Some(shard) = self.shard_of(entry.seq) {
             // Relaxed: see `admit`.
@@ -778,36 +780,27 @@ impl Inner {
         true
     }
 
-    fn remember(&self, seq: u64, state: State) {
-        let Some(shard) = self.shard_of(seq) else {
-            return;
-        };
-        let number = seq >> SHARD_BITS;
-        let ring = &shard.finished;
-        // Relaxed: the winner stores this before marking the entry deleted (a Release
-        // read-modify-write); a thread that then misses the entry has Acquire-loaded a link
-        // written after that mark, so this store happens-before its `recall`.
-        ring[(number as usize) & (ring.len() - 1)]
-            .store(number << 2 | state as u64, Ordering::Relaxed);
+    /// Remembers how `entry`'s reservation finished (see [`crate::outcomes`]). Called by the
+    /// thread that finished it, and by any thread before it marks the entry deleted.
+    fn remember(&self, entry: &Entry, state: State) {
+        if let Some(shard) = self.shard_of(entry.seq) {
+            shard
+                .finished
+                .remember(entry.seq >> SHARD_BITS, entry.cart, state);
+        }
     }
 
-    fn recall(&self, id: ReservationId) -> Option<State> {
-        self.recall_seq(id.seq)
+    /// Retires an entry whose reservation reached a final state, found by a thread that did
+    /// not finish it: remembers the outcome first (the finisher may not have yet), so that a
+    /// lookup that misses the unlinked entry finds it.
+    fn retire(&self, entry: &Entry, state: State, guard: &Guard) {
+        self.remember(entry, state);
+        self.registry.retire(entry, guard);
     }
 
-    /// The remembered outcome of the reservation numbered `seq`, if it finished recently.
-    fn recall_seq(&self, seq: u64) -> Option<State> {
-        let shard = self.shard_of(seq)?;
-        let number = seq >> SHARD_BITS;
-        let ring = &shard.finished;
-        // Relaxed: see `remember`.
-        let value = ring[(number as usize) & (ring.len() - 1)].load(Ordering::Relaxed);
-        let state = match value & 3 {
-            1 => State::Confirmed,
-            2 => State::Released,
-            _ => State::Expired,
-        };
-        (value != 0 && value >> 2 == number).then_some(state)
+    /// The remembered outcome of reservation `seq` of `cart`, if it finished recently.
+    fn recall(&self, cart: u64, seq: u64) -> Option<State> {
+        self.shard_of(seq)?.finished.recall(seq >> SHARD_BITS, cart)
     }
 
     /// Finds the reservation `target` names; expires it on the way if its deadline passed.
@@ -826,7 +819,7 @@ impl Inner {
                     Some(entry) if entry.seq == id.seq => entry,
                     _ => {
                         return self
-                            .recall(id)
+                            .recall(id.cart.get(), id.seq)
                             .map(Found::Finished)
                             .ok_or(ReservationError::Unknown)
                     }
@@ -973,7 +966,7 @@ impl Inner {
                 let current = entry.snapshot(&guard);
                 if current.state != State::Held {
                     // Finished, not yet unlinked: help, then look again.
-                    self.registry.retire(entry, &guard);
+                    self.retire(entry, current.state, &guard);
                     continue;
                 }
                 if current.hold().deadline <= now {
@@ -992,15 +985,7 @@ impl Inner {
             }
             let entry = match fresh.entry.take() {
                 Some(entry) => entry,
-                None => {
-                    let shard = &self.shards[self.shard_index()];
-                    self.admit(shard)?;
-                    // Relaxed: a unique number; nothing to order.
-                    let number = shard.counter.fetch_add(1, Ordering::Relaxed);
-                    let seq = number << SHARD_BITS | self.shard_index() as u64;
-                    let hold = Hold::new(deadline, added.lines());
-                    Entry::new(cart.get(), seq, hold)
-                }
+                None => self.new_entry(cart, Hold::new(deadline, added.lines()))?,
             };
             match self.registry.insert(&position, entry, &guard) {
                 Ok(entry) => {
@@ -1037,15 +1022,47 @@ impl Inner {
         self.epoch.throttle();
         let upkeep = Upkeep::new(self);
         let guard = self.epoch.pin();
+        let mut fresh = Fresh {
+            inner: self,
+            entry: None,
+        };
         loop {
+            let creations = self.registry.creations(cart.get());
             let position = self.registry.find(cart.get(), &guard);
             let Some(entry) = position.found(cart.get()) else {
-                // No reservation yet: a plain reserve (which handles its own races).
-                return self.reserve(cart, lines, ttl);
+                // No reservation: a new one holding exactly `wanted`, linked only if the cart
+                // is still empty at this position. If another call creates the cart's
+                // reservation first, the units go back (still in flight: nobody was refused
+                // for them) and this call replaces that reservation's lines instead; adding to
+                // it would give the cart both requests' lines, which no order of the two gives.
+                let pending = match self.take(wanted.entries()) {
+                    Ok(pending) => pending,
+                    // Another call may have created the cart's reservation meanwhile (and
+                    // hold the units this call wants, or have held them and finished since):
+                    // the shortfall stands only if the cart had no reservation throughout.
+                    Err(_) if self.registry.creations(cart.get()) != creations => continue,
+                    Err(short) => return Err(short.into()),
+                };
+                let entry = match fresh.entry.take() {
+                    Some(entry) => entry,
+                    None => self.new_entry(cart, Hold::new(deadline, wanted.lines()))?,
+                };
+                match self.registry.insert(&position, entry, &guard) {
+                    Ok(entry) => {
+                        self.schedule(entry, deadline, &upkeep);
+                        pending.commit();
+                        bump(&self.stock.counters().local().reserves, 1);
+                        return Ok(self.receipt(entry, deadline));
+                    }
+                    Err(entry) => {
+                        fresh.entry = Some(entry);
+                        continue;
+                    }
+                }
             };
             let current = entry.snapshot(&guard);
             if current.state != State::Held {
-                self.registry.retire(entry, &guard);
+                self.retire(entry, current.state, &guard);
                 continue;
             }
             if current.hold().deadline <= now {
@@ -1058,7 +1075,14 @@ impl Inner {
             let pending = if additions.is_empty() {
                 None
             } else {
-                Some(self.take(&additions)?)
+                match self.take(&additions) {
+                    Ok(pending) => Some(pending),
+                    // The additions were computed from a hold that another call on this cart
+                    // has replaced meanwhile (it may hold the units this call wants): decide
+                    // again on what it left. The pointer cannot be reused while we are pinned.
+                    Err(_) if entry.snapshot(&guard).ptr != current.ptr => continue,
+                    Err(short) => return Err(short.into()),
+                }
             };
             let hold = Owned::new(Hold::new(deadline, wanted.lines()));
             // Announced only now, after the additions were taken: an operation holding
@@ -1087,6 +1111,18 @@ impl Inner {
             // Lost a race on this cart: `pending` drops here and gives the additions back
             // (they were only in flight); try again on what the winner left.
         }
+    }
+
+    /// A new entry for `cart`, admitted against the bound on live reservations, with a fresh
+    /// sequence number from this thread's shard.
+    fn new_entry(&self, cart: CartId, hold: Hold) -> Result<Owned<Entry>, ReserveError> {
+        let index = self.shard_index();
+        let shard = &self.shards[index];
+        self.admit(shard)?;
+        // Relaxed: a unique number; nothing to order.
+        let number = shard.counter.fetch_add(1, Ordering::Relaxed);
+        let seq = number << SHARD_BITS | index as u64;
+        Ok(Entry::new(cart.get(), seq, hold))
     }
 
     /// Time until the earliest known deadline, if any (a hint for the reaper's sleep).
@@ -1322,63 +1358,45 @@ impl Inventory {
     }
 
     /// Where a reservation is in its lifecycle: live, or finished and still remembered.
+    ///
+    /// A held reservation whose deadline has passed (by the clock reading this call takes as
+    /// it starts) is expired by this call, like by any other: once one call has answered
+    /// `Expired`, every later call agrees, whatever clock readings they took.
     pub fn status(&self, id: ReservationId) -> Result<ReservationState, ReservationError> {
-        if id.instance != self.inner.instance {
-            return Err(ReservationError::Unknown);
-        }
+        let now = self.inner.now();
         let guard = self.inner.epoch.pin();
-        match self.inner.registry.get(id.cart.get(), &guard) {
-            Some(entry) if entry.seq == id.seq => {
-                let current = entry.snapshot(&guard);
-                Ok(match current.state {
-                    State::Held if current.hold().deadline <= self.inner.now() => {
-                        ReservationState::Expired
-                    }
-                    state => public_state(state),
-                })
-            }
-            _ => self
-                .inner
-                .recall(id)
-                .map(public_state)
-                .ok_or(ReservationError::Unknown),
-        }
+        Ok(match self.inner.resolve(Target::Id(id), now, &guard)? {
+            Found::Held(..) => ReservationState::Held,
+            Found::Finished(state) => public_state(state),
+        })
     }
 
-    /// A live reservation's lines and deadline.
+    /// A live reservation's lines and deadline; `None` once it finished (a due reservation is
+    /// expired by this call, as by [`status`](Inventory::status)).
     #[must_use]
     pub fn reservation(&self, id: ReservationId) -> Option<ReservationInfo> {
-        let guard = self.inner.epoch.pin();
-        self.inner
-            .registry
-            .get(id.cart.get(), &guard)
-            .filter(|e| e.seq == id.seq && id.instance == self.inner.instance)
-            .map(|entry| self.info(entry, &guard))
+        self.info(Target::Id(id))
     }
 
-    /// `cart`'s live reservation.
+    /// `cart`'s live reservation (as [`reservation`](Inventory::reservation)).
     #[must_use]
     pub fn cart(&self, cart: CartId) -> Option<ReservationInfo> {
-        let guard = self.inner.epoch.pin();
-        self.inner
-            .registry
-            .get(cart.get(), &guard)
-            .map(|entry| self.info(entry, &guard))
+        self.info(Target::Cart(cart))
     }
 
-    fn info(&self, entry: &Entry, guard: &Guard) -> ReservationInfo {
-        let current = entry.snapshot(guard);
-        let hold = current.hold();
-        let state = match current.state {
-            State::Held if hold.deadline <= self.inner.now() => ReservationState::Expired,
-            state => public_state(state),
+    fn info(&self, target: Target) -> Option<ReservationInfo> {
+        let now = self.inner.now();
+        let guard = self.inner.epoch.pin();
+        let Ok(Found::Held(entry, current)) = self.inner.resolve(target, now, &guard) else {
+            return None;
         };
-        ReservationInfo {
+        let hold = current.hold();
+        Some(ReservationInfo {
             id: self.inner.id(entry),
-            state,
+            state: ReservationState::Held,
             deadline: self.inner.instant(hold.deadline),
             lines: hold.lines().to_vec(),
-        }
+        })
     }
 
     /// An item's counts (see [`ItemLevels`] for how exact they are).

@@ -182,6 +182,7 @@ mod inline;
 mod inventory;
 pub mod limits;
 mod lines;
+mod outcomes;
 mod park;
 mod reaper;
 mod registry;

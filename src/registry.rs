@@ -32,11 +32,19 @@
 //! about to lock the removed one.
 
 use crate::ids::Line;
-use crate::sync::atomic::Ordering;
+use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::thread_local;
 use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned, Shared};
+use crossbeam_utils::CachePadded;
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
+
+/// The cart of an entry just linked under a guard.
+fn cart_of(entry: &Shared<'_, Entry>) -> u64 {
+    // SAFETY: the caller linked it under the guard that `entry` borrows; it cannot be freed
+    // before that guard is dropped.
+    unsafe { entry.deref() }.cart
+}
 
 /// Entry allocations a thread keeps for reuse (about 100 bytes each).
 ///
@@ -353,11 +361,19 @@ impl<'g> Position<'g> {
     }
 }
 
+/// Stripes of [`Registry::creations`] (fewer under loom, whose atomics are costly to create).
+#[cfg(not(loom))]
+const CREATION_STRIPES: usize = 1024;
+#[cfg(loom)]
+const CREATION_STRIPES: usize = 2;
+
 /// The cart registry.
 #[derive(Debug)]
 pub(crate) struct Registry {
     buckets: Box<[Atomic<Entry>]>,
     shift: u32,
+    /// Entries inserted so far, counted per stripe of carts (see [`Registry::creations`]).
+    creations: Box<[CachePadded<AtomicU64>]>,
 }
 
 impl Registry {
@@ -367,7 +383,27 @@ impl Registry {
         Registry {
             buckets: (0..1usize << bucket_bits).map(|_| Atomic::null()).collect(),
             shift: 64 - bucket_bits,
+            creations: (0..CREATION_STRIPES)
+                .map(|_| CachePadded::new(AtomicU64::new(0)))
+                .collect(),
         }
+    }
+
+    fn stripe(&self, cart: u64) -> &AtomicU64 {
+        &self.creations
+            [(cart.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize % CREATION_STRIPES]
+    }
+
+    /// A count of the entries inserted so far for carts of `cart`'s stripe. A caller that
+    /// reads it, finds no entry for `cart`, and reads the same count again later knows the cart
+    /// had no entry in between: an entry inserted and already retired leaves the count changed.
+    ///
+    /// Exact for stock decisions: an inserter counts its entry before it commits the stock the
+    /// entry holds, so a reader whose stock read saw that stock committed sees the count moved.
+    pub(crate) fn creations(&self, cart: u64) -> u64 {
+        // Acquire: pairs with the increment in `insert` through the release sequence of its
+        // stock commit; see above. Also orders the caller's `find` after this read.
+        self.stripe(cart).load(Ordering::Acquire)
     }
 
     #[inline]
@@ -456,8 +492,15 @@ impl Registry {
             Ordering::Relaxed,
             guard,
         ) {
-            // SAFETY: just linked under `guard`.
-            Ok(shared) => Ok(unsafe { shared.deref() }),
+            Ok(shared) => {
+                // Relaxed: sequenced before the caller's commit of the entry's stock (a Release
+                // on the stock word), which a reader's Acquire stock read pairs with before it
+                // reads the count again (see `creations`).
+                self.stripe(cart_of(&shared))
+                    .fetch_add(1, Ordering::Relaxed);
+                // SAFETY: just linked under `guard`.
+                Ok(unsafe { shared.deref() })
+            }
             Err(e) => Err(e.new),
         }
     }
