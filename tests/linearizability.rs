@@ -50,6 +50,7 @@ const TTL_MS: u64 = 3_600_000;
 #[derive(Clone, Debug)]
 enum Call {
     Reserve(u64, Vec<(u32, i64)>),
+    SetCart(u64, Vec<(u32, i64)>),
     Confirm(ReservationId),
     ConfirmCart(u64),
     Release(ReservationId),
@@ -153,6 +154,7 @@ impl<'h> Checker<'h> {
         let model = &mut state.model;
         let expected = match &event.call {
             Call::Reserve(cart, lines) => model.reserve(*cart, lines, TTL_MS),
+            Call::SetCart(cart, lines) => model.set_cart(*cart, lines, TTL_MS),
             Call::Confirm(_) => {
                 let found = model.resolve(index);
                 model.confirm(found)
@@ -334,6 +336,8 @@ struct Shape {
     ops_per_thread: usize,
     items: u32,
     initial: i64,
+    /// Only by-cart operations on two carts every thread shares (see `choose_by_cart`).
+    by_cart: bool,
 }
 
 fn lines(rng: &mut Rng, items: u32, max_lines: u64) -> Vec<(u32, i64)> {
@@ -345,6 +349,9 @@ fn lines(rng: &mut Rng, items: u32, max_lines: u64) -> Vec<(u32, i64)> {
 /// Chooses the next call of thread `me`: ids are its own or published by other threads (only
 /// after the reserve that issued them returned).
 fn choose(rng: &mut Rng, shape: Shape, me: usize, board: &Mutex<Vec<ReservationId>>) -> Call {
+    if shape.by_cart {
+        return choose_by_cart(rng, shape);
+    }
     let cart = |rng: &mut Rng, any: bool| {
         let owner = if any {
             rng.below(shape.threads as u64)
@@ -370,6 +377,19 @@ fn choose(rng: &mut Rng, shape: Shape, me: usize, board: &Mutex<Vec<ReservationI
     }
 }
 
+/// A by-cart call on one of two carts shared by every thread: reserve into the cart, set its
+/// lines, confirm it or release it. Every by-cart operation races every other on the same
+/// cart, including a cart's reuse right after its reservation finished.
+fn choose_by_cart(rng: &mut Rng, shape: Shape) -> Call {
+    let cart = 1 + rng.below(2);
+    match rng.below(4) {
+        0 => Call::Reserve(cart, lines(rng, shape.items, 2)),
+        1 => Call::SetCart(cart, lines(rng, shape.items, 2)),
+        2 => Call::ConfirmCart(cart),
+        _ => Call::ReleaseCart(cart),
+    }
+}
+
 fn invoke(inv: &Inventory, start: std::time::Instant, call: &Call) -> Answer {
     let item = |i: u32| ItemId::new(i);
     let outcome = |r: Result<(), ReservationError>| {
@@ -378,6 +398,16 @@ fn invoke(inv: &Inventory, start: std::time::Instant, call: &Call) -> Answer {
     match call {
         Call::Reserve(cart, raw) => {
             match inv.reserve(
+                CartId::new(*cart),
+                &model::to_lines(raw),
+                Duration::from_millis(TTL_MS),
+            ) {
+                Ok(r) => Answer::Receipt(r.id, (r.deadline - start).as_millis() as u64),
+                Err(e) => Answer::Outcome(Outcome::Reserve(e)),
+            }
+        }
+        Call::SetCart(cart, raw) => {
+            match inv.set_cart(
                 CartId::new(*cart),
                 &model::to_lines(raw),
                 Duration::from_millis(TTL_MS),
@@ -505,6 +535,7 @@ fn random_histories_are_linearizable() {
             ops_per_thread: 4 + rng.below(5) as usize,
             items: 2 + rng.below(2) as u32,
             initial: 1 + rng.below(2) as i64,
+            by_cart: false,
         };
         let started = std::time::Instant::now();
         let history = record(shape, seed);
@@ -528,6 +559,36 @@ fn random_histories_are_linearizable() {
         "{histories} histories, {operations} operations: all linearizable \
          (recording {recording:?}, checking {checking:?})"
     );
+}
+
+/// By-cart operations racing on shared carts (3 threads, 2 carts, 2 items of 1-3 units, 4
+/// operations each): `LIN_CART_HISTORIES` histories (default 3,000).
+#[test]
+fn by_cart_histories_are_linearizable() {
+    let histories = env("LIN_CART_HISTORIES", if cfg!(miri) { 3 } else { 3_000 });
+    let first_seed = env("LIN_SEED", 1);
+    for n in 0..histories {
+        let seed = first_seed + n;
+        let mut rng = Rng::new(seed ^ 0xC0FFEE);
+        let shape = Shape {
+            threads: 3,
+            ops_per_thread: 4,
+            items: 2,
+            initial: 1 + rng.below(3) as i64,
+            by_cart: true,
+        };
+        let history = record(shape, seed);
+        let config = Config {
+            items: shape.items,
+            initial: shape.initial,
+            max_ttl_ms: TTL_MS,
+        };
+        assert!(
+            Checker::check(&history, config),
+            "by-cart history {n} (LIN_SEED={seed}, {shape:?}) is not linearizable:\n{}",
+            describe(&history)
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
