@@ -3,12 +3,16 @@
 //! driven to its end. One test per case; every case that used to hang runs under a watchdog
 //! so that it fails instead.
 
+use atomic_stock::limits::MAX_STOCK;
 use atomic_stock::{
-    CartId, Inventory, ItemId, Line, ManualClock, ReservationError, ReservationState,
+    CartId, Inventory, ItemId, Line, ManualClock, ReservationError, ReservationState, Stock,
 };
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a call may take before the test calls it hung.
 const WATCHDOG: Duration = Duration::from_secs(10);
@@ -117,6 +121,140 @@ fn reserve_expires_a_due_hold_after_a_clock_jump_past_the_wheel_reach() {
         second.is_ok(),
         "buyer refused by an expired hold: {second:?}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Units in flight near the stock limit.
+//
+// A take of more than 16 lines keeps where each line came from inline for the first 16, and
+// allocates (8 bytes, alignment 2) for the 17th. An armed thread stops at that allocation until
+// the gate opens: its first 17 lines are then taken tentatively (in flight), its 18th not yet.
+
+struct GatedAllocator;
+
+thread_local! {
+    static ARMED: Cell<bool> = const { Cell::new(false) };
+}
+
+static GATE_OPEN: AtomicBool = AtomicBool::new(false);
+static STOPPED_AT_GATE: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every request is passed to `System` unchanged; the gate only delays it, and neither
+// the thread-local nor the atomics allocate.
+unsafe impl GlobalAlloc for GatedAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if layout.size() == 8
+            && layout.align() == 2
+            && ARMED
+                .try_with(|armed| armed.replace(false))
+                .unwrap_or(false)
+        {
+            // SeqCst: a plain handshake with the test's main thread; nothing to argue finely.
+            STOPPED_AT_GATE.fetch_add(1, Ordering::SeqCst);
+            while !GATE_OPEN.load(Ordering::SeqCst) {
+                thread::yield_now();
+            }
+        }
+        // SAFETY: forwarded as received, under the caller's guarantees.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System.alloc` with this layout (see `alloc`).
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: GatedAllocator = GatedAllocator;
+
+/// Waits until `n` threads stopped at the gate, or `patience` passed; returns whether they did.
+fn stopped_at_gate(n: usize, patience: Duration) -> bool {
+    let start = Instant::now();
+    while STOPPED_AT_GATE.load(Ordering::SeqCst) < n {
+        if start.elapsed() > patience {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+    true
+}
+
+#[test]
+fn restock_on_top_of_units_in_flight_loses_nothing() {
+    let stock = Arc::new(Stock::new());
+    // `big` first, `short` last: lines are taken in ascending item order.
+    let big = stock.register(MAX_STOCK).unwrap();
+    let small: Vec<ItemId> = (0..16).map(|_| stock.register(2).unwrap()).collect();
+    let short = stock.register(0).unwrap();
+    let mut lines = vec![Line::new(big, MAX_STOCK)];
+    lines.extend(small.iter().map(|&i| Line::new(i, 1)));
+    lines.push(Line::new(short, 1));
+
+    // A take that holds all of `big` in flight, stopped before it finds `short` empty.
+    let spawn_take = |stock: &Arc<Stock>| {
+        let (stock, lines) = (stock.clone(), lines.clone());
+        thread::spawn(move || {
+            ARMED.with(|armed| armed.set(true));
+            let result = stock.take(&lines);
+            ARMED.with(|armed| armed.set(false));
+            result
+        })
+    };
+    // A restock of the whole limit, answered on a channel (it may wait for the takes).
+    let spawn_restock = |stock: &Arc<Stock>| {
+        let stock = stock.clone();
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let _ = tx.send(stock.restock(big, MAX_STOCK));
+        });
+        rx
+    };
+
+    let first = spawn_take(&stock);
+    assert!(
+        stopped_at_gate(1, WATCHDOG),
+        "the take did not reach its 17th line's allocation"
+    );
+    let first_restock = spawn_restock(&stock);
+    let early = first_restock.recv_timeout(Duration::from_millis(300)).ok();
+    // A second take of `big` (it can stop at the gate only if the restock went through).
+    let second = spawn_take(&stock);
+    stopped_at_gate(2, Duration::from_millis(300));
+    let second_restock = spawn_restock(&stock);
+    let early_second = second_restock.recv_timeout(Duration::from_millis(300)).ok();
+
+    GATE_OPEN.store(true, Ordering::SeqCst);
+    let restocks = [
+        early.unwrap_or_else(|| first_restock.recv_timeout(WATCHDOG).expect("restock hung")),
+        early_second
+            .unwrap_or_else(|| second_restock.recv_timeout(WATCHDOG).expect("restock hung")),
+    ];
+    for take in [first, second] {
+        let result = within_watchdog("take", move || take.join());
+        assert!(
+            result.expect("take panicked").is_err(),
+            "`short` has no stock"
+        );
+    }
+    let restocked = restocks.iter().filter(|r| r.is_ok()).count() as i64;
+    assert_eq!(
+        stock.available(big),
+        Some(MAX_STOCK + restocked * MAX_STOCK),
+        "units lost ({restocks:?})"
+    );
+    assert_eq!(restocked, 0, "restocks went past the limit: {restocks:?}");
+    for &i in &small {
+        assert_eq!(stock.available(i), Some(2));
+    }
+    // Nothing is left in flight: the whole stock can be taken, and then a take is refused
+    // rather than left waiting.
+    let s = stock.clone();
+    let all = within_watchdog("take all", move || s.take(&[Line::new(big, MAX_STOCK)]));
+    assert_eq!(all, Ok(()));
+    let s = stock.clone();
+    let refused = within_watchdog("take one more", move || s.take(&[Line::new(big, 1)]));
+    assert!(refused.is_err(), "everything of `big` was just taken");
 }
 
 // ---------------------------------------------------------------------------------------------
