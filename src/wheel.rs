@@ -372,7 +372,7 @@ mod tests {
         for (seq, &deadline) in deadlines.iter().enumerate() {
             wheel.push(token(deadline, seq as u64));
         }
-        assert!(wheel.earliest() <= reach - 1);
+        assert!(wheel.earliest() < reach);
         deadlines.sort_unstable();
         let mut popped = Vec::new();
         for &now in &deadlines {
