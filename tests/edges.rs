@@ -5,7 +5,8 @@
 
 use atomic_stock::limits::MAX_STOCK;
 use atomic_stock::{
-    CartId, Inventory, ItemId, Line, ManualClock, ReservationError, ReservationState, Stock,
+    BuildError, CartId, Inventory, ItemId, Line, ManualClock, ReservationError, ReservationState,
+    Stock,
 };
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -255,6 +256,147 @@ fn restock_on_top_of_units_in_flight_loses_nothing() {
     let s = stock.clone();
     let refused = within_watchdog("take one more", move || s.take(&[Line::new(big, 1)]));
     assert!(refused.is_err(), "everything of `big` was just taken");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Builder settings at and beyond their ranges.
+
+#[test]
+fn build_survives_finished_memory_beyond_its_limit() {
+    for outcomes in [usize::MAX, 1 << 63, (1 << 63) + 1] {
+        let inventory = Inventory::builder()
+            .shards(1)
+            .expected_carts(64)
+            .finished_memory(outcomes)
+            .build();
+        let item = inventory.register_item(1).unwrap();
+        let receipt = inventory
+            .reserve(
+                CartId::new(1),
+                &[Line::new(item, 1)],
+                Duration::from_secs(60),
+            )
+            .unwrap();
+        assert!(inventory.confirm(receipt.id).is_ok());
+    }
+}
+
+#[test]
+fn build_survives_expected_carts_usize_max() {
+    let inventory = Inventory::builder()
+        .expected_carts(usize::MAX)
+        .finished_memory(1024)
+        .build();
+    let item = inventory.register_item(1).unwrap();
+    let receipt = inventory
+        .reserve(
+            CartId::new(1),
+            &[Line::new(item, 1)],
+            Duration::from_secs(60),
+        )
+        .unwrap();
+    assert!(inventory.confirm(receipt.id).is_ok());
+}
+
+#[test]
+fn try_build_refuses_every_out_of_range_setting() {
+    let base = || {
+        Inventory::builder()
+            .expected_carts(64)
+            .finished_memory(1024)
+    };
+    let cases: Vec<(&str, atomic_stock::InventoryBuilder)> = vec![
+        ("shards 0", base().shards(0)),
+        ("shards 257", base().shards(257)),
+        ("expected_carts 0", base().expected_carts(0)),
+        ("max_reservations 0", base().max_reservations(0)),
+        ("finished_memory 0", base().finished_memory(0)),
+        ("finished_memory 2^63", base().finished_memory(1 << 63)),
+        ("finished_memory max", base().finished_memory(usize::MAX)),
+        ("max_ttl zero", base().max_ttl(Duration::ZERO)),
+        ("max_ttl max", base().max_ttl(Duration::MAX)),
+        (
+            "max_ttl beyond u64 ns",
+            base().max_ttl(Duration::from_nanos(u64::MAX) + Duration::from_nanos(1)),
+        ),
+        ("reaper zero", base().reaper(Duration::ZERO)),
+    ];
+    for (what, builder) in cases {
+        let error = match builder.clone().try_build() {
+            Err(error) => error,
+            Ok(_) => panic!("{what}: accepted"),
+        };
+        let message = error.to_string();
+        assert!(!message.is_empty(), "{what}");
+        let _: &dyn std::error::Error = &error;
+        // `build` clamps instead of panicking.
+        let inventory = builder.build();
+        assert!(inventory.register_item(1).is_ok(), "{what}");
+    }
+    let error = base().shards(0).try_build().unwrap_err();
+    assert!(
+        matches!(error, BuildError::Shards { shards: 0, .. }),
+        "{error:?}"
+    );
+    let error = base().max_reservations(0).try_build().unwrap_err();
+    assert!(
+        matches!(error, BuildError::MaxReservations { max: 0, .. }),
+        "{error:?}"
+    );
+    let error = base().finished_memory(usize::MAX).try_build().unwrap_err();
+    assert!(
+        matches!(
+            error,
+            BuildError::FinishedMemory {
+                outcomes: usize::MAX,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    let error = base().max_ttl(Duration::ZERO).try_build().unwrap_err();
+    assert!(matches!(error, BuildError::MaxTtl { .. }), "{error:?}");
+    let error = base().reaper(Duration::ZERO).try_build().unwrap_err();
+    assert!(matches!(error, BuildError::ReaperTick { .. }), "{error:?}");
+    // In range is accepted.
+    assert!(base()
+        .shards(256)
+        .max_ttl(atomic_stock::limits::MAX_TTL)
+        .expected_carts(usize::MAX)
+        .try_build()
+        .is_ok());
+}
+
+#[test]
+fn audit_survives_items_registered_while_it_runs() {
+    let inventory = Arc::new(Inventory::builder().finished_memory(1024).build());
+    let stop = Arc::new(AtomicBool::new(false));
+    let registrar = {
+        let (inventory, stop) = (inventory.clone(), stop.clone());
+        thread::spawn(move || {
+            let mut cart = 0;
+            // SeqCst: a test's stop flag.
+            while !stop.load(Ordering::SeqCst) && cart < 20_000 {
+                cart += 1;
+                let item = inventory.register_item(1).unwrap();
+                inventory
+                    .reserve(
+                        CartId::new(cart),
+                        &[Line::new(item, 1)],
+                        Duration::from_secs(60),
+                    )
+                    .unwrap();
+            }
+        })
+    };
+    let start = Instant::now();
+    while !registrar.is_finished() && start.elapsed() < Duration::from_secs(3) {
+        // Not quiescent: an error report is fine, a panic is not.
+        let _ = inventory.audit();
+    }
+    stop.store(true, Ordering::SeqCst);
+    registrar.join().unwrap();
+    assert!(inventory.audit().is_ok());
 }
 
 // ---------------------------------------------------------------------------------------------
