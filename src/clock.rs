@@ -114,7 +114,11 @@ mod coarse {
     #[inline]
     pub(super) fn now_nanos() -> u64 {
         let now = now();
-        now.as_secs() * 1_000_000_000 + u64::from(now.subsec_nanos())
+        // Saturating: a reading past `u64::MAX` nanoseconds (584 years of uptime) stands still
+        // rather than wrapping back to a small value.
+        now.as_secs()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(u64::from(now.subsec_nanos()))
     }
 
     pub(super) fn resolution() -> Duration {
@@ -175,19 +179,46 @@ impl ManualClock {
         }
     }
 
-    /// Moves the clock forward by `by`.
+    /// Moves the clock forward by `by`, saturating: the clock counts up to `u64::MAX`
+    /// nanoseconds (about 584 years) from its origin and then stands still, so it never goes
+    /// backwards. Any `by` is accepted, [`Duration::MAX`] included.
+    ///
+    /// ```
+    /// use atomic_stock::{Clock, ManualClock};
+    /// use std::time::Duration;
+    ///
+    /// let clock = ManualClock::new();
+    /// clock.advance(Duration::MAX);
+    /// clock.advance(Duration::from_secs(1));
+    /// assert_eq!(clock.nanos(), Some(u64::MAX));
+    /// ```
     pub fn advance(&self, by: Duration) {
         let nanos = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
-        // Relaxed: the clock orders nothing; a thread that must see the advance synchronizes
-        // with the advancing thread by other means (a join, a channel).
-        self.elapsed_nanos.fetch_add(nanos, Ordering::Relaxed);
+        // Relaxed (both): the clock orders nothing; a thread that must see the advance
+        // synchronizes with the advancing thread by other means (a join, a channel). The
+        // update closure never refuses, so the result is always `Ok`.
+        let _ = self
+            .elapsed_nanos
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |elapsed| {
+                Some(elapsed.saturating_add(nanos))
+            });
     }
 }
 
 impl Clock for ManualClock {
+    /// The origin plus the nanoseconds advanced. Where the platform's `Instant` cannot
+    /// represent that sum (not on Linux, Windows or macOS, whose `Instant` spans more than
+    /// `u64::MAX` nanoseconds), the origin plus `i64::MAX` nanoseconds, or the origin itself.
     fn now(&self) -> Instant {
         // Relaxed: see `advance`.
-        self.origin + Duration::from_nanos(self.elapsed_nanos.load(Ordering::Relaxed))
+        let elapsed = Duration::from_nanos(self.elapsed_nanos.load(Ordering::Relaxed));
+        self.origin
+            .checked_add(elapsed)
+            .or_else(|| {
+                self.origin
+                    .checked_add(elapsed.min(Duration::from_nanos(i64::MAX as u64)))
+            })
+            .unwrap_or(self.origin)
     }
 
     fn nanos(&self) -> Option<u64> {

@@ -4,6 +4,7 @@
 
 use crate::ids::ItemId;
 use std::fmt;
+use std::time::Duration;
 
 /// Why an all-or-nothing take (or the stock part of a reservation) was refused.
 ///
@@ -200,3 +201,84 @@ impl fmt::Display for AdjustError {
 }
 
 impl std::error::Error for AdjustError {}
+
+/// Why [`InventoryBuilder::try_build`](crate::InventoryBuilder::try_build) refused a setting:
+/// one variant per setting, naming the value given and the accepted range.
+/// [`build`](crate::InventoryBuilder::build) clamps the same values instead.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// [`shards`](crate::InventoryBuilder::shards) outside `1..=max`.
+    Shards {
+        /// The value given.
+        shards: usize,
+        /// The largest accepted, [`MAX_SHARDS`](crate::limits::MAX_SHARDS).
+        max: usize,
+    },
+    /// [`expected_carts`](crate::InventoryBuilder::expected_carts) was zero (accepted: 1 and
+    /// above).
+    ExpectedCarts {
+        /// The value given.
+        carts: usize,
+    },
+    /// [`max_reservations`](crate::InventoryBuilder::max_reservations) was zero (accepted: 1
+    /// and above).
+    MaxReservations {
+        /// The value given.
+        max: u64,
+    },
+    /// [`finished_memory`](crate::InventoryBuilder::finished_memory) outside `1..=max`.
+    FinishedMemory {
+        /// The value given.
+        outcomes: usize,
+        /// The largest accepted,
+        /// [`MAX_FINISHED_MEMORY`](crate::limits::MAX_FINISHED_MEMORY).
+        max: usize,
+    },
+    /// [`max_ttl`](crate::InventoryBuilder::max_ttl) was zero or above `max`.
+    MaxTtl {
+        /// The value given.
+        ttl: Duration,
+        /// The largest accepted, [`MAX_TTL`](crate::limits::MAX_TTL).
+        max: Duration,
+    },
+    /// The [`reaper`](crate::InventoryBuilder::reaper) tick was shorter than `min`.
+    ReaperTick {
+        /// The value given.
+        tick: Duration,
+        /// The shortest accepted, [`MIN_REAPER_TICK`](crate::limits::MIN_REAPER_TICK).
+        min: Duration,
+    },
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            BuildError::Shards { shards, max } => {
+                write!(f, "{shards} shards: the accepted range is 1 to {max}")
+            }
+            BuildError::ExpectedCarts { carts } => {
+                write!(f, "{carts} expected carts: at least 1 is needed")
+            }
+            BuildError::MaxReservations { max } => {
+                write!(f, "at most {max} reservations: at least 1 is needed")
+            }
+            BuildError::FinishedMemory { outcomes, max } => write!(
+                f,
+                "{outcomes} remembered outcomes: the accepted range is 1 to {max}"
+            ),
+            BuildError::MaxTtl { ttl, max } => write!(
+                f,
+                "a longest time to live of {ttl:?}: the accepted range is above zero up to {max:?}"
+            ),
+            BuildError::ReaperTick { tick, min } => {
+                write!(
+                    f,
+                    "a reaper tick of {tick:?}: the shortest accepted is {min:?}"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}

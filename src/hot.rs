@@ -411,6 +411,23 @@ impl HotStock {
             .sum()
     }
 
+    /// Units available in the shards, and the first shard with an operation in flight (its
+    /// word and the value read), each shard's word read once.
+    pub(crate) fn levels(&self) -> (i64, Option<(&AtomicU64, u64)>) {
+        let mut units = 0;
+        let mut busy = None;
+        for cell in self.cells.iter() {
+            // Acquire: pairs with the Release of the shard's updates, as in `available`; one
+            // load per word, so a shard's units and its in-flight count are of one instant.
+            let w = cell.word.load(Ordering::Acquire);
+            units += available(w);
+            if busy.is_none() && in_flight(w) > 0 {
+                busy = Some((&cell.word, w));
+            }
+        }
+        (units, busy)
+    }
+
     /// Operations in flight in the shards.
     pub(crate) fn in_flight(&self) -> i64 {
         self.cells

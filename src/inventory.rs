@@ -3,7 +3,7 @@
 
 use crate::clock::{Clock, CoarseClock};
 use crate::epoch::Epoch;
-use crate::error::{AdjustError, CatalogError, TakeError};
+use crate::error::{AdjustError, BuildError, CatalogError, TakeError};
 use crate::expiry::{
     LagHistogram, Token, CLEAN_BATCH, COMPACT_SLACK, DRAIN_BUDGET, DRAIN_CHECK_EVERY, DRAIN_EVERY,
     INBOX_SLACK,
@@ -220,7 +220,10 @@ pub(crate) struct Inner {
     max_ttl: Duration,
 }
 
-/// Configures an [`Inventory`]. Every setting has a default; see each method.
+/// Configures an [`Inventory`]. Every setting has a default and an accepted range; see each
+/// method. The setters store what they are given: [`try_build`](InventoryBuilder::try_build)
+/// refuses an out-of-range setting with a [`BuildError`], [`build`](InventoryBuilder::build)
+/// clamps it to the nearest accepted value. Neither panics on any value.
 #[derive(Debug, Clone)]
 pub struct InventoryBuilder {
     clock: Arc<dyn Clock>,
@@ -256,47 +259,55 @@ impl InventoryBuilder {
         self
     }
 
-    /// Number of shards for per-thread state (rounded up to a power of two, at most 256).
-    /// Default: twice the available parallelism.
+    /// Number of shards for per-thread state: `1..=`[`MAX_SHARDS`](limits::MAX_SHARDS) (256),
+    /// rounded up to a power of two. Default: twice the available parallelism.
     #[must_use]
     pub fn shards(mut self, shards: usize) -> Self {
-        self.shards = shards.clamp(1, shard::MAX_SHARDS).next_power_of_two();
+        self.shards = shards;
         self
     }
 
-    /// How many carts are expected to be live at once; sizes the cart registry's bucket array
-    /// (fixed; a registry holding more carts still works, with longer bucket chains).
-    /// Default: 65,536.
+    /// How many carts are expected to be live at once (1 and above); sizes the cart registry's
+    /// bucket array to the next power of two, at most
+    /// [`MAX_CART_BUCKETS`](limits::MAX_CART_BUCKETS) (2^24): any larger value is accepted and
+    /// gets that many. The array is fixed; a registry holding more carts still works, with
+    /// longer bucket chains. Default: 65,536.
     #[must_use]
     pub fn expected_carts(mut self, carts: usize) -> Self {
-        self.expected_carts = carts.max(1);
+        self.expected_carts = carts;
         self
     }
 
     /// Largest number of live reservations; beyond it a new cart's reserve is refused with
     /// [`ReserveError::TooManyReservations`]. Counted per shard without contention; a shard
     /// past its share sums all shards before refusing, so threads racing at the bound can
-    /// overshoot it by at most one reservation each. Default: 16,777,216.
+    /// overshoot it by at most one reservation each. Accepted: 1 and above. Default:
+    /// 16,777,216.
     #[must_use]
     pub fn max_reservations(mut self, max: u64) -> Self {
-        self.max_reservations = max.max(1);
+        self.max_reservations = max;
         self
     }
 
     /// How many finished reservations' outcomes are remembered, so that a repeated confirm is
     /// answered [`Confirmation::AlreadyConfirmed`] and a late release is told what happened
-    /// rather than "unknown". Memory is 8 bytes per remembered outcome, allocated up front.
+    /// rather than "unknown". Memory is 16 bytes per remembered outcome, allocated up front.
     ///
-    /// The outcomes are kept per shard, in rings indexed by reservation number: a finished
-    /// reservation is forgotten once `finished_memory / shards` newer reservations have been
-    /// created by threads of the same shard. Default: 65,536.
+    /// The outcomes are kept per shard, in rings indexed by reservation number (each rounded
+    /// up to a power of two): a finished reservation is remembered until a newer reservation
+    /// of the same shard that shares its slot finishes, so at least until `finished_memory /
+    /// shards` newer reservations have been created by threads of the same shard. A
+    /// reservation that finishes late never evicts a newer one's outcome.
+    /// Accepted: `1..=`[`MAX_FINISHED_MEMORY`](limits::MAX_FINISHED_MEMORY) (2^24). Default:
+    /// 65,536.
     #[must_use]
     pub fn finished_memory(mut self, outcomes: usize) -> Self {
-        self.finished_memory = outcomes.max(1);
+        self.finished_memory = outcomes;
         self
     }
 
-    /// Longest time to live a reservation may ask for. Default: 30 days.
+    /// Longest time to live a reservation may ask for. Accepted: above zero, up to
+    /// [`MAX_TTL`](limits::MAX_TTL) (2^62 ns, about 146 years). Default: 30 days.
     #[must_use]
     pub fn max_ttl(mut self, ttl: Duration) -> Self {
         self.max_ttl = ttl;
@@ -306,23 +317,92 @@ impl InventoryBuilder {
     /// Runs a background reaper thread that expires due reservations, waking at least every
     /// `tick` (and at the earliest deadline when it is sooner). The thread stops when the
     /// inventory is dropped. Default: no reaper; expiry then happens when the host calls
-    /// [`Inventory::expire_due`], or when a reserve finds too little stock.
+    /// [`Inventory::expire_due`], or when a reserve finds too little stock. Accepted: at least
+    /// [`MIN_REAPER_TICK`](limits::MIN_REAPER_TICK) (50 µs), up to [`Duration::MAX`].
     #[must_use]
     pub fn reaper(mut self, tick: Duration) -> Self {
-        self.reaper = Some(tick.max(Duration::from_micros(50)));
+        self.reaper = Some(tick);
         self
     }
 
-    /// Builds the inventory.
+    /// Builds the inventory, or says which setting is out of its accepted range (the first
+    /// found, in the order shards, expected carts, max reservations, finished memory, max
+    /// time to live, reaper tick).
+    ///
+    /// ```
+    /// use atomic_stock::{BuildError, Inventory};
+    ///
+    /// let error = Inventory::builder().shards(0).try_build().unwrap_err();
+    /// assert_eq!(error, BuildError::Shards { shards: 0, max: 256 });
+    /// assert!(Inventory::builder().shards(3).try_build().is_ok()); // rounded up to 4
+    /// ```
+    pub fn try_build(self) -> Result<Inventory, BuildError> {
+        if !(1..=limits::MAX_SHARDS).contains(&self.shards) {
+            return Err(BuildError::Shards {
+                shards: self.shards,
+                max: limits::MAX_SHARDS,
+            });
+        }
+        if self.expected_carts == 0 {
+            return Err(BuildError::ExpectedCarts {
+                carts: self.expected_carts,
+            });
+        }
+        if self.max_reservations == 0 {
+            return Err(BuildError::MaxReservations {
+                max: self.max_reservations,
+            });
+        }
+        if !(1..=limits::MAX_FINISHED_MEMORY).contains(&self.finished_memory) {
+            return Err(BuildError::FinishedMemory {
+                outcomes: self.finished_memory,
+                max: limits::MAX_FINISHED_MEMORY,
+            });
+        }
+        if self.max_ttl.is_zero() || self.max_ttl > limits::MAX_TTL {
+            return Err(BuildError::MaxTtl {
+                ttl: self.max_ttl,
+                max: limits::MAX_TTL,
+            });
+        }
+        if let Some(tick) = self.reaper.filter(|&tick| tick < limits::MIN_REAPER_TICK) {
+            return Err(BuildError::ReaperTick {
+                tick,
+                min: limits::MIN_REAPER_TICK,
+            });
+        }
+        Ok(self.assemble())
+    }
+
+    /// Builds the inventory: [`try_build`](InventoryBuilder::try_build) with every
+    /// out-of-range setting clamped to the nearest accepted value (shards to `1..=256`,
+    /// expected carts and max reservations to at least 1, finished memory to
+    /// `1..=`[`MAX_FINISHED_MEMORY`](limits::MAX_FINISHED_MEMORY), max time to live to
+    /// 1 ns..=[`MAX_TTL`](limits::MAX_TTL), the reaper tick to at least
+    /// [`MIN_REAPER_TICK`](limits::MIN_REAPER_TICK)). Never panics.
     #[must_use]
-    pub fn build(self) -> Inventory {
-        let shards = self.shards.clamp(1, shard::MAX_SHARDS).next_power_of_two();
+    pub fn build(mut self) -> Inventory {
+        self.shards = self.shards.clamp(1, limits::MAX_SHARDS);
+        self.expected_carts = self.expected_carts.max(1);
+        self.max_reservations = self.max_reservations.max(1);
+        self.finished_memory = self.finished_memory.clamp(1, limits::MAX_FINISHED_MEMORY);
+        self.max_ttl = self.max_ttl.clamp(Duration::from_nanos(1), limits::MAX_TTL);
+        self.reaper = self.reaper.map(|tick| tick.max(limits::MIN_REAPER_TICK));
+        self.assemble()
+    }
+
+    /// Builds the inventory from settings within their ranges (checked or clamped by the
+    /// callers), so none of the arithmetic below can overflow.
+    fn assemble(self) -> Inventory {
+        debug_assert!((1..=limits::MAX_SHARDS).contains(&self.shards));
+        debug_assert!((1..=limits::MAX_FINISHED_MEMORY).contains(&self.finished_memory));
+        let shards = self.shards.next_power_of_two();
         let finished_per_shard = self.finished_memory.div_ceil(shards).next_power_of_two();
         let bucket_bits = self
             .expected_carts
+            .clamp(1, limits::MAX_CART_BUCKETS)
             .next_power_of_two()
-            .trailing_zeros()
-            .min(24);
+            .trailing_zeros();
         let origin = self.clock.now();
         let origin_nanos = self.clock.nanos();
         let inner = Arc::new(Inner {
@@ -1462,9 +1542,11 @@ impl Inventory {
     /// `held` from the live reservations in the cart registry (not derived from the other
     /// counts, so the check can fail), and that nothing is in flight. Meaningful only at
     /// quiescence (no operation running); O(items + live reservations).
+    ///
+    /// Safe to call while items are registered: an item registered during the walk is
+    /// audited too if a reservation of it was seen.
     pub fn audit(&self) -> Result<AuditReport, AuditError> {
-        let items = self.inner.stock.len();
-        let mut held = vec![0i64; items];
+        let mut held = vec![0i64; self.inner.stock.len()];
         let mut live = 0;
         let guard = self.inner.epoch.pin();
         self.inner.registry.for_each(&guard, |entry| {
@@ -1472,10 +1554,17 @@ impl Inventory {
             if current.state == State::Held {
                 live += 1;
                 for line in current.hold().lines() {
-                    held[line.item.index()] += line.quantity;
+                    let index = line.item.index();
+                    // An item registered after the count above was read.
+                    if index >= held.len() {
+                        held.resize(index + 1, 0);
+                    }
+                    held[index] += line.quantity;
                 }
             }
         });
+        // Every item a held line names was registered before it was reserved.
+        let items = held.len();
         let mut report = AuditReport {
             items,
             live_reservations: live,

@@ -214,7 +214,7 @@ struct ReadmeDoctests;
 pub use backend::{Backend, Failure};
 pub use clock::{Clock, CoarseClock, ManualClock, SystemClock};
 pub use engine::ReservationEngine;
-pub use error::{AdjustError, CatalogError, TakeError};
+pub use error::{AdjustError, BuildError, CatalogError, TakeError};
 pub use expiry::LagHistogram;
 pub use ids::{ItemId, Line};
 pub use inventory::{AuditError, AuditReport, Inventory, InventoryBuilder, ItemLevels};

@@ -8,9 +8,11 @@ pub const MAX_ITEMS: u32 = crate::segmented::CAPACITY;
 /// Largest stock an item can have on hand (available, held and in flight together), and
 /// the largest quantity a single line may ask for: `2^31 - 1`.
 ///
-/// The bound comes from the slot layout: one 64-bit word holds the available count and the
-/// count of units tentatively taken by reservations still in flight, 31 bits each, so both
-/// change in a single compare-and-swap (see `DESIGN.md`, "The stock word").
+/// The bound comes from the slot layout: one 64-bit word holds the available count (32 bits)
+/// and the count of operations still in flight (30 bits), so both change in a single
+/// compare-and-swap (see `DESIGN.md`, "The stock word", and `src/slot.rs`). Everything that
+/// can come back to an item, available units plus units taken tentatively by operations in
+/// flight, is kept within this bound, so a give-back never carries out of the 32-bit field.
 pub const MAX_STOCK: i64 = (1 << 31) - 1;
 
 /// Largest quantity one line of a take or reservation may ask for (after duplicate lines for
@@ -28,14 +30,40 @@ pub const MAX_SKU_LEN: usize = 256;
 /// Default of [`InventoryBuilder::expected_carts`](crate::InventoryBuilder::expected_carts).
 pub const DEFAULT_EXPECTED_CARTS: usize = 1 << 16;
 
+/// Largest bucket array of the cart registry: 2^24 buckets. A larger
+/// [`InventoryBuilder::expected_carts`](crate::InventoryBuilder::expected_carts) is accepted
+/// and gets this many buckets (the registry still holds any number of carts, in longer
+/// chains).
+pub const MAX_CART_BUCKETS: usize = 1 << 24;
+
+/// Largest number of shards ([`InventoryBuilder::shards`](crate::InventoryBuilder::shards)).
+pub const MAX_SHARDS: usize = crate::shard::MAX_SHARDS;
+
 /// Default of [`InventoryBuilder::max_reservations`](crate::InventoryBuilder::max_reservations).
 pub const DEFAULT_MAX_RESERVATIONS: u64 = 1 << 24;
 
 /// Default of [`InventoryBuilder::finished_memory`](crate::InventoryBuilder::finished_memory).
 pub const DEFAULT_FINISHED_MEMORY: usize = 1 << 16;
 
+/// Largest [`InventoryBuilder::finished_memory`](crate::InventoryBuilder::finished_memory):
+/// 2^24 remembered outcomes, 256 MiB allocated up front (as many outcomes as the default
+/// bound on live reservations). Each shard's ring is rounded up to a power of two, so the
+/// allocation is at most twice this many outcomes.
+pub const MAX_FINISHED_MEMORY: usize = 1 << 24;
+
 /// Default of [`InventoryBuilder::max_ttl`](crate::InventoryBuilder::max_ttl): 30 days.
 pub const DEFAULT_MAX_TTL: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
+/// Largest [`InventoryBuilder::max_ttl`](crate::InventoryBuilder::max_ttl): 2^62 ns, about
+/// 146 years. Deadlines are nanoseconds since the inventory was built, in a `u64`; this bound
+/// leaves three quarters of that range to the clock, so a deadline of any accepted time to
+/// live is exact (not saturated) for an inventory younger than about 438 years. The timer
+/// itself files any `u64` deadline.
+pub const MAX_TTL: std::time::Duration = std::time::Duration::from_nanos(1 << 62);
+
+/// Shortest [`InventoryBuilder::reaper`](crate::InventoryBuilder::reaper) tick: 50 µs (a
+/// shorter one would keep a core busy expiring nothing).
+pub const MIN_REAPER_TICK: std::time::Duration = std::time::Duration::from_micros(50);
 
 /// Stale deadline tokens the timer tolerates beyond twice the live reservations before it
 /// compacts (see [`Inventory::timer_tokens`](crate::Inventory::timer_tokens)).

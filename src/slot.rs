@@ -8,12 +8,13 @@
 //! [WAITERS][FLAG][ operations in flight ][    available    ]
 //! ```
 //!
-//! * `available`: units anyone may take (32 bits; see "Bounds" below).
+//! * `available`: units anyone may take (32 bits, bits 0-31; see "Bounds" below).
 //! * `operations in flight`: how many unfinished operations may still put units of this item
 //!   back into `available`: a multi-item take that took this line *tentatively* and may yet
 //!   compensate, a reservation being published, or a release, expiry or cart update that has
 //!   *announced* it may return units it holds. Each adds 1 before it can return units and
-//!   removes its 1 in the same atomic operation that returns them (or withdraws it).
+//!   removes its 1 in the same atomic operation that returns them (or withdraws it). 30 bits
+//!   (bits 32-61): the count is bounded by the number of running threads.
 //! * `FLAG`: on an item's central word, SPLIT (its stock is spread over per-shard words, see
 //!   [`crate::hot`]); on a shard word, FROZEN (the shard takes no stock in).
 //! * `WAITERS`: a thread is parked on the word (see [`crate::park`]).
@@ -42,12 +43,14 @@
 //!
 //! # Bounds
 //!
-//! `available` holds up to 2^32 - 1 while the crate keeps stock at or below
-//! [`MAX_STOCK`](crate::limits::MAX_STOCK) = 2^31 - 1: a compensation returning units on top of
-//! a restock that happened meanwhile can push `available` past `MAX_STOCK` for the core
-//! [`Stock`](crate::Stock) (whose restock bound cannot see units in flight), but never out of
-//! its field. The reservation engine bounds everything on hand through its ledger instead, so
-//! there `available <= MAX_STOCK` always.
+//! Everything that can come back to an item, its available units plus the units operations in
+//! flight took tentatively, stays at or below [`MAX_STOCK`](crate::limits::MAX_STOCK) = 2^31 - 1,
+//! so no give-back can carry out of the 32-bit `available` field (the spare bit is headroom,
+//! not capacity). Every addition is bounded so: the core [`Stock`](crate::Stock)'s restocks
+//! and give-backs through [`Slot::add_checked`], which decides only on a word with nothing in
+//! flight (the word counts operations, not their units), and the reservation engine's restocks
+//! through its ledger ([`Slot::receive_within_bound`]: `received - sold` counts available,
+//! in-flight and held units together).
 
 use crate::hot::HotStock;
 use crate::limits::MAX_STOCK;
@@ -194,13 +197,14 @@ pub(crate) fn end_in_flight(word: &AtomicU64) {
 /// available, -1 in flight, in one addition.
 #[inline]
 pub(crate) fn return_in_flight(word: &AtomicU64, quantity: i64) {
-    // The count is >= 1, so the high half does not borrow; `available` has a spare bit (see
-    // "Bounds"), so the low half does not carry.
+    // The count is >= 1, so the high half does not borrow; available units plus the units in
+    // flight stay within `MAX_STOCK` < 2^32 (see "Bounds"), so the low half does not carry.
     let delta = (quantity as u64).wrapping_sub(IN_FLIGHT_ONE);
     // AcqRel: as in `end_in_flight`; the Release half also pairs with the Acquire of the take
     // (`try_take_word`) that consumes the units, so it sees the giver's state change.
     let previous = word.fetch_add(delta, Ordering::AcqRel);
     debug_assert!(in_flight(previous) >= 1);
+    debug_assert!(available(previous) + quantity <= MAX_STOCK);
     if previous & WAITERS != 0 {
         park::wake(word);
     }
@@ -454,20 +458,47 @@ impl Slot {
         add_available(&self.word, quantity);
     }
 
-    /// Adds `quantity` units to available if `available + quantity` stays within `MAX_STOCK`;
-    /// otherwise returns the units available.
+    /// Adds `quantity` units (`1..=MAX_STOCK`) to available if everything that can come back
+    /// to the item, available units and units taken tentatively by operations in flight,
+    /// stays within `MAX_STOCK` with them; otherwise returns the units available and changes
+    /// nothing.
+    ///
+    /// The word counts operations in flight, not their units, so while any is in flight
+    /// (central word or a shard) the addition cannot be bounded exactly: it waits for them to
+    /// finish, as a shortfall decision does (see "Exact shortfalls"), unless the available
+    /// units alone already refuse it. It never waits on an operation that waits on it: it
+    /// holds nothing.
     pub(crate) fn add_checked(&self, quantity: i64) -> Result<(), i64> {
+        debug_assert!((1..=MAX_STOCK).contains(&quantity));
         // Acquire, not Relaxed: the value also decides a refusal without the compare-and-swap,
-        // and gates the reads of the shard words in `available_with`. It pairs with the
+        // and gates the reads of the shard words in `HotStock::levels`. It pairs with the
         // Release of `return_in_flight` in `HotStock::freeze_and_drain`: having seen drained
         // units arrive here, the shard reads see the shard emptied, so those units are not
         // counted twice (which would refuse a restock or give-back that fits).
         let mut word = self.word.load(Ordering::Acquire);
         loop {
-            let on_hand = self.available_with(word);
+            let (in_shards, busy_shard) = self.hot().map_or((0, None), HotStock::levels);
+            let on_hand = available(word) + in_shards;
             if on_hand + quantity > MAX_STOCK {
                 return Err(on_hand);
             }
+            if in_flight(word) > 0 {
+                // Units taken tentatively from this word may come back on top of the addition.
+                word = park::wait_for_change(&self.word, word);
+                continue;
+            }
+            if let Some((shard_word, seen)) = busy_shard {
+                // Likewise for a shard (units returned to a frozen shard land here).
+                park::wait_for_change(shard_word, seen);
+                // Acquire: as the first load.
+                word = self.word.load(Ordering::Acquire);
+                continue;
+            }
+            // Deciding on `word` with nothing in flight: the swap succeeds only if the central
+            // word still holds it, so no central operation is in flight at that instant and no
+            // units arrived from a shard since; a shard operation that began after its shard
+            // was read took units counted in `in_shards`. So `on_hand` bounds everything that
+            // can come back, and the swap keeps it within `MAX_STOCK`.
             // AcqRel: as in `add_available`. Acquire on failure: as the load above.
             match self.word.compare_exchange_weak(
                 word,

@@ -156,9 +156,11 @@ impl Stock {
     /// Gives back units a successful take removed; see [`StockEngine::give_back`].
     ///
     /// Validated like a take. If giving back would put more than
-    /// [`MAX_STOCK`](crate::limits::MAX_STOCK) units in an item (more was given back than was
-    /// ever taken), that line and every later one is refused with
-    /// [`TakeError::QuantityOverflow`] and the lines before it stay given back.
+    /// [`MAX_STOCK`](crate::limits::MAX_STOCK) units in an item, counting the units that
+    /// operations in flight took tentatively and may still return (more was given back than
+    /// was ever taken, or a restock filled the room), that line and every later one is refused
+    /// with [`TakeError::QuantityOverflow`] and the lines before it stay given back. Like
+    /// [`restock`](Stock::restock), it may wait for takes in flight on the item to finish.
     pub fn give_back(&self, lines: &[Line]) -> Result<(), TakeError> {
         if let [line] = lines {
             let slot = self.checked_slot(*line)?;
@@ -174,8 +176,25 @@ impl Stock {
         Ok(())
     }
 
-    /// Adds `quantity` units of `item`, unless available and in-flight units would exceed
-    /// [`MAX_STOCK`](crate::limits::MAX_STOCK).
+    /// Adds `quantity` units (`1..=MAX_STOCK`) of `item`, unless the units available plus the
+    /// units that takes in flight took tentatively (and may give back) would then exceed
+    /// [`MAX_STOCK`](crate::limits::MAX_STOCK): then it returns [`AdjustError::Overflow`] and
+    /// changes nothing.
+    ///
+    /// The stock word counts takes in flight, not their units, so a restock that the available
+    /// units alone allow waits until no take is in flight on the item (as a shortfall decision
+    /// does; multi-line takes are in flight for the time of their later lines), then decides
+    /// exactly. Refused at once if the available units alone do not leave room.
+    ///
+    /// ```
+    /// use atomic_stock::{limits::MAX_STOCK, AdjustError, Stock};
+    ///
+    /// let stock = Stock::new();
+    /// let item = stock.register(MAX_STOCK - 1).unwrap();
+    /// assert!(stock.restock(item, 1).is_ok());
+    /// assert!(matches!(stock.restock(item, 1), Err(AdjustError::Overflow { .. })));
+    /// assert_eq!(stock.available(item), Some(MAX_STOCK));
+    /// ```
     pub fn restock(&self, item: ItemId, quantity: i64) -> Result<(), AdjustError> {
         let slot = self.adjustable(item, quantity)?;
         slot.add_checked(quantity)

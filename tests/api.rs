@@ -12,10 +12,10 @@
 //!   `#![warn(missing_debug_implementations)]` under `-D warnings` in CI).
 
 use atomic_stock::{
-    AdjustError, AuditError, AuditReport, CartId, CatalogError, CoarseClock, Confirmation,
-    Inventory, InventoryBuilder, ItemId, ItemLevels, LagHistogram, Line, ManualClock, Receipt,
-    ReservationError, ReservationId, ReservationInfo, ReservationState, ReserveError, Stats, Stock,
-    SystemClock, TakeError,
+    AdjustError, AuditError, AuditReport, BuildError, CartId, CatalogError, CoarseClock,
+    Confirmation, Inventory, InventoryBuilder, ItemId, ItemLevels, LagHistogram, Line, ManualClock,
+    Receipt, ReservationError, ReservationId, ReservationInfo, ReservationState, ReserveError,
+    Stats, Stock, SystemClock, TakeError,
 };
 use std::error::Error;
 use std::fmt::Debug;
@@ -47,6 +47,7 @@ fn errors_are_std_errors() {
     error::<CatalogError>();
     error::<AdjustError>();
     error::<AuditError>();
+    error::<BuildError>();
 }
 
 #[test]
