@@ -32,35 +32,78 @@ pub(crate) const MAX_THROTTLE: Duration = Duration::from_millis(10);
 static OVER: AtomicBool = AtomicBool::new(false);
 
 /// Threads check [`pending`] every this many allocating operations.
-const THROTTLE_CHECK_EVERY: u32 = 64;
+const THROTTLE_CHECK_EVERY: u32 = 256;
 
 /// Retired allocations not yet reclaimed, process-wide, split over cache lines by thread (a
 /// retirement and its reclamation may count on different lines; only the sum means anything).
 /// Plain std atomics even under loom: counters that order nothing.
-static PENDING: [CachePadded<AtomicIsize>; 64] =
-    [const { CachePadded::new(AtomicIsize::new(0)) }; 64];
+static PENDING: [CachePadded<AtomicIsize>; 16] =
+    [const { CachePadded::new(AtomicIsize::new(0)) }; 16];
 
-fn pending_line() -> &'static AtomicIsize {
-    &PENDING[crate::shard::thread_number() % PENDING.len()]
+/// Each thread counts here first and moves its count to [`PENDING`] once it reaches
+/// [`COUNT_BATCH`] either way (and when the thread exits), so the hot path touches no shared
+/// line; [`pending`] may miss up to that much per thread.
+const COUNT_BATCH: isize = 32;
+
+struct LocalCount(Cell<isize>);
+
+impl LocalCount {
+    fn add(&self, n: isize) {
+        let count = self.0.get() + n;
+        if count.abs() >= COUNT_BATCH {
+            self.0.set(0);
+            publish(count);
+        } else {
+            self.0.set(count);
+        }
+    }
+}
+
+impl Drop for LocalCount {
+    fn drop(&mut self) {
+        publish(self.0.get());
+    }
+}
+
+fn publish(count: isize) {
+    // Relaxed: a count compared with a bound; it orders nothing.
+    PENDING[crate::shard::thread_number() % PENDING.len()].fetch_add(count, Ordering::Relaxed);
+}
+
+#[cfg(not(loom))]
+thread_local! {
+    static LOCAL_COUNT: LocalCount = const { LocalCount(Cell::new(0)) };
+}
+
+// loom's `thread_local!` has no const form.
+#[cfg(loom)]
+thread_local! {
+    static LOCAL_COUNT: LocalCount = LocalCount(Cell::new(0));
+}
+
+fn count(n: isize) {
+    // A thread in its TLS destructors (collecting garbage as it unregisters) counts directly.
+    if LOCAL_COUNT.try_with(|local| local.add(n)).is_err() {
+        publish(n);
+    }
 }
 
 /// Counts one allocation handed to the collector.
 #[inline]
 pub(crate) fn retired() {
-    // Relaxed: a count compared with a bound; it orders nothing.
-    pending_line().fetch_add(1, Ordering::Relaxed);
+    count(1);
 }
 
 /// Counts one retired allocation freed or recycled.
 #[inline]
 pub(crate) fn reclaimed() {
-    // Relaxed: as in `retired`.
-    pending_line().fetch_sub(1, Ordering::Relaxed);
+    count(-1);
 }
 
-/// Retired allocations not yet reclaimed, over all inventories of the process.
+/// Retired allocations not yet reclaimed, over all inventories of the process (give or take
+/// [`COUNT_BATCH`] per thread).
 pub(crate) fn pending() -> isize {
-    // Relaxed: as in `retired`; the sum is approximate while threads work.
+    // Relaxed: as in `publish`; the sum is approximate while threads work.
     PENDING.iter().map(|c| c.load(Ordering::Relaxed)).sum()
 }
 

@@ -668,7 +668,6 @@ impl Inner {
         let bound = shard.inbox_earliest.swap(u64::MAX, Ordering::AcqRel);
         let mut left = shard.inbox.len().min(budget);
         let mut emptied = false;
-        let mut guard = self.epoch.pin();
         while left > 0 {
             let Some(token) = shard.inbox.pop() else {
                 emptied = true;
@@ -676,16 +675,13 @@ impl Inner {
             };
             left -= 1;
             // Most reservations finish long before their deadline (a flash sale confirms within
-            // microseconds): a stale token is dropped here instead of living in the wheel.
-            if !self.is_stale(token, &guard) {
+            // microseconds): a token whose outcome is remembered is stale, and is dropped here
+            // for one load instead of living in the wheel. Others that are stale go at the next
+            // compaction.
+            if self.recall(token.cart, token.seq).is_none() {
                 timer.wheel.push(token);
             }
-            if left % 1024 == 0 {
-                // Let the epoch advance during long drains.
-                guard.repin();
-            }
         }
-        drop(guard);
         if !emptied {
             // Tokens pushed before the swap may still be queued: the old bound covers them
             // (tokens pushed after it lowered the new value themselves). Lowering a bound is

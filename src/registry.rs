@@ -35,7 +35,6 @@ use crate::ids::Line;
 use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::thread_local;
 use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned, Shared};
-use crossbeam_utils::CachePadded;
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
 
@@ -361,19 +360,19 @@ impl<'g> Position<'g> {
     }
 }
 
-/// Stripes of [`Registry::creations`] (fewer under loom, whose atomics are costly to create).
-#[cfg(not(loom))]
-const CREATION_STRIPES: usize = 1024;
-#[cfg(loom)]
-const CREATION_STRIPES: usize = 2;
+/// A bucket: the head of its list, and a count of the entries ever inserted into it (see
+/// [`Registry::creations`]), on the same cache line, which an insertion has just touched.
+#[derive(Debug)]
+struct Bucket {
+    head: Atomic<Entry>,
+    creations: AtomicU64,
+}
 
 /// The cart registry.
 #[derive(Debug)]
 pub(crate) struct Registry {
-    buckets: Box<[Atomic<Entry>]>,
+    buckets: Box<[Bucket]>,
     shift: u32,
-    /// Entries inserted so far, counted per stripe of carts (see [`Registry::creations`]).
-    creations: Box<[CachePadded<AtomicU64>]>,
 }
 
 impl Registry {
@@ -381,20 +380,17 @@ impl Registry {
     pub(crate) fn new(bucket_bits: u32) -> Self {
         debug_assert!((0..=24).contains(&bucket_bits));
         Registry {
-            buckets: (0..1usize << bucket_bits).map(|_| Atomic::null()).collect(),
-            shift: 64 - bucket_bits,
-            creations: (0..CREATION_STRIPES)
-                .map(|_| CachePadded::new(AtomicU64::new(0)))
+            buckets: (0..1usize << bucket_bits)
+                .map(|_| Bucket {
+                    head: Atomic::null(),
+                    creations: AtomicU64::new(0),
+                })
                 .collect(),
+            shift: 64 - bucket_bits,
         }
     }
 
-    fn stripe(&self, cart: u64) -> &AtomicU64 {
-        &self.creations
-            [(cart.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize % CREATION_STRIPES]
-    }
-
-    /// A count of the entries inserted so far for carts of `cart`'s stripe. A caller that
+    /// A count of the entries inserted so far into `cart`'s bucket. A caller that
     /// reads it, finds no entry for `cart`, and reads the same count again later knows the cart
     /// had no entry in between: an entry inserted and already retired leaves the count changed.
     ///
@@ -403,11 +399,11 @@ impl Registry {
     pub(crate) fn creations(&self, cart: u64) -> u64 {
         // Acquire: pairs with the increment in `insert` through the release sequence of its
         // stock commit; see above. Also orders the caller's `find` after this read.
-        self.stripe(cart).load(Ordering::Acquire)
+        self.slot(cart).creations.load(Ordering::Acquire)
     }
 
     #[inline]
-    fn bucket(&self, cart: u64) -> &Atomic<Entry> {
+    fn slot(&self, cart: u64) -> &Bucket {
         // Fibonacci hashing: spreads sequential cart ids over the buckets.
         let index = if self.shift == 64 {
             0
@@ -415,6 +411,11 @@ impl Registry {
             (cart.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
         };
         &self.buckets[index]
+    }
+
+    #[inline]
+    fn bucket(&self, cart: u64) -> &Atomic<Entry> {
+        &self.slot(cart).head
     }
 
     /// Finds `cart`'s position: the first entry with a key `>= cart`, and the link to it.
@@ -496,7 +497,8 @@ impl Registry {
                 // Relaxed: sequenced before the caller's commit of the entry's stock (a Release
                 // on the stock word), which a reader's Acquire stock read pairs with before it
                 // reads the count again (see `creations`).
-                self.stripe(cart_of(&shared))
+                self.slot(cart_of(&shared))
+                    .creations
                     .fetch_add(1, Ordering::Relaxed);
                 // SAFETY: just linked under `guard`.
                 Ok(unsafe { shared.deref() })
@@ -522,7 +524,7 @@ impl Registry {
     pub(crate) fn for_each<'g>(&'g self, guard: &'g Guard, mut f: impl FnMut(&'g Entry)) {
         for bucket in self.buckets.iter() {
             // Acquire: as in `find`.
-            let mut curr = bucket.load(Ordering::Acquire, guard);
+            let mut curr = bucket.head.load(Ordering::Acquire, guard);
             // SAFETY: as in `find`.
             while let Some(entry) = unsafe { curr.as_ref() } {
                 if !entry.is_deleted(guard) {
@@ -546,7 +548,7 @@ impl Drop for Registry {
             for bucket in self.buckets.iter() {
                 // Relaxed (here and below): `&mut self`; whatever made the registry ours (the
                 // last `Arc` drop, a join) ordered every other thread's writes before this.
-                let mut curr = bucket.load(Ordering::Relaxed, guard);
+                let mut curr = bucket.head.load(Ordering::Relaxed, guard);
                 while !curr.is_null() {
                     let next = curr.deref().next.load(Ordering::Relaxed, guard);
                     drop(curr.into_owned());
