@@ -49,7 +49,13 @@
 //! compare-and-swap on the reservation's state; exactly one of them wins, and only the winner
 //! moves the stock (sold, or returned once). A confirm after the deadline fails as expired even
 //! if no expiry has run yet. Reservation ids are never reused, so a late confirm or release can
-//! never act on a newer reservation of the same cart.
+//! never act on a newer reservation of the same cart, and a remembered outcome answers only for
+//! the id (cart, sequence number, inventory) it was recorded under.
+//!
+//! **Final answers stay final.** Each call decides by the clock reading it takes when it starts;
+//! a call that finds a reservation held past its deadline expires it on the spot, status reads
+//! included. So once any call has answered `Expired` (or `Confirmed`, `Released`), every later
+//! call agrees, whatever clock readings they took.
 //!
 //! **Linearizable.** Every operation on reservations and stock (reserve, set_cart, confirm,
 //! release, release_lines, extend, expire_due, restock, shrink, and the take/give-back of
@@ -79,7 +85,14 @@
 //! higher items), so the wait is bounded by their completion; the waiter spins briefly, yields,
 //! then parks and is woken by the operation that finishes. A descheduled in-flight operation
 //! therefore delays only requests that would otherwise have been refused. `expire_due` and the
-//! reaper take a mutex that no reserve path takes.
+//! reaper take the timer's mutex; so does a reserve that finds too little stock while a
+//! reservation may be due, to expire what is due before refusing (the one lock a reserve can
+//! take; the timer's upkeep on the reserve path only ever `try_lock`s it).
+//!
+//! Memory waiting for epoch reclamation is capped (about 10 MB, see [`Bounds`](#bounds)): above
+//! the cap, an operation that allocates (reserve, cart update, extend, partial release) yields
+//! the processor, unpinned, until reclamation catches up, for at most 10 ms. It holds nothing
+//! while it does, so no other thread waits for it.
 //!
 //! # Hot items
 //!
@@ -93,7 +106,10 @@
 //! Everything that grows is bounded (see [`limits`] and [`InventoryBuilder`]): lines per
 //! request, units per item, live reservations, remembered outcomes of finished reservations,
 //! and the timer's bookkeeping. Finished carts leave the registry at once and their memory is
-//! reclaimed through epochs (crossbeam-epoch).
+//! reclaimed through epochs (crossbeam-epoch); the memory waiting for reclamation is capped at
+//! about 10 MB whatever the number of threads and however the scheduler treats them (a thread
+//! preempted, or stopped, inside an operation holds reclamation back: see `DESIGN.md`, "Bounded
+//! memory", for the bound and what it depends on).
 //!
 //! # Features
 //!
