@@ -10,9 +10,12 @@
 //! deadline (extend, a cart update): a popped token is checked against the live reservation
 //! and dropped if stale. To keep that bounded, the wheel is compacted (stale tokens dropped)
 //! whenever it holds more than twice the live reservations plus [`COMPACT_SLACK`], and a
-//! reserving thread drains its shard's inbox into the wheel every [`DRAIN_EVERY`] pushes if the
-//! timer is free (`try_lock`: it never waits), so inboxes stay bounded even when nothing ever
-//! expires.
+//! reserving thread whose shard's inbox holds [`DRAIN_EVERY`] tokens or more drains up to
+//! [`DRAIN_BUDGET`] of them into the wheel once it has unpinned, if the timer is free
+//! (`try_lock`: it never waits). If another thread holds the timer (perhaps preempted there),
+//! pushers drop stale tokens from their inbox themselves once it holds more than
+//! [`INBOX_SLACK`] beyond the live reservations. So inboxes stay bounded even when nothing ever
+//! expires and whatever the scheduler does.
 //!
 //! # Knowing cheaply whether anything is due
 //!
