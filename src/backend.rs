@@ -41,6 +41,18 @@ pub enum Failure<E, B> {
     Backend(B),
 }
 
+impl<B> Failure<crate::ReserveError, B> {
+    /// The shortfall's detail if the backend refused for stock, in one step instead of
+    /// `Failure::Refused(ReserveError::Stock(TakeError::Shortfall { .. }))`.
+    #[must_use]
+    pub fn shortfall(&self) -> Option<crate::Shortage> {
+        match self {
+            Failure::Refused(e) => e.shortfall(),
+            Failure::Backend(_) => None,
+        }
+    }
+}
+
 impl<E: fmt::Display, B: fmt::Display> fmt::Display for Failure<E, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -89,6 +89,51 @@ impl fmt::Display for TakeError {
     }
 }
 
+impl TakeError {
+    /// The shortfall's detail if this is one, so a caller matches it in one step.
+    ///
+    /// ```
+    /// use atomic_stock::{CartId, Inventory, Line};
+    /// use std::time::Duration;
+    ///
+    /// let inventory = Inventory::new();
+    /// let mug = inventory.register_item(1).unwrap();
+    /// let refused = inventory
+    ///     .reserve(CartId::new(1), &[Line::new(mug, 2)], Duration::from_secs(60))
+    ///     .unwrap_err();
+    /// let short = refused.shortfall().unwrap();
+    /// assert_eq!((short.item, short.requested, short.available), (mug, 2, 1));
+    /// ```
+    #[must_use]
+    pub fn shortfall(&self) -> Option<Shortage> {
+        match *self {
+            TakeError::Shortfall {
+                item,
+                requested,
+                available,
+            } => Some(Shortage {
+                item,
+                requested,
+                available,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The detail of a shortfall ([`TakeError::Shortfall`]), as [`TakeError::shortfall`],
+/// [`ReserveError::shortfall`](crate::ReserveError::shortfall) and
+/// [`Failure::shortfall`](crate::Failure::shortfall) return it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Shortage {
+    /// The first item found short (in ascending item order).
+    pub item: ItemId,
+    /// Units the request asked for.
+    pub requested: i64,
+    /// Units available when the shortfall was decided.
+    pub available: i64,
+}
+
 impl std::error::Error for TakeError {}
 
 /// Why registering an item failed.

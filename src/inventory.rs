@@ -729,13 +729,22 @@ impl Inner {
 
     /// Expires every reservation whose deadline has passed; returns how many.
     pub(crate) fn expire_due(&self) -> usize {
+        self.expire_due_at_most(usize::MAX)
+    }
+
+    /// Expires reservations whose deadline has passed, at most `limit` of them (those due
+    /// earliest first, by timer slot); returns how many.
+    pub(crate) fn expire_due_at_most(&self, limit: usize) -> usize {
         let mut timer = lock(&self.timer);
         let now = self.now();
         self.drain(&mut timer);
         let mut guard = self.epoch.pin();
         let mut expired = 0;
         let mut popped = 0u32;
-        while let Some(token) = timer.wheel.pop_due(now) {
+        while expired < limit {
+            let Some(token) = timer.wheel.pop_due(now) else {
+                break;
+            };
             if let Some(deadline) = self.expire_token(token, now, &guard) {
                 expired += 1;
                 timer.lag.record(now - deadline);
@@ -1428,9 +1437,36 @@ impl Inventory {
     }
 
     /// Expires every reservation whose deadline has passed, and returns how many. For hosts
-    /// that drive time themselves; takes the timer's mutex (never held on the reserve path).
+    /// that drive time themselves; takes the timer's mutex (see the crate docs, "Progress").
     pub fn expire_due(&self) -> usize {
         self.inner.expire_due()
+    }
+
+    /// Expires at most `limit` reservations whose deadline has passed (earliest deadlines
+    /// first, to the timer's resolution of about a millisecond) and returns how many: for a
+    /// host that spreads expiry over short steps, e.g. between the tasks of an async runtime.
+    /// What is left stays due and goes at the next call, or when a reserve needs its stock.
+    ///
+    /// ```
+    /// use atomic_stock::{CartId, Inventory, Line, ManualClock};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// let clock = Arc::new(ManualClock::new());
+    /// let inventory = Inventory::builder().clock(clock.clone()).build();
+    /// let mug = inventory.register_item(10).unwrap();
+    /// for cart in 0..5 {
+    ///     inventory
+    ///         .reserve(CartId::new(cart), &[Line::new(mug, 1)], Duration::from_secs(60))
+    ///         .unwrap();
+    /// }
+    /// clock.advance(Duration::from_secs(60));
+    /// assert_eq!(inventory.expire_due_at_most(2), 2);
+    /// assert_eq!(inventory.expire_due_at_most(10), 3);
+    /// assert_eq!(inventory.item(mug).unwrap().available, 10);
+    /// ```
+    pub fn expire_due_at_most(&self, limit: usize) -> usize {
+        self.inner.expire_due_at_most(limit)
     }
 
     /// Where a reservation is in its lifecycle: live, or finished and still remembered.

@@ -230,7 +230,7 @@ struct ReadmeDoctests;
 pub use backend::{Backend, Failure};
 pub use clock::{Clock, CoarseClock, ManualClock, SystemClock};
 pub use engine::ReservationEngine;
-pub use error::{AdjustError, BuildError, CatalogError, TakeError};
+pub use error::{AdjustError, BuildError, CatalogError, Shortage, TakeError};
 pub use expiry::LagHistogram;
 pub use ids::{ItemId, Line};
 pub use inventory::{AuditError, AuditReport, Inventory, InventoryBuilder, ItemLevels};

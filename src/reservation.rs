@@ -194,6 +194,18 @@ impl From<TakeError> for ReserveError {
     }
 }
 
+impl ReserveError {
+    /// The shortfall's detail if the refusal was for stock, so a caller matches it in one step
+    /// (see [`TakeError::shortfall`]).
+    #[must_use]
+    pub fn shortfall(&self) -> Option<crate::Shortage> {
+        match self {
+            ReserveError::Stock(e) => e.shortfall(),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for ReserveError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

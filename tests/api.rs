@@ -15,7 +15,7 @@ use atomic_stock::{
     AdjustError, AuditError, AuditReport, BuildError, CartId, CatalogError, CoarseClock,
     Confirmation, Inventory, InventoryBuilder, ItemId, ItemLevels, LagHistogram, Line, ManualClock,
     Receipt, ReservationError, ReservationId, ReservationInfo, ReservationState, ReserveError,
-    Stats, Stock, SystemClock, TakeError,
+    Shortage, Stats, Stock, SystemClock, TakeError,
 };
 use std::error::Error;
 use std::fmt::Debug;
@@ -64,6 +64,7 @@ fn ids_and_snapshots_have_the_common_traits() {
     snapshot::<AuditReport>();
     snapshot::<Stats>();
     snapshot::<LagHistogram>();
+    snapshot::<Shortage>();
 }
 
 /// Errors say what went wrong in words, with the values that matter.
@@ -76,4 +77,39 @@ fn errors_display_their_facts() {
     assert!(text.contains('2') && text.contains('1'), "{text}");
     let bad = stock.take(&[Line::new(item, 0)]).unwrap_err().to_string();
     assert!(!bad.is_empty());
+}
+
+/// A shortfall matches in one step at every level it travels through: the take, the reserve,
+/// and a backend's `Failure`; nothing else answers as one.
+#[test]
+fn a_shortfall_matches_in_one_step() {
+    use atomic_stock::Failure;
+    let item = ItemId::new(3);
+    let take = TakeError::Shortfall {
+        item,
+        requested: 5,
+        available: 2,
+    };
+    let expected = Some(Shortage {
+        item,
+        requested: 5,
+        available: 2,
+    });
+    assert_eq!(take.shortfall(), expected);
+    assert_eq!(ReserveError::Stock(take).shortfall(), expected);
+    let refused: Failure<ReserveError, std::io::Error> =
+        Failure::Refused(ReserveError::Stock(take));
+    assert_eq!(refused.shortfall(), expected);
+    assert_eq!(TakeError::EmptyCart.shortfall(), None);
+    assert_eq!(
+        ReserveError::Stock(TakeError::UnknownItem { item }).shortfall(),
+        None
+    );
+    assert_eq!(
+        ReserveError::TooManyReservations { max: 1 }.shortfall(),
+        None
+    );
+    let failed: Failure<ReserveError, std::io::Error> =
+        Failure::Backend(std::io::Error::other("down"));
+    assert_eq!(failed.shortfall(), None);
 }
