@@ -62,6 +62,14 @@
 //!   one compare-and-swap loop each and given back with `fetch_add`: no validation, no
 //!   reservation record, no cart, no deadline, no in-flight accounting ([`RawCas`]). It is the
 //!   same in every lifecycle group, so each group reads as a ratio to it.
+//! * `floor`: the least a reservation lifecycle with a record can cost ([`Floor`]): the same
+//!   sorted compare-and-swap take as `raw-cas`, plus a preallocated record per reservation in
+//!   the thread's own partition, an id made of the record's index and generation (a stale id is
+//!   refused without a lookup), settlement by one compare-and-swap on the record's word, and
+//!   expiry by scanning each partition's records in the order they were taken (deadlines are
+//!   appended in order there, so the expiring side pays). No validation, no cart registry, no
+//!   in-flight accounting (so no exact shortfall), no allocation, no epoch, no hashing. Not in
+//!   `set-cart` (it has no carts).
 //! * `lock-free`: `Inventory` (default settings but the clock).
 //! * `item-locks`: `ItemLocksInventory`: per-item, per-cart and per-shard mutexes and one
 //!   locked deadline index.
@@ -429,6 +437,71 @@ fn bench_raw(
     );
 }
 
+fn bench_floor(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    lifecycle: Lifecycle,
+    rings: &OnceCell<Vec<Ring>>,
+    make_rings: &dyn Fn() -> Vec<Ring>,
+    threads: usize,
+) {
+    let mut floor: Option<(Floor, Vec<AtomicU64>)> = None;
+    group.bench_function(
+        BenchmarkId::new("floor", format!("{threads}-threads")),
+        |b| {
+            let rings = rings.get_or_init(make_rings);
+            let (floor, done) = floor.get_or_insert_with(|| {
+                (
+                    Floor::new(threads),
+                    (0..threads).map(|_| AtomicU64::new(0)).collect(),
+                )
+            });
+            b.iter_custom(|iters| {
+                let (elapsed, tallies) = timed_run(threads, iters, |thread, ops| {
+                    // Relaxed: runs are separated by thread joins, which order these.
+                    let first = done[thread].fetch_add(ops, Ordering::Relaxed);
+                    let mut tally = Tally::default();
+                    for op in first..first + ops {
+                        let Some(id) = floor.reserve(thread, ring_lines(rings, thread, op), TTL_NS)
+                        else {
+                            tally.refused += 1;
+                            continue;
+                        };
+                        match lifecycle {
+                            Lifecycle::Confirm => assert!(floor.settle(id, CONFIRMED)),
+                            Lifecycle::Release => assert!(floor.settle(id, RELEASED)),
+                            _ => {
+                                tally.reserved += 1;
+                                if (op + 1) % EXPIRE_BATCH == 0 {
+                                    floor.advance(TTL_NS);
+                                    tally.expired += floor.expire_due();
+                                }
+                            }
+                        }
+                    }
+                    if matches!(lifecycle, Lifecycle::Expire) && (first + ops) % EXPIRE_BATCH != 0 {
+                        floor.advance(TTL_NS);
+                        tally.expired += floor.expire_due();
+                    }
+                    tally
+                });
+                assert_eq!(
+                    tallies.iter().map(|t| t.refused).sum::<u64>(),
+                    0,
+                    "floor: refused"
+                );
+                let reserved: u64 = tallies.iter().map(|t| t.reserved).sum();
+                let expired: u64 = tallies.iter().map(|t| t.expired).sum();
+                assert_eq!(reserved, expired, "floor: every reservation expires");
+                elapsed
+            });
+        },
+    );
+}
+
+fn ring_lines(rings: &[Ring], thread: usize, op: u64) -> &[Line] {
+    rings[thread].cart(op as usize)
+}
+
 /// Sets the measurement time and sample count for `threads`, unless the command line sets them
 /// (a group's setting would override the command line's).
 ///
@@ -469,6 +542,9 @@ fn lifecycle(c: &mut Criterion) {
                             .collect::<Vec<_>>()
                     };
                     bench_raw(&mut group, &rings, &make_rings, threads);
+                    if !matches!(lifecycle, Lifecycle::SetCart) {
+                        bench_floor(&mut group, lifecycle, &rings, &make_rings, threads);
+                    }
                     bench_engine(
                         &mut group,
                         "lock-free",
@@ -551,6 +627,226 @@ impl RawCas {
             // Release: pairs with the Acquire half of the next compare-and-swap on the slot.
             self.slots[line.item.get() as usize].fetch_add(line.quantity, Ordering::Release);
         }
+    }
+}
+
+/// [`TTL`] in nanoseconds, for [`Floor`]'s clock.
+const TTL_NS: u64 = 3_600_000_000_000;
+/// Records per partition of [`Floor`] (a power of two).
+const FLOOR_RECORDS: usize = 1024;
+/// Most lines a [`Floor`] record holds.
+const FLOOR_LINES: usize = 16;
+
+/// A [`Floor`] record's state, in the low bits of its word (above them, the number of the
+/// reservation that last used it).
+const WRITING: u64 = 0;
+const HELD: u64 = 1;
+const CONFIRMED: u64 = 2;
+const RELEASED: u64 = 3;
+const EXPIRED: u64 = 4;
+const FREE: u64 = 5;
+const STATE_BITS: u32 = 3;
+
+/// One reservation's record, reused once its reservation finished.
+struct FloorRecord {
+    /// `number << STATE_BITS | state`.
+    word: AtomicU64,
+    /// Nanoseconds on [`Floor`]'s clock.
+    deadline: AtomicU64,
+    len: AtomicU64,
+    items: [AtomicU64; FLOOR_LINES],
+    quantities: [AtomicI64; FLOOR_LINES],
+}
+
+/// One thread's records, taken in order: record `n % FLOOR_RECORDS` for its `n`-th
+/// reservation, so the records' deadlines (one time to live) are in order too.
+struct FloorPartition {
+    next: AtomicU64,
+    /// Every reservation numbered below this has finished (a hint for `expire_due`).
+    finished_below: AtomicU64,
+    records: Box<[FloorRecord]>,
+}
+
+/// The floor engine: see the module documentation ("Engines").
+struct Floor {
+    slots: Vec<AtomicI64>,
+    partitions: Box<[FloorPartition]>,
+    /// A manual clock in nanoseconds.
+    now: AtomicU64,
+}
+
+impl Floor {
+    fn new(threads: usize) -> Self {
+        let record = || FloorRecord {
+            word: AtomicU64::new(FREE),
+            deadline: AtomicU64::new(0),
+            len: AtomicU64::new(0),
+            items: std::array::from_fn(|_| AtomicU64::new(0)),
+            quantities: std::array::from_fn(|_| AtomicI64::new(0)),
+        };
+        Floor {
+            slots: (0..ITEMS).map(|_| AtomicI64::new(INITIAL)).collect(),
+            partitions: (0..threads)
+                .map(|_| FloorPartition {
+                    next: AtomicU64::new(1),
+                    finished_below: AtomicU64::new(1),
+                    records: (0..FLOOR_RECORDS).map(|_| record()).collect(),
+                })
+                .collect(),
+            now: AtomicU64::new(0),
+        }
+    }
+
+    fn advance(&self, nanos: u64) {
+        // Relaxed: a test clock; threads that must agree on it are ordered by other means.
+        self.now.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    /// Takes `lines` (sorted by item first, into a stack copy) and records the reservation in
+    /// thread `thread`'s partition; its id is `number << 8 | partition`.
+    fn reserve(&self, thread: usize, lines: &[Line], ttl: u64) -> Option<u64> {
+        let mut sorted = [Line::new(atomic_stock::ItemId::new(0), 0); FLOOR_LINES];
+        let sorted = &mut sorted[..lines.len()];
+        sorted.copy_from_slice(lines);
+        sorted.sort_unstable_by_key(|line| line.item);
+        let raw = RawCasView(&self.slots);
+        if !raw.take(sorted) {
+            return None;
+        }
+        let partition = &self.partitions[thread];
+        // Relaxed: the partition is this thread's; the number only has to be unique.
+        let number = partition.next.fetch_add(1, Ordering::Relaxed);
+        let record = &partition.records[number as usize % FLOOR_RECORDS];
+        // Relaxed: the record is this thread's; a finished record is not read by anyone who
+        // could mistake the new number for the old one (ids carry the number).
+        let word = record.word.load(Ordering::Relaxed);
+        assert!(
+            word & 7 != HELD,
+            "floor: more than {FLOOR_RECORDS} live reservations"
+        );
+        record
+            .word
+            .store(number << STATE_BITS | WRITING, Ordering::Relaxed);
+        // Relaxed (these stores): published by the Release store of the word below.
+        record
+            .deadline
+            .store(self.now.load(Ordering::Relaxed) + ttl, Ordering::Relaxed);
+        record.len.store(sorted.len() as u64, Ordering::Relaxed);
+        for (i, line) in sorted.iter().enumerate() {
+            record.items[i].store(u64::from(line.item.get()), Ordering::Relaxed);
+            record.quantities[i].store(line.quantity, Ordering::Relaxed);
+        }
+        // Release: pairs with the Acquire loads in `settle` and `expire_due`.
+        record
+            .word
+            .store(number << STATE_BITS | HELD, Ordering::Release);
+        Some(number << 8 | thread as u64)
+    }
+
+    /// Moves reservation `id` from held to `to` with one compare-and-swap; gives its units back
+    /// unless it was confirmed. False if the id is stale or the reservation already finished.
+    fn settle(&self, id: u64, to: u64) -> bool {
+        let (number, partition) = (id >> 8, &self.partitions[(id & 0xFF) as usize]);
+        let record = &partition.records[number as usize % FLOOR_RECORDS];
+        let held = number << STATE_BITS | HELD;
+        // AcqRel: Acquire pairs with the Release store that published the record; Release is
+        // for the next user of the record. Relaxed on failure: nothing is read.
+        if record
+            .word
+            .compare_exchange(
+                held,
+                number << STATE_BITS | to,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
+            return false;
+        }
+        if to != CONFIRMED {
+            // Relaxed: ordered after the publication by the compare-and-swap's Acquire.
+            for i in 0..record.len.load(Ordering::Relaxed) as usize {
+                let item = record.items[i].load(Ordering::Relaxed) as usize;
+                let quantity = record.quantities[i].load(Ordering::Relaxed);
+                // Release: pairs with the Acquire half of the next take of the item.
+                self.slots[item].fetch_add(quantity, Ordering::Release);
+            }
+        }
+        true
+    }
+
+    /// Expires every held reservation whose deadline passed, partition by partition, from the
+    /// oldest unfinished record on; returns how many this call expired.
+    fn expire_due(&self) -> u64 {
+        let now = self.now.load(Ordering::Relaxed);
+        let mut expired = 0;
+        for (index, partition) in self.partitions.iter().enumerate() {
+            // Relaxed: hints; every decision below is a compare-and-swap on a record.
+            let end = partition.next.load(Ordering::Relaxed);
+            let mut number = partition.finished_below.load(Ordering::Relaxed);
+            while number < end {
+                let record = &partition.records[number as usize % FLOOR_RECORDS];
+                // Acquire: pairs with the Release store that published the record.
+                let word = record.word.load(Ordering::Acquire);
+                let seen = word >> STATE_BITS;
+                // Not written yet (the number is taken before the record is), or being
+                // written: nothing after it can be due before it.
+                if seen < number || (seen == number && word & 7 == WRITING) {
+                    break;
+                }
+                if seen == number && word & 7 == HELD {
+                    // Relaxed: ordered after the publication by the Acquire load above.
+                    if record.deadline.load(Ordering::Relaxed) > now {
+                        break;
+                    }
+                    if self.settle(number << 8 | index as u64, EXPIRED) {
+                        expired += 1;
+                    }
+                }
+                // Finished (or reused by a later reservation, so finished).
+                number += 1;
+            }
+            // Relaxed: a hint (see above).
+            partition
+                .finished_below
+                .fetch_max(number, Ordering::Relaxed);
+        }
+        expired
+    }
+}
+
+/// [`RawCas`]'s sorted take over a borrowed array of stock words.
+struct RawCasView<'a>(&'a [AtomicI64]);
+
+impl RawCasView<'_> {
+    #[inline]
+    fn take(&self, lines: &[Line]) -> bool {
+        for (index, line) in lines.iter().enumerate() {
+            let slot = &self.0[line.item.get() as usize];
+            // Relaxed: a first guess only; the compare-and-swap below checks it.
+            let mut available = slot.load(Ordering::Relaxed);
+            loop {
+                if available < line.quantity {
+                    for line in &lines[..index] {
+                        // Release: as in `Floor::settle`.
+                        self.0[line.item.get() as usize]
+                            .fetch_add(line.quantity, Ordering::Release);
+                    }
+                    return false;
+                }
+                // AcqRel: as in `RawCas::take`. Relaxed on failure: learns the count only.
+                match slot.compare_exchange_weak(
+                    available,
+                    available - line.quantity,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => break,
+                    Err(current) => available = current,
+                }
+            }
+        }
+        true
     }
 }
 
