@@ -9,7 +9,7 @@
 //! cargo bench --bench lifecycle -- '/4-lines/'               # one cart size
 //! cargo bench --bench lifecycle -- '/256-threads'            # one thread count
 //! cargo bench --bench lifecycle -- 'item-locks/'             # one engine (ids: lock-free,
-//!                                                            #   item-locks, global-lock, raw-cas)
+//!                                                            #   item-locks, global-lock, raw-cas, floor)
 //! cargo bench --bench lifecycle -- lifecycle/release/uniform/1-lines --warm-up-time 0.1 --measurement-time 0.3
 //! ```
 //!
