@@ -1302,7 +1302,19 @@ impl Inventory {
         self.inner.stock.register_sku(sku, initial)
     }
 
-    /// The item registered under `sku` (takes a mutex: resolve SKUs off the hot path).
+    /// The item registered under `sku`. Lock-free: one arc-swap load of the SKU table, a
+    /// SipHash of the SKU, one or two probes and one string comparison, with no write to shared
+    /// memory (see `DESIGN.md`, "The catalog"), so resolving a SKU on every request costs no
+    /// contention.
+    ///
+    /// ```
+    /// use atomic_stock::Inventory;
+    ///
+    /// let inventory = Inventory::new();
+    /// let mug = inventory.register_sku("MUG-1", 5).unwrap();
+    /// assert_eq!(inventory.item_by_sku("MUG-1"), Some(mug));
+    /// assert_eq!(inventory.item_by_sku("NOPE"), None);
+    /// ```
     #[must_use]
     pub fn item_by_sku(&self, sku: &str) -> Option<ItemId> {
         self.inner.stock.item_by_sku(sku)
@@ -1588,6 +1600,78 @@ impl Inventory {
             report.sold += sold;
         }
         Ok(report)
+    }
+
+    /// The SKU `item` was registered under (for an error message or a log line); `None` for
+    /// an unknown item or one registered without a SKU. Lock-free: two loads.
+    ///
+    /// ```
+    /// use atomic_stock::Inventory;
+    ///
+    /// let inventory = Inventory::new();
+    /// let mug = inventory.register_sku("MUG-1", 5).unwrap();
+    /// assert_eq!(inventory.sku(mug), Some("MUG-1"));
+    /// ```
+    #[must_use]
+    pub fn sku(&self, item: ItemId) -> Option<&str> {
+        self.inner.stock.sku(item)
+    }
+
+    /// Registers a catalog of `(SKU, initial level)` entries with consecutive ids, in the
+    /// order given, or registers nothing.
+    ///
+    /// Every entry is read and validated before any is registered: a bad SKU or level
+    /// ([`LoadError::Invalid`]), a SKU given twice ([`LoadError::DuplicateInLoad`]) or already
+    /// registered ([`LoadError::AlreadyRegistered`]), more entries than the catalog has room
+    /// for, or more than [`MAX_LOAD_ENTRIES`](crate::limits::MAX_LOAD_ENTRIES), refuses the
+    /// whole load with an error naming the entry (its 1-based position). Registrations are
+    /// serialized, so no other registration interleaves; items become visible to readers one
+    /// by one while the load runs. O(entries): the SKU table grows once, to fit.
+    ///
+    /// ```
+    /// use atomic_stock::{Inventory, LoadError};
+    ///
+    /// let inventory = Inventory::new();
+    /// let loaded = inventory
+    ///     .load_catalog((0..1000).map(|i| (format!("SKU-{i}"), 10)))
+    ///     .unwrap();
+    /// assert_eq!((loaded.count, inventory.items()), (1000, 1000));
+    ///
+    /// // One bad entry: nothing of the load is registered.
+    /// let err = inventory.load_catalog([("NEW-1", 1), ("SKU-7", 1)]).unwrap_err();
+    /// assert!(matches!(err, LoadError::AlreadyRegistered { line: 2, .. }));
+    /// assert_eq!(inventory.item_by_sku("NEW-1"), None);
+    /// ```
+    pub fn load_catalog<I, S>(&self, entries: I) -> Result<crate::Loaded, crate::LoadError>
+    where
+        I: IntoIterator<Item = (S, i64)>,
+        S: AsRef<str>,
+    {
+        self.inner.stock.load_catalog(entries)
+    }
+
+    /// Registers the `sku,initial` lines of CSV input, all or nothing, like
+    /// [`load_catalog`](Inventory::load_catalog); errors name the input line. The format: one
+    /// pair per line, split at the first comma, surrounding whitespace ignored, empty lines
+    /// and a first line reading `sku,initial` skipped, no quoting.
+    ///
+    /// ```
+    /// use atomic_stock::{Inventory, LoadError};
+    ///
+    /// let inventory = Inventory::new();
+    /// let csv = "sku,initial\nMUG-1,5\nTEA-9,two\n";
+    /// let err = inventory.load_csv(csv.as_bytes()).unwrap_err();
+    /// assert!(matches!(err, LoadError::Malformed { line: 3, .. }));
+    /// assert_eq!(inventory.items(), 0);
+    ///
+    /// inventory.load_csv("MUG-1,5\nTEA-9,2\n".as_bytes()).unwrap();
+    /// assert_eq!(inventory.item(inventory.item_by_sku("TEA-9").unwrap()).unwrap().available, 2);
+    /// ```
+    pub fn load_csv(
+        &self,
+        input: impl std::io::BufRead,
+    ) -> Result<crate::Loaded, crate::LoadError> {
+        self.inner.stock.load_csv(input)
     }
 }
 

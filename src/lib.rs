@@ -182,6 +182,7 @@ mod inline;
 mod inventory;
 pub mod limits;
 mod lines;
+mod load;
 mod outcomes;
 mod park;
 mod reaper;
@@ -189,6 +190,7 @@ mod registry;
 mod reservation;
 mod segmented;
 mod shard;
+mod sku;
 mod slot;
 mod stats;
 mod stock;
@@ -214,10 +216,11 @@ struct ReadmeDoctests;
 pub use backend::{Backend, Failure};
 pub use clock::{Clock, CoarseClock, ManualClock, SystemClock};
 pub use engine::ReservationEngine;
-pub use error::{AdjustError, BuildError, CatalogError, TakeError};
+pub use error::{AdjustError, BuildError, CatalogError, LoadError, TakeError};
 pub use expiry::LagHistogram;
 pub use ids::{ItemId, Line};
 pub use inventory::{AuditError, AuditReport, Inventory, InventoryBuilder, ItemLevels};
+pub use load::Loaded;
 pub use reservation::{
     CartId, Confirmation, Receipt, ReservationError, ReservationId, ReservationInfo,
     ReservationState, ReserveError,
