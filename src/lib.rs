@@ -168,6 +168,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backend;
+mod bulk;
 mod catalog;
 mod clock;
 mod engine;
@@ -214,6 +215,8 @@ mod tests;
 struct ReadmeDoctests;
 
 pub use backend::{Backend, Failure};
+#[doc(hidden)]
+pub use bulk::Run;
 pub use clock::{Clock, CoarseClock, ManualClock, SystemClock};
 pub use engine::ReservationEngine;
 pub use error::{AdjustError, BuildError, CatalogError, LoadError, TakeError};

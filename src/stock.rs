@@ -214,6 +214,9 @@ impl Stock {
                 if short.waited {
                     crate::stats::bump(&local.waits, 1);
                 }
+                if short.delisted {
+                    return Err(TakeError::Delisted { item: line.item });
+                }
                 Err(TakeError::Shortfall {
                     item: line.item,
                     requested: line.quantity,
@@ -286,6 +289,7 @@ impl Stock {
                 slot.unreceive(quantity);
                 Ok(())
             }
+            Err(short) if short.delisted => Err(AdjustError::Delisted { item }),
             Err(short) => Err(AdjustError::Shortfall {
                 item,
                 requested: quantity,
