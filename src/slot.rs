@@ -333,7 +333,7 @@ impl Slot {
     /// `shards` is the engine's shard count (used if the item gets promoted).
     ///
     /// `quantity` must be in `1..=MAX_STOCK` (validated by the caller).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn take(&self, quantity: i64, hold: Hold, shards: usize) -> Result<Taken, Short> {
         debug_assert!((1..=MAX_STOCK).contains(&quantity));
         if let Some(hot) = self.hot() {
