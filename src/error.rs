@@ -55,6 +55,12 @@ pub enum TakeError {
         /// Units available when the shortfall was decided.
         available: i64,
     },
+    /// The item was delisted ([`Inventory::delist`](crate::Inventory::delist)): it takes no
+    /// new holds. Holds taken before the delisting are unaffected.
+    Delisted {
+        /// The delisted item.
+        item: ItemId,
+    },
 }
 
 impl fmt::Display for TakeError {
@@ -85,6 +91,7 @@ impl fmt::Display for TakeError {
                 f,
                 "not enough stock of {item}: {requested} requested, {available} available"
             ),
+            TakeError::Delisted { item } => write!(f, "{item} is delisted"),
         }
     }
 }
@@ -181,6 +188,101 @@ impl fmt::Display for CatalogError {
 
 impl std::error::Error for CatalogError {}
 
+/// Why a bulk load ([`Inventory::load_catalog`](crate::Inventory::load_catalog),
+/// [`Inventory::load_csv`](crate::Inventory::load_csv)) registered nothing. `line` is the
+/// 1-based line of the CSV input, or the 1-based position in the iterator.
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// A CSV line was not `sku,initial` (a non-empty SKU without `,`, a comma, and a decimal
+    /// integer).
+    Malformed {
+        /// The line.
+        line: usize,
+        /// What was wrong with it.
+        reason: &'static str,
+    },
+    /// An entry's SKU or initial level was refused, as
+    /// [`Inventory::register_sku`](crate::Inventory::register_sku) would refuse it.
+    Invalid {
+        /// The entry's line.
+        line: usize,
+        /// Why it was refused.
+        error: CatalogError,
+    },
+    /// The SKU on `line` was given already, on `first_line`.
+    DuplicateInLoad {
+        /// The line with the repeated SKU.
+        line: usize,
+        /// The line that gave it first.
+        first_line: usize,
+    },
+    /// The SKU on `line` is registered already.
+    AlreadyRegistered {
+        /// The line.
+        line: usize,
+        /// The item registered under it.
+        existing: ItemId,
+    },
+    /// The load has more entries than the catalog has room for.
+    CatalogFull {
+        /// [`MAX_ITEMS`](crate::limits::MAX_ITEMS).
+        max: u32,
+        /// Items the catalog can still take.
+        room: usize,
+        /// Entries in the load.
+        entries: usize,
+    },
+    /// The load has more than [`MAX_LOAD_ENTRIES`](crate::limits::MAX_LOAD_ENTRIES) entries
+    /// (refused when the entry past the bound is read, before anything is registered).
+    TooLarge {
+        /// The bound.
+        max: usize,
+    },
+    /// Reading the input failed at `line`.
+    Io {
+        /// The line being read.
+        line: usize,
+        /// The reader's error kind.
+        kind: std::io::ErrorKind,
+    },
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Malformed { line, reason } => write!(f, "line {line}: {reason}"),
+            LoadError::Invalid { line, error } => write!(f, "line {line}: {error}"),
+            LoadError::DuplicateInLoad { line, first_line } => {
+                write!(f, "line {line}: the SKU of line {first_line} again")
+            }
+            LoadError::AlreadyRegistered { line, existing } => {
+                write!(
+                    f,
+                    "line {line}: the SKU is already registered as {existing}"
+                )
+            }
+            LoadError::CatalogFull { max, room, entries } => write!(
+                f,
+                "{entries} entries, but room for {room} more items only (at most {max})"
+            ),
+            LoadError::TooLarge { max } => {
+                write!(f, "more than {max} entries in one load")
+            }
+            LoadError::Io { line, kind } => write!(f, "line {line}: read failed ({kind})"),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LoadError::Invalid { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
+
 /// Why a restock, a shrink or a give-back of one item failed. Nothing changed.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[non_exhaustive]
@@ -216,6 +318,23 @@ pub enum AdjustError {
         /// Units available when the shortfall was decided.
         available: i64,
     },
+    /// A compare-and-set of the level
+    /// ([`Inventory::set_available`](crate::Inventory::set_available)) found another level
+    /// than the one expected, and changed nothing.
+    LevelMismatch {
+        /// The item.
+        item: ItemId,
+        /// The level the caller expected.
+        expected: i64,
+        /// The level found: units available, with nothing in flight, at one instant during
+        /// the call.
+        actual: i64,
+    },
+    /// The item is delisted, and its level can no longer be set.
+    Delisted {
+        /// The item.
+        item: ItemId,
+    },
 }
 
 impl fmt::Display for AdjustError {
@@ -241,6 +360,15 @@ impl fmt::Display for AdjustError {
                 f,
                 "cannot remove {requested} units of {item}: {available} available"
             ),
+            AdjustError::LevelMismatch {
+                item,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "{item} has {actual} units available, not the {expected} expected"
+            ),
+            AdjustError::Delisted { item } => write!(f, "{item} is delisted"),
         }
     }
 }

@@ -38,8 +38,8 @@
 use crate::park::{self, WAITERS};
 use crate::shard;
 use crate::slot::{
-    available, begin_in_flight, end_in_flight, in_flight, return_in_flight, try_take_word, Hold,
-    Source, Taken, FLAG, IN_FLIGHT_ONE,
+    available, begin_in_flight, end_in_flight, in_flight, is_delisted, return_in_flight,
+    try_take_word, Hold, Source, Taken, DELISTED, FLAG, IN_FLIGHT_ONE,
 };
 use crate::sync::atomic::{AtomicU64, Ordering};
 use crossbeam_utils::CachePadded;
@@ -110,7 +110,8 @@ impl HotStock {
             // shard read as unfrozen or non-empty reads nothing further. Kept (cold path).
             let mut w = cell.word.load(Ordering::Acquire);
             // Unfreeze only an empty shard: one with units is still being drained by a join.
-            while w & FLAG != 0 && available(w) == 0 {
+            // Never a delisted one: the swap compares the whole word, mark included.
+            while w & FLAG != 0 && available(w) == 0 && !is_delisted(w) {
                 // AcqRel: Release publishes the generation bump above to a decider whose
                 // Acquire shard load in `decide_short` sees the shard unfrozen. Acquire on
                 // failure: the value decides whether to try again.
@@ -202,7 +203,8 @@ impl HotStock {
         // give-backs); a refusal (not split, too little) is decided on this value alone.
         let mut c = central.load(Ordering::Acquire);
         let chunk = loop {
-            if c & FLAG == 0 || available(c) < need {
+            // A delisted item hands out nothing (the swap below compares the mark too).
+            if c & FLAG == 0 || is_delisted(c) || available(c) < need {
                 return false;
             }
             let spread = available(c) / (2 * self.cells.len() as i64);
@@ -290,6 +292,21 @@ impl HotStock {
         Decision::Short
     }
 
+    /// Whether the central word `seen` (nothing in flight) held the whole item at one instant:
+    /// every shard frozen, empty and quiet around that read (see "Exactness"). `false`:
+    /// something moved (a join, a drain, a wait ran); read the central word again.
+    pub(crate) fn settled(&self, central: &AtomicU64, seen: u64) -> bool {
+        self.decide_short(central, seen) == Decision::Short
+    }
+
+    /// Freezes every shard for good (FROZEN and DELISTED) and drains it to the central word;
+    /// called by `Slot::delist` before it marks the central word.
+    pub(crate) fn delist(&self, central: &AtomicU64) {
+        for shard in 0..self.cells.len() {
+            self.seal_and_drain(central, shard, FLAG | DELISTED);
+        }
+    }
+
     /// Stops refills and moves every shard's units to the central word.
     pub(crate) fn join(&self, central: &AtomicU64) {
         // Acquire, stronger than needed: the swap below validates the value; a value without
@@ -310,12 +327,17 @@ impl HotStock {
 
     /// Freezes a shard and moves its units to the central word, announced there first.
     fn freeze_and_drain(&self, central: &AtomicU64, shard: usize) {
+        self.seal_and_drain(central, shard, FLAG);
+    }
+
+    /// Sets `mark` (FROZEN, and DELISTED for a delisting) on a shard and drains it.
+    fn seal_and_drain(&self, central: &AtomicU64, shard: usize, mark: u64) {
         let word = &self.cells[shard].word;
         // AcqRel: after this, every deposit, tentative take and announcement on the shard fails
         // (they compare the whole word, flag included). Release pairs with the Acquire shard
         // loads in `refill`, `return_to_shard`, `announce_local` and `decide_short`; Acquire
         // pairs with the Release of the shard's last deposits, so the drain moves their units.
-        let mut w = word.fetch_or(FLAG, Ordering::AcqRel) | FLAG;
+        let mut w = word.fetch_or(mark, Ordering::AcqRel) | mark;
         while available(w) > 0 {
             let units = available(w);
             begin_in_flight(central);

@@ -184,6 +184,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backend;
+mod bulk;
 mod catalog;
 mod clock;
 mod engine;
@@ -198,6 +199,7 @@ mod inline;
 mod inventory;
 pub mod limits;
 mod lines;
+mod load;
 mod outcomes;
 mod park;
 mod reaper;
@@ -205,6 +207,7 @@ mod registry;
 mod reservation;
 mod segmented;
 mod shard;
+mod sku;
 mod slot;
 mod stats;
 mod stock;
@@ -228,12 +231,15 @@ mod tests;
 struct ReadmeDoctests;
 
 pub use backend::{Backend, Failure};
+#[doc(hidden)]
+pub use bulk::Run;
 pub use clock::{Clock, CoarseClock, ManualClock, SystemClock};
 pub use engine::ReservationEngine;
-pub use error::{AdjustError, BuildError, CatalogError, Shortage, TakeError};
+pub use error::{AdjustError, BuildError, CatalogError, LoadError, Shortage, TakeError};
 pub use expiry::LagHistogram;
 pub use ids::{ItemId, Line};
 pub use inventory::{AuditError, AuditReport, Inventory, InventoryBuilder, ItemLevels};
+pub use load::Loaded;
 pub use reservation::{
     CartId, Confirmation, Receipt, ReservationError, ReservationId, ReservationInfo,
     ReservationState, ReserveError,

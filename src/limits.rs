@@ -27,6 +27,12 @@ pub const MAX_LINES: usize = 256;
 /// [`Stock::register_sku`](crate::Stock::register_sku).
 pub const MAX_SKU_LEN: usize = 256;
 
+/// Largest number of entries of one bulk load
+/// ([`Inventory::load_catalog`](crate::Inventory::load_catalog)): 2^24. The entries are held
+/// in memory (about 40 bytes each plus the SKU) until they are validated; a larger catalog is
+/// loaded in several calls.
+pub const MAX_LOAD_ENTRIES: usize = 1 << 24;
+
 /// Default of [`InventoryBuilder::expected_carts`](crate::InventoryBuilder::expected_carts).
 pub const DEFAULT_EXPECTED_CARTS: usize = 1 << 16;
 

@@ -4,8 +4,8 @@
 //! # The stock word
 //!
 //! ```text
-//!  63        62     61 ............ 32   31 ............ 0
-//! [WAITERS][FLAG][ operations in flight ][    available    ]
+//!  63        62       61      60 ............ 32   31 ............ 0
+//! [WAITERS][FLAG][DELISTED][ operations in flight ][    available    ]
 //! ```
 //!
 //! * `available`: units anyone may take (32 bits, bits 0-31; see "Bounds" below).
@@ -13,8 +13,9 @@
 //!   back into `available`: a multi-item take that took this line *tentatively* and may yet
 //!   compensate, a reservation being published, or a release, expiry or cart update that has
 //!   *announced* it may return units it holds. Each adds 1 before it can return units and
-//!   removes its 1 in the same atomic operation that returns them (or withdraws it). 30 bits
-//!   (bits 32-61): the count is bounded by the number of running threads.
+//!   removes its 1 in the same atomic operation that returns them (or withdraws it). 29 bits
+//!   (bits 32-60): the count is bounded by the number of running threads.
+//! * `DELISTED`: the item takes no new units out (see "Delisting"); set once, never cleared.
 //! * `FLAG`: on an item's central word, SPLIT (its stock is spread over per-shard words, see
 //!   [`crate::hot`]); on a shard word, FROZEN (the shard takes no stock in).
 //! * `WAITERS`: a thread is parked on the word (see [`crate::park`]).
@@ -34,7 +35,26 @@
 //! threads), at the price of a decider sometimes waiting for an operation whose units would not
 //! have sufficed anyway.
 //!
+//! # Delisting
+//!
+//! A delisted item refuses every take: the take's compare-and-swap compares the whole word, so
+//! a take either completed before the bit was set or sees it and is refused. Units held before
+//! go on as usual (confirmed, released, expired; released units return to `available`, where
+//! nothing can take them). A promoted item's shard words are frozen and marked DELISTED
+//! *before* the central word is (so every successful shard take precedes the delisting, and
+//! a split, which unfreezes only shards without the mark, can never reopen one); refills refuse
+//! a delisted central word. [`Slot::delist`] then waits until nothing is in flight on the item,
+//! so that when it returns every take that began before it has committed or given back.
+//!
+//! # Absolute levels
+//!
+//! [`Slot::set_available`] compares and sets the available units as a whole: on a word with
+//! nothing in flight (and, for a promoted item, with every shard frozen, empty and quiet: the
+//! same instant a shortfall is decided at), so that neither the comparison nor the new level
+//! is disturbed by units a take in flight may still give back.
+//!
 //! # Hot items
+//!
 //!
 //! A contended item is *promoted*: it gets per-shard escrow words (see [`crate::hot`]), each
 //! with the same layout, and every operation here then goes through the thread's shard first.
@@ -61,7 +81,9 @@ const AVAILABLE_MASK: u64 = 0xFFFF_FFFF;
 const IN_FLIGHT_SHIFT: u32 = 32;
 /// One operation in flight.
 pub(crate) const IN_FLIGHT_ONE: u64 = 1 << IN_FLIGHT_SHIFT;
-const IN_FLIGHT_MASK: u64 = ((1 << 30) - 1) << IN_FLIGHT_SHIFT;
+const IN_FLIGHT_MASK: u64 = ((1 << 29) - 1) << IN_FLIGHT_SHIFT;
+/// The item is delisted (on a central word; on a shard word, with FLAG: frozen for good).
+pub(crate) const DELISTED: u64 = 1 << 61;
 /// SPLIT on a central word, FROZEN on a shard word.
 pub(crate) const FLAG: u64 = 1 << 62;
 
@@ -136,6 +158,8 @@ pub(crate) struct Taken {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct Short {
     pub(crate) available: i64,
+    /// Refused because the item is delisted, not for want of units.
+    pub(crate) delisted: bool,
     pub(crate) retries: u32,
     /// Whether the decision had to wait for in-flight operations first.
     pub(crate) waited: bool,
@@ -162,7 +186,7 @@ pub(crate) fn try_take_word(
             return Err((current, retries));
         }
         // Cannot underflow (available >= quantity); the in-flight count is bounded by the
-        // number of running operations, far below its 30 bits.
+        // number of running operations, far below its 29 bits.
         let new = current - quantity as u64 + delta;
         // AcqRel on success: Acquire pairs with the Release of the give-back that put the units
         // here (`return_in_flight`, `add_available`), so they are taken only after the
@@ -177,6 +201,21 @@ pub(crate) fn try_take_word(
             }
         }
     }
+}
+
+/// Whether a stock word carries the DELISTED mark (the take's veto on a central word).
+#[inline(always)]
+pub(crate) fn is_delisted(word: u64) -> bool {
+    word & DELISTED != 0
+}
+
+/// Why [`Slot::set_available`] changed nothing.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum LevelRefused {
+    /// The available units, with nothing in flight, were `actual`.
+    Mismatch { actual: i64 },
+    /// The item is delisted.
+    Delisted,
 }
 
 /// Ends an in-flight operation on `word` that returns nothing (a commit, a withdrawal).
@@ -294,7 +333,7 @@ impl Slot {
     /// `shards` is the engine's shard count (used if the item gets promoted).
     ///
     /// `quantity` must be in `1..=MAX_STOCK` (validated by the caller).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn take(&self, quantity: i64, hold: Hold, shards: usize) -> Result<Taken, Short> {
         debug_assert!((1..=MAX_STOCK).contains(&quantity));
         if let Some(hot) = self.hot() {
@@ -303,8 +342,8 @@ impl Slot {
             }
         }
         // The common case inline: enough stock on the central word, taken at the first try.
-        // Anything else (contention, too little stock, waiting) goes the whole way.
-        match try_take_word(&self.word, quantity, hold, |_| false) {
+        // Anything else (contention, too little stock, waiting, delisted) goes the whole way.
+        match try_take_word(&self.word, quantity, hold, is_delisted) {
             Ok(retries) => {
                 if retries > 0 {
                     self.note_contention(retries, shards);
@@ -326,7 +365,7 @@ impl Slot {
         let mut retries = 0u32;
         let mut waited = false;
         loop {
-            let word = match try_take_word(&self.word, quantity, hold, |_| false) {
+            let word = match try_take_word(&self.word, quantity, hold, is_delisted) {
                 Ok(r) => {
                     retries += r;
                     if r > 0 {
@@ -343,6 +382,14 @@ impl Slot {
                     word
                 }
             };
+            if is_delisted(word) {
+                return Err(Short {
+                    available: available(word),
+                    delisted: true,
+                    retries,
+                    waited,
+                });
+            }
             if in_flight(word) > 0 {
                 // Undecided: the answer depends on operations in flight. Wait for a change.
                 waited = true;
@@ -352,6 +399,7 @@ impl Slot {
             let Some(hot) = self.hot() else {
                 return Err(Short {
                     available: available(word),
+                    delisted: false,
                     retries,
                     waited,
                 });
@@ -362,6 +410,7 @@ impl Slot {
                 crate::hot::Decision::Short => {
                     return Err(Short {
                         available: available(word),
+                        delisted: false,
                         retries,
                         waited,
                     })
@@ -387,8 +436,17 @@ impl Slot {
     }
 
     /// Spreads the item's stock over per-shard escrow words (allocating them the first time).
+    /// A delisted item's shards stay frozen (see "Delisting").
     pub(crate) fn promote(&self, shards: usize) {
-        let hot = match self.hot() {
+        let hot = self.hot_or_install(shards);
+        if !self.is_delisted() {
+            hot.split(&self.word);
+        }
+    }
+
+    /// The item's per-shard stock, allocated (all shards frozen) if it has none yet.
+    fn hot_or_install(&self, shards: usize) -> &HotStock {
+        match self.hot() {
             Some(hot) => hot,
             None => {
                 let fresh = Box::into_raw(Box::new(HotStock::new(shards)));
@@ -411,8 +469,7 @@ impl Slot {
                 }
                 self.hot().expect("published just above")
             }
-        };
-        hot.split(&self.word);
+        }
     }
 
     /// Commits a tentative take made at `source`: the operation leaves the in-flight count.
@@ -506,6 +563,92 @@ impl Slot {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
+                Ok(previous) => {
+                    if previous & WAITERS != 0 {
+                        park::wake(&self.word);
+                    }
+                    return Ok(());
+                }
+                Err(current) => word = current,
+            }
+        }
+    }
+
+    /// Whether the item is delisted.
+    pub(crate) fn is_delisted(&self) -> bool {
+        // Acquire: pairs with the Release `fetch_or` in `delist`, as a take's load does.
+        is_delisted(self.word.load(Ordering::Acquire))
+    }
+
+    /// Delists the item (see "Delisting"): no take succeeds after this begins to return, and
+    /// when it returns nothing is in flight on the item that began before. Returns whether
+    /// this call delisted it (false: it was already).
+    pub(crate) fn delist(&self) -> bool {
+        // Shards first: a take that succeeds on a shard then precedes the central mark. An item
+        // never promoted gets one frozen shard, sealed at once, so that no later promotion
+        // can open shards that this call did not seal.
+        self.hot_or_install(1).delist(&self.word);
+        // AcqRel: Release pairs with the Acquire loads and compare-and-swaps of takes
+        // (`try_take_word`), refills and `set_available`: a take that reads the mark sees the
+        // shards sealed before it. Acquire: the in-flight reads below follow it.
+        let previous = self.word.fetch_or(DELISTED, Ordering::AcqRel);
+        // Takes that took units before the mark are in flight until they commit or give them
+        // back: wait for them, on the central word and on every shard.
+        let mut word = previous | DELISTED;
+        loop {
+            if in_flight(word) > 0 {
+                word = park::wait_for_change(&self.word, word);
+                continue;
+            }
+            if let Some((shard_word, seen)) = self.hot().and_then(|hot| hot.levels().1) {
+                park::wait_for_change(shard_word, seen);
+                // Acquire: as the load in `is_delisted`.
+                word = self.word.load(Ordering::Acquire);
+                continue;
+            }
+            return previous & DELISTED == 0;
+        }
+    }
+
+    /// Sets the available units to `new` if they are `expected` now (see "Absolute levels");
+    /// otherwise changes nothing and says what was found. Both in `0..=MAX_STOCK`; the ledger
+    /// is the caller's (and so is the bound on what can come back: see [`Slot::add_checked`]).
+    pub(crate) fn set_available(&self, expected: i64, new: i64) -> Result<(), LevelRefused> {
+        debug_assert!((0..=MAX_STOCK).contains(&expected) && (0..=MAX_STOCK).contains(&new));
+        // Acquire: pairs with the Release of every stock-word update, as in `try_take_word`;
+        // a mismatch is decided on this value (or a later one) alone.
+        let mut word = self.word.load(Ordering::Acquire);
+        loop {
+            if is_delisted(word) {
+                return Err(LevelRefused::Delisted);
+            }
+            if in_flight(word) > 0 {
+                // Units taken tentatively may come back: the level is not decided yet.
+                word = park::wait_for_change(&self.word, word);
+                continue;
+            }
+            if let Some(hot) = self.hot() {
+                if !hot.settled(&self.word, word) {
+                    // Acquire: as the first load.
+                    word = self.word.load(Ordering::Acquire);
+                    continue;
+                }
+            }
+            if available(word) != expected {
+                return Err(LevelRefused::Mismatch {
+                    actual: available(word),
+                });
+            }
+            // `available(word) == expected`, so the subtraction does not borrow, and `new`
+            // fits the 32-bit field without a carry. The swap succeeds only on the word just
+            // validated: nothing in flight, not delisted, not split.
+            let next = word - expected as u64 + new as u64;
+            // AcqRel: Release pairs with the Acquire of the takes that consume the new units
+            // (as `add_available`); Acquire on failure: the value is decided on again.
+            match self
+                .word
+                .compare_exchange_weak(word, next, Ordering::AcqRel, Ordering::Acquire)
+            {
                 Ok(previous) => {
                     if previous & WAITERS != 0 {
                         park::wake(&self.word);

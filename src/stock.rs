@@ -2,9 +2,10 @@
 //! baselines it is measured against.
 
 use crate::catalog::Catalog;
-use crate::error::{AdjustError, CatalogError, TakeError};
+use crate::error::{AdjustError, CatalogError, LoadError, TakeError};
 use crate::ids::{ItemId, Line};
 use crate::limits::MAX_STOCK;
+use crate::load::{self, Loaded};
 use crate::shard;
 use crate::slot::{Hold, Slot};
 use crate::stats::{Counters, Stats};
@@ -100,10 +101,79 @@ impl Stock {
         self.catalog.register(initial, Some(sku))
     }
 
-    /// The item registered under `sku`. Takes a mutex: resolve SKUs once, off the hot path.
+    /// The item registered under `sku`. Lock-free (see [`Inventory::item_by_sku`] for the cost).
+    ///
+    /// [`Inventory::item_by_sku`]: crate::Inventory::item_by_sku
+    ///
+    /// ```
+    /// use atomic_stock::Stock;
+    ///
+    /// let stock = Stock::new();
+    /// let mug = stock.register_sku("MUG-1", 5).unwrap();
+    /// assert_eq!(stock.item_by_sku("MUG-1"), Some(mug));
+    /// assert_eq!(stock.item_by_sku("MUG-2"), None);
+    /// ```
     #[must_use]
     pub fn item_by_sku(&self, sku: &str) -> Option<ItemId> {
         self.catalog.by_sku(sku)
+    }
+
+    /// The SKU `item` was registered under; `None` for an unknown item or one registered
+    /// without a SKU. Lock-free: two loads.
+    ///
+    /// ```
+    /// use atomic_stock::Stock;
+    ///
+    /// let stock = Stock::new();
+    /// let mug = stock.register_sku("MUG-1", 5).unwrap();
+    /// assert_eq!(stock.sku(mug), Some("MUG-1"));
+    /// assert_eq!(stock.sku(stock.register(1).unwrap()), None);
+    /// ```
+    #[must_use]
+    pub fn sku(&self, item: ItemId) -> Option<&str> {
+        self.catalog.sku(item)
+    }
+
+    /// Registers every `(SKU, initial level)` entry with consecutive ids, or none of them; see
+    /// [`Inventory::load_catalog`](crate::Inventory::load_catalog).
+    ///
+    /// ```
+    /// use atomic_stock::{LoadError, Stock};
+    ///
+    /// let stock = Stock::new();
+    /// let err = stock.load_catalog([("A", 1), ("B", 2), ("A", 3)]).unwrap_err();
+    /// assert_eq!(err, LoadError::DuplicateInLoad { line: 3, first_line: 1 });
+    /// assert!(stock.is_empty());
+    /// ```
+    pub fn load_catalog<I, S>(&self, entries: I) -> Result<Loaded, LoadError>
+    where
+        I: IntoIterator<Item = (S, i64)>,
+        S: AsRef<str>,
+    {
+        self.register_loaded(load::from_iter(entries)?)
+    }
+
+    /// Registers the `sku,initial` lines of CSV input, all or none; see
+    /// [`Inventory::load_csv`](crate::Inventory::load_csv).
+    ///
+    /// ```
+    /// use atomic_stock::Stock;
+    ///
+    /// let stock = Stock::new();
+    /// stock.load_csv("sku,initial\nMUG-1,5\nTEA-9,2\n".as_bytes()).unwrap();
+    /// assert_eq!(stock.available(stock.item_by_sku("TEA-9").unwrap()), Some(2));
+    /// ```
+    pub fn load_csv(&self, input: impl std::io::BufRead) -> Result<Loaded, LoadError> {
+        self.register_loaded(load::from_csv(input)?)
+    }
+
+    fn register_loaded(
+        &self,
+        entries: Vec<crate::catalog::LoadEntry>,
+    ) -> Result<Loaded, LoadError> {
+        let count = entries.len();
+        let first = self.catalog.register_all(entries)?;
+        Ok(Loaded { first, count })
     }
 
     /// Number of registered items.
@@ -143,6 +213,9 @@ impl Stock {
                 crate::stats::bump(&local.shortfalls, 1);
                 if short.waited {
                     crate::stats::bump(&local.waits, 1);
+                }
+                if short.delisted {
+                    return Err(TakeError::Delisted { item: line.item });
                 }
                 Err(TakeError::Shortfall {
                     item: line.item,
@@ -216,6 +289,7 @@ impl Stock {
                 slot.unreceive(quantity);
                 Ok(())
             }
+            Err(short) if short.delisted => Err(AdjustError::Delisted { item }),
             Err(short) => Err(AdjustError::Shortfall {
                 item,
                 requested: quantity,

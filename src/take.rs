@@ -333,6 +333,9 @@ pub(crate) fn take<'a>(
                     bump(&local.cas_retries, retries);
                 }
                 // `pending` drops here and gives back entries[..i].
+                if short.delisted {
+                    return Err(TakeError::Delisted { item: r.line.item });
+                }
                 return Err(TakeError::Shortfall {
                     item: r.line.item,
                     requested: r.line.quantity,

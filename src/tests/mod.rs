@@ -1,4 +1,5 @@
 //! loom models that need the crate's internals (the public-API models are in `tests/loom_*.rs`).
 
+mod loom_catalog;
 mod loom_hot;
 mod loom_lifecycle;

@@ -1,0 +1,238 @@
+//! Measurements of the catalog: SKU resolution on the reserve path, bulk loads, and bulk work
+//! over every item serial against parallel.
+//!
+//! ```text
+//! cargo run --release --example catalog -- lookup [ROUNDS]   # reserve by id / SKU / mutex SKU
+//! cargo run --release --example catalog -- register [N]      # one-by-one registration cost
+//! cargo run --release --example catalog -- load [ITEMS]      # bulk load: time, bytes per item
+//! ```
+//!
+//! Every variant of a mode runs once per round, the variants interleaved, and each figure is
+//! the median over the rounds: on a shared machine, noise then hits every variant alike.
+
+use arc_swap::ArcSwap;
+use atomic_stock::{CartId, Inventory, ItemId, Line};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+/// Counts the bytes allocated and not yet freed.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards every call to `System` unchanged; the counters do not affect allocation.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // Relaxed: statistics only, read after the measured work is joined.
+        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+        // Relaxed: as above.
+        PEAK.fetch_max(live, Ordering::Relaxed);
+        // SAFETY: the caller's contract for `alloc` is passed on unchanged.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // Relaxed: statistics only.
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: the caller's contract for `dealloc` is passed on unchanged.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+/// A small fast generator (xorshift64*), one per thread.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as usize % n
+    }
+}
+
+const SKUS: usize = 10_000;
+const OPS: usize = 200_000;
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Resolve {
+    /// The caller already has the id.
+    ById,
+    /// `Inventory::item_by_sku` (lock-free).
+    BySku,
+    /// The lookup the catalog had before: one `Mutex<HashMap>` (kept here for the comparison).
+    MutexSku,
+    /// A copy-on-write `HashMap` published in an `ArcSwap` (the read side only).
+    CowSku,
+}
+
+/// One round: `threads` threads share `OPS` reserves of one unit of a random SKU; returns
+/// reserves per second.
+fn lookup_round(threads: usize, resolve: Resolve) -> f64 {
+    let inventory = Inventory::builder().max_reservations(1 << 22).build();
+    let skus: Vec<String> = (0..SKUS).map(|i| format!("SKU-{i:06}")).collect();
+    let loaded = inventory
+        .load_catalog(skus.iter().map(|s| (s.as_str(), 1_000_000)))
+        .unwrap();
+    let ids: Vec<ItemId> = loaded.ids().collect();
+    let map: HashMap<Box<str>, ItemId> = skus
+        .iter()
+        .map(|s| (s.as_str().into(), inventory.item_by_sku(s).unwrap()))
+        .collect();
+    let cow = ArcSwap::from_pointee(map.clone());
+    let locked = Mutex::new(map);
+    let barrier = Barrier::new(threads + 1);
+    let per_thread = OPS / threads;
+    let ttl = Duration::from_secs(600);
+    let elapsed = std::thread::scope(|scope| {
+        for t in 0..threads {
+            let (inventory, skus, ids, cow, locked, barrier) =
+                (&inventory, &skus, &ids, &cow, &locked, &barrier);
+            scope.spawn(move || {
+                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (t as u64 + 1));
+                barrier.wait();
+                for k in 0..per_thread {
+                    let pick = rng.below(SKUS);
+                    let item = match resolve {
+                        Resolve::ById => ids[pick],
+                        Resolve::BySku => inventory.item_by_sku(&skus[pick]).unwrap(),
+                        Resolve::MutexSku => {
+                            *locked.lock().unwrap().get(skus[pick].as_str()).unwrap()
+                        }
+                        Resolve::CowSku => *cow.load().get(skus[pick].as_str()).unwrap(),
+                    };
+                    let cart = CartId::new((t as u64) << 32 | k as u64);
+                    inventory.reserve(cart, &[Line::new(item, 1)], ttl).unwrap();
+                }
+            });
+        }
+        barrier.wait();
+        let start = Instant::now();
+        // The scope joins every thread before returning.
+        start
+    });
+    let seconds = elapsed.elapsed().as_secs_f64();
+    (per_thread * threads) as f64 / seconds
+}
+
+fn lookup(rounds: usize) {
+    let variants = [
+        Resolve::ById,
+        Resolve::BySku,
+        Resolve::MutexSku,
+        Resolve::CowSku,
+    ];
+    println!("reserve of 1 unit of a random SKU of {SKUS}, {OPS} reserves per round, median of {rounds} rounds (Mops/s)");
+    println!("threads  by-id  by-sku  mutex-sku  cow-sku   by-sku/by-id  by-sku/mutex");
+    for threads in [1, 2, 16, 256] {
+        let mut samples = vec![Vec::new(); variants.len()];
+        for _ in 0..rounds {
+            for (v, &resolve) in variants.iter().enumerate() {
+                samples[v].push(lookup_round(threads, resolve) / 1e6);
+            }
+        }
+        let m: Vec<f64> = samples.into_iter().map(median).collect();
+        println!(
+            "{threads:>7}  {:>5.2}  {:>6.2}  {:>9.2}  {:>7.2}   {:>12.3}  {:>12.3}",
+            m[0],
+            m[1],
+            m[2],
+            m[3],
+            m[1] / m[0],
+            m[1] / m[2]
+        );
+    }
+}
+
+/// One-by-one registration: the index against a copy-on-write map in an `ArcSwap`.
+fn register(n: usize) {
+    let skus: Vec<String> = (0..n).map(|i| format!("SKU-{i:08}")).collect();
+    let mut index = Vec::new();
+    let mut cow = Vec::new();
+    for _ in 0..3 {
+        let inventory = Inventory::new();
+        let start = Instant::now();
+        for sku in &skus {
+            inventory.register_sku(sku, 1).unwrap();
+        }
+        index.push(start.elapsed().as_secs_f64());
+        let map: ArcSwap<HashMap<Box<str>, u32>> = ArcSwap::from_pointee(HashMap::new());
+        let start = Instant::now();
+        for (i, sku) in skus.iter().enumerate() {
+            let mut next = HashMap::clone(&map.load());
+            next.insert(sku.as_str().into(), i as u32);
+            map.store(Arc::new(next));
+        }
+        cow.push(start.elapsed().as_secs_f64());
+    }
+    let (index, cow) = (median(index), median(cow));
+    println!(
+        "{n} SKUs registered one by one, median of 3: index {:.1} ms ({:.0} ns/SKU), copy-on-write map {:.1} ms ({:.0} ns/SKU)",
+        index * 1e3,
+        index * 1e9 / n as f64,
+        cow * 1e3,
+        cow * 1e9 / n as f64
+    );
+}
+
+/// Bulk load of `items` SKUs from CSV text and from an iterator.
+fn load(items: usize) {
+    let csv: String = (0..items)
+        .map(|i| format!("SKU-{i:08},{}\n", i % 100))
+        .collect();
+    let mut csv_times = Vec::new();
+    let mut iter_times = Vec::new();
+    let mut bytes = Vec::new();
+    let mut peaks = Vec::new();
+    for _ in 0..5 {
+        // Relaxed: single-threaded reads of the statistics.
+        let before = LIVE.load(Ordering::Relaxed);
+        PEAK.store(before, Ordering::Relaxed);
+        let inventory = Inventory::new();
+        let start = Instant::now();
+        inventory.load_csv(csv.as_bytes()).unwrap();
+        csv_times.push(start.elapsed().as_secs_f64());
+        // Relaxed: as above.
+        bytes.push((LIVE.load(Ordering::Relaxed) - before) as f64 / items as f64);
+        peaks.push((PEAK.load(Ordering::Relaxed) - before) as f64 / items as f64);
+        drop(inventory);
+        let inventory = Inventory::new();
+        let start = Instant::now();
+        inventory
+            .load_catalog((0..items).map(|i| (format!("SKU-{i:08}"), (i % 100) as i64)))
+            .unwrap();
+        iter_times.push(start.elapsed().as_secs_f64());
+    }
+    println!(
+        "bulk load of {items} items (SKUs of 12 bytes), median of 5: CSV {:.0} ms ({:.0} ns/item), iterator {:.0} ms; {:.1} bytes/item kept, {:.1} bytes/item at the peak",
+        median(csv_times.clone()) * 1e3,
+        median(csv_times) * 1e9 / items as f64,
+        median(iter_times) * 1e3,
+        median(bytes),
+        median(peaks)
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let number = |default: usize| args.get(2).and_then(|a| a.parse().ok()).unwrap_or(default);
+    match args.get(1).map(String::as_str) {
+        Some("lookup") => lookup(number(5)),
+        Some("register") => register(number(20_000)),
+        Some("load") => load(number(1_000_000)),
+        _ => {
+            eprintln!("usage: catalog lookup [ROUNDS] | register [N] | load [ITEMS]")
+        }
+    }
+}
