@@ -1247,6 +1247,26 @@ impl Inner {
         self.epoch.pin()
     }
 
+    /// `clean` on shard `index` (for the loom models).
+    #[cfg(all(test, loom))]
+    pub(crate) fn clean_shard(&self, index: usize, batch: usize) {
+        self.clean(&self.shards[index], batch);
+    }
+
+    /// The drainer's step of `expire_due` without the expiries: under the timer, every inbox
+    /// into the wheel inside a write section (for the loom models).
+    #[cfg(all(test, loom))]
+    pub(crate) fn drain_inboxes(&self) {
+        let mut timer = lock(&self.timer);
+        self.drain(&mut timer);
+    }
+
+    /// `maybe_due` (for the loom models).
+    #[cfg(all(test, loom))]
+    pub(crate) fn may_be_due(&self, now: u64) -> bool {
+        self.maybe_due(now)
+    }
+
     fn live_reservations(&self) -> usize {
         let live: i64 = self
             .shards
