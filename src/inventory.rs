@@ -30,11 +30,39 @@ use crate::sync::{lock, Mutex};
 use crate::take::{self, Pending, Resolved, Sources};
 use crate::trace;
 use crossbeam_epoch::{Guard, Owned};
+#[cfg(not(loom))]
 use crossbeam_queue::SegQueue;
 use crossbeam_utils::CachePadded;
 use std::sync::atomic::{AtomicI64 as PlainI64, AtomicU64 as PlainU64};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Under loom, a locked deque stands in for the inboxes' `SegQueue`, whose std atomics loom does
+/// not see: the models then interleave pushes and pops with the protocol around them, and see
+/// the happens-before a pop creates with the push or pop before it (stronger than the queue's:
+/// every operation is ordered after the previous one, not only one that it reads).
+#[cfg(loom)]
+#[derive(Debug)]
+struct SegQueue<T>(Mutex<std::collections::VecDeque<T>>);
+
+#[cfg(loom)]
+impl<T> SegQueue<T> {
+    fn new() -> Self {
+        SegQueue(Mutex::new(std::collections::VecDeque::new()))
+    }
+
+    fn push(&self, value: T) {
+        lock(&self.0).push_back(value);
+    }
+
+    fn pop(&self) -> Option<T> {
+        lock(&self.0).pop_front()
+    }
+
+    fn len(&self) -> usize {
+        lock(&self.0).len()
+    }
+}
 
 /// Bits of a reservation's sequence number that name the shard that created it.
 const SHARD_BITS: u32 = 8;
@@ -1226,6 +1254,26 @@ impl Inner {
     #[cfg(all(test, loom))]
     pub(crate) fn epoch_pin(&self) -> Guard {
         self.epoch.pin()
+    }
+
+    /// `clean` on shard `index` (for the loom models).
+    #[cfg(all(test, loom))]
+    pub(crate) fn clean_shard(&self, index: usize, batch: usize) {
+        self.clean(&self.shards[index], batch);
+    }
+
+    /// The drainer's step of `expire_due` without the expiries: under the timer, every inbox
+    /// into the wheel inside a write section (for the loom models).
+    #[cfg(all(test, loom))]
+    pub(crate) fn drain_inboxes(&self) {
+        let mut timer = lock(&self.timer);
+        self.drain(&mut timer);
+    }
+
+    /// `maybe_due` (for the loom models).
+    #[cfg(all(test, loom))]
+    pub(crate) fn may_be_due(&self, now: u64) -> bool {
+        self.maybe_due(now)
     }
 
     fn live_reservations(&self) -> usize {

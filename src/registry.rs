@@ -394,11 +394,13 @@ impl Registry {
     /// reads it, finds no entry for `cart`, and reads the same count again later knows the cart
     /// had no entry in between: an entry inserted and already retired leaves the count changed.
     ///
-    /// Exact for stock decisions: an inserter counts its entry before it commits the stock the
-    /// entry holds, so a reader whose stock read saw that stock committed sees the count moved.
+    /// Exact for stock decisions: an inserter counts its entry after linking it and before it
+    /// commits the stock the entry holds, so a reader that sees the count moved finds the entry,
+    /// and a reader whose stock read saw that stock committed sees the count moved.
     pub(crate) fn creations(&self, cart: u64) -> u64 {
-        // Acquire: pairs with the increment in `insert` through the release sequence of its
-        // stock commit; see above. Also orders the caller's `find` after this read.
+        // Acquire: pairs with the Release increment in `insert`, so a `find` after a read that
+        // returns the new count sees the entry; and, for a read after a take, with the same
+        // increment through the inserter's stock commit (see above).
         self.slot(cart).creations.load(Ordering::Acquire)
     }
 
@@ -494,12 +496,14 @@ impl Registry {
             guard,
         ) {
             Ok(shared) => {
-                // Relaxed: sequenced before the caller's commit of the entry's stock (a Release
-                // on the stock word), which a reader's Acquire stock read pairs with before it
-                // reads the count again (see `creations`).
+                // Release: pairs with the Acquire load in `creations`; a reader whose count
+                // includes this entry then finds it (Relaxed would let a set_cart read the new
+                // count, miss the entry, and refuse for a unit that was free: loom,
+                // `set_cart_on_an_empty_cart_races_creation_and_release`). Sequenced before the
+                // caller's commit of the entry's stock, which carries it to a taker's read.
                 self.slot(cart_of(&shared))
                     .creations
-                    .fetch_add(1, Ordering::Relaxed);
+                    .fetch_add(1, Ordering::Release);
                 // SAFETY: just linked under `guard`.
                 Ok(unsafe { shared.deref() })
             }

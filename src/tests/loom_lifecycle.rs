@@ -3,7 +3,8 @@
 //! crossbeam-epoch runs on loom's atomics, so retirement and reclamation are explored too.
 //!
 //! Three-thread models run with a preemption bound of 1 (every interleaving that preempts a
-//! thread at most once), two-thread models with 2; `LOOM_MAX_PREEMPTIONS` overrides both.
+//! thread at most once), two-thread models with 2 (one, whose space is too large at 2, with 1);
+//! `LOOM_MAX_PREEMPTIONS` overrides them all.
 
 use crate::expiry::Token;
 use crate::inventory::Inventory;
@@ -14,9 +15,13 @@ use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 fn model(threads: usize, f: impl Fn() + Sync + Send + 'static) {
+    model_bounded(if threads >= 3 { 1 } else { 2 }, f);
+}
+
+fn model_bounded(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(if threads >= 3 { 1 } else { 2 });
+        builder.preemption_bound = Some(preemptions);
     }
     builder.check(f);
 }
@@ -226,5 +231,105 @@ fn set_cart_races_set_cart() {
             "{lines:?}"
         );
         inv.audit().unwrap();
+    });
+}
+
+/// A confirm by id races a reserve on the same cart, which either merges into the held
+/// reservation or finds it finished, helps retire it and creates a new one. A lookup by the old
+/// id that no longer finds the entry must find the outcome, never `Unknown`: the finisher
+/// remembers it right after its winning swap, and a helper remembers it before it marks the
+/// entry deleted.
+#[test]
+fn old_id_lookup_races_confirm_and_recreation() {
+    model(2, || {
+        let inv = Arc::new(inventory());
+        let item = inv.register_item(2).unwrap();
+        let cart = CartId::new(5);
+        let old = inv.reserve(cart, &[Line::new(item, 1)], TTL).unwrap().id;
+        let confirm = {
+            let inv = inv.clone();
+            thread::spawn(move || inv.confirm(old))
+        };
+        let new = inv.reserve(cart, &[Line::new(item, 1)], TTL).unwrap().id;
+        if new != old {
+            assert_eq!(
+                inv.status(old),
+                Ok(ReservationState::Confirmed),
+                "the old reservation is neither found nor remembered"
+            );
+        }
+        assert_eq!(confirm.join().unwrap(), Ok(Confirmation::Confirmed));
+        assert_eq!(inv.status(old), Ok(ReservationState::Confirmed));
+        let levels = inv.item(item).unwrap();
+        // Merged: both units were confirmed together; recreated: the new one is still held.
+        let expected = if new == old { (0, 0, 2) } else { (0, 1, 1) };
+        assert_eq!((levels.available, levels.held, levels.sold), expected);
+        inv.audit().unwrap();
+    });
+}
+
+/// A set_cart on an empty cart races the creation and the release of the same cart's
+/// reservation by another thread. Under every sequential order the set_cart succeeds (before
+/// the reserve it takes the free unit; between the two the cart already holds it; after the
+/// release the unit is free again), so a shortfall of its take must not stand when the cart got
+/// an entry after its `find`, even one already released again.
+///
+/// Preemption bound 1: with 2 its space takes about a minute.
+#[test]
+fn set_cart_on_an_empty_cart_races_creation_and_release() {
+    model_bounded(1, || {
+        let inv = Arc::new(inventory());
+        let item = inv.register_item(1).unwrap();
+        let cart = CartId::new(3);
+        let set = {
+            let inv = inv.clone();
+            thread::spawn(move || inv.set_cart(cart, &[Line::new(item, 1)], TTL))
+        };
+        let reserved = inv.reserve(cart, &[Line::new(item, 1)], TTL);
+        let released = inv.release_cart(cart);
+        let set = set.join().unwrap();
+        assert!(
+            set.is_ok(),
+            "set_cart refused a unit free under every order: {set:?}"
+        );
+        // If the reserve was refused, set_cart held the unit, and the release released it.
+        assert_eq!(released, Ok(()), "{reserved:?}");
+        let levels = inv.item(item).unwrap();
+        assert_eq!((levels.available + levels.held, levels.sold), (1, 0));
+        inv.audit().unwrap();
+    });
+}
+
+/// A pusher cleaning its shard's inbox (`clean`, without the timer) races a drainer holding
+/// the timer. The inbox holds the token of a confirmed reservation, then that of a live one due
+/// at `now`. If the cleaner pops the live token while the drainer drops the stale one, the
+/// drainer finds the inbox empty and leaves its bound reset: while the cleaner holds the token,
+/// no bound covers it, and `maybe_due` must still answer true, through `cleaning`.
+///
+/// Under loom the inbox is a locked deque (see `SegQueue` in `inventory.rs`): loom sees none of
+/// crossbeam-queue's std atomics, and would neither interleave the pops nor see the
+/// happens-before they create.
+#[test]
+fn maybe_due_races_inbox_cleaning_and_drain() {
+    model(2, || {
+        let inv = Arc::new(inventory());
+        let item = inv.register_item(2).unwrap();
+        let finished = inv
+            .reserve(CartId::new(1), &[Line::new(item, 1)], TTL)
+            .unwrap();
+        inv.reserve(CartId::new(2), &[Line::new(item, 1)], TTL)
+            .unwrap();
+        inv.confirm(finished.id).unwrap();
+        let cleaner = {
+            let inv = inv.clone();
+            thread::spawn(move || inv.inner.clean_shard(0, 1))
+        };
+        inv.inner.drain_inboxes();
+        assert!(
+            inv.inner.may_be_due(HOUR),
+            "a held reservation due at now is covered by no bound"
+        );
+        cleaner.join().unwrap();
+        assert!(inv.inner.may_be_due(HOUR));
     });
 }
