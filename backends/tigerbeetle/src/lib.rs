@@ -35,5 +35,7 @@
 
 mod backend;
 mod ids;
+pub mod local_cluster;
 
 pub use backend::{TigerBeetle, TigerBeetleError};
+pub use local_cluster::LocalCluster;
