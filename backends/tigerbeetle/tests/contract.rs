@@ -18,7 +18,7 @@ fn contract_suite_on_tigerbeetle() {
             TigerBeetle::connect(
                 server.cluster_id,
                 &addresses,
-                u64::from(support::namespace()),
+                support::namespace(),
                 setup.max_ttl,
                 None,
             )
