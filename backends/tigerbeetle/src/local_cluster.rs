@@ -256,6 +256,37 @@ impl LocalCluster {
         self.spawn(replica)
     }
 
+    /// The replica that is primary, as the replicas' logs tell: the one that last logged
+    /// becoming primary after a view change, else replica 0 (the primary of view 0, in which a
+    /// new cluster starts). A primary is `view mod replica_count`.
+    #[must_use]
+    pub fn primary(&self) -> usize {
+        let mut latest: Option<(u32, usize)> = None;
+        for (i, r) in self.replicas.iter().enumerate() {
+            let text = std::fs::read_to_string(&r.log).unwrap_or_default();
+            for line in text.lines().filter(|l| l.ends_with(" primary")) {
+                // "...transition_to_normal_from_view_change_status: view=3..4 primary"
+                let view = line
+                    .rsplit_once("..")
+                    .and_then(|(_, rest)| rest.split_whitespace().next())
+                    .and_then(|v| v.parse::<u32>().ok());
+                if let Some(view) = view {
+                    if latest.is_none_or(|(v, _)| view > v) {
+                        latest = Some((view, i));
+                    }
+                }
+            }
+        }
+        latest.map_or(0, |(_, i)| i)
+    }
+
+    /// How many lines of replica `replica`'s log contain `needle`.
+    #[must_use]
+    pub fn log_lines_containing(&self, replica: usize, needle: &str) -> usize {
+        let text = std::fs::read_to_string(&self.replicas[replica].log).unwrap_or_default();
+        text.lines().filter(|l| l.contains(needle)).count()
+    }
+
     /// The end of replica `replica`'s log.
     #[must_use]
     pub fn log_tail(&self, replica: usize) -> String {
