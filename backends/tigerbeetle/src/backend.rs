@@ -92,6 +92,13 @@ fn link(transfers: &mut [tb::Transfer]) {
 /// or an added line voids a generation and pends the next) before it gives up.
 const MAX_ATTEMPTS: usize = 64;
 
+/// The first limit of a query for a reservation's transfers: enough for the holds, posts and
+/// voids of a reservation of up to 3 lines.
+const QUERY_LIMIT_FIRST: u32 = 8;
+/// The limit that always holds the latest generation: its holds and their posts or voids
+/// (`MAX_LINES` each), and one earlier transfer.
+const QUERY_LIMIT_MAX: u32 = 2 * MAX_LINES as u32 + 1;
+
 /// Which way a reservation's holds are resolved.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -356,19 +363,32 @@ impl TigerBeetle {
     /// (whatever became of them since: posted, voided, expired or still pending).
     async fn current(&self, seq: u64, cart: CartId) -> Result<Option<Current>, TigerBeetleError> {
         // Newest first: the latest generation's holds come after every earlier transfer of the
-        // reservation, followed at most by their posts or voids (MAX_LINES each).
-        let transfers = self
-            .client
-            .query_transfers(tb::QueryFilter {
-                user_data_128: ids::reservation(cart.get(), seq),
-                ledger: self.namespace,
-                code: ids::hold_code(cart.get()),
-                limit: MAX_LINES as u32 * 4,
-                flags: QueryFilterFlags::Reversed,
-                ..Default::default()
-            })
-            .await
-            .map_err(request)?;
+        // reservation (the voids of the generation before are earlier events of their chain),
+        // followed at most by their posts or voids. The answer is complete once it is shorter
+        // than the limit or reaches an earlier generation; a small first limit keeps the
+        // common case cheap (a query reserves reply space for its limit, and so limits how
+        // many queries the client can batch into one request).
+        let mut transfers = Vec::new();
+        for limit in [QUERY_LIMIT_FIRST, QUERY_LIMIT_MAX] {
+            transfers = self
+                .client
+                .query_transfers(tb::QueryFilter {
+                    user_data_128: ids::reservation(cart.get(), seq),
+                    ledger: self.namespace,
+                    code: ids::hold_code(cart.get()),
+                    limit,
+                    flags: QueryFilterFlags::Reversed,
+                    ..Default::default()
+                })
+                .await
+                .map_err(request)?;
+            let newest = transfers.iter().map(|t| t.user_data_32).max();
+            let complete = transfers.len() < limit as usize
+                || transfers.iter().any(|t| Some(t.user_data_32) < newest);
+            if complete {
+                break;
+            }
+        }
         // Posts and voids carry their holds' code and user data too: keep the holds.
         let holds: Vec<tb::Transfer> = transfers
             .into_iter()

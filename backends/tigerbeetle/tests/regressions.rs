@@ -1,5 +1,6 @@
 //! One test per bug found by running the backend against a real server, each failing before
-//! its fix. Which server: `tests/support/mod.rs`.
+//! its fix, and the paths the contract suite does not reach (its carts have at most three
+//! lines). Which server: `tests/support/mod.rs`.
 
 mod support;
 
@@ -198,4 +199,43 @@ fn an_addition_refused_for_stock_can_be_retried() {
             assert_eq!(levels(&b, x).await, (0, 11, 0));
         },
     );
+}
+
+/// A reservation of more lines than the first query for its transfers returns, extended and
+/// grown (so that earlier generations' voids sit among its transfers), then confirmed: every
+/// line is found, held once and sold once.
+#[test]
+fn many_lines_across_generations() {
+    on_server("many_lines_across_generations", |server| async move {
+        let b = backend(&server, support::namespace()).await;
+        let mut items = Vec::new();
+        for _ in 0..12 {
+            items.push(b.register_item(10).await.unwrap());
+        }
+        let cart = CartId::new(3);
+        let first: Vec<Line> = items[..9].iter().map(|&i| Line::new(i, 2)).collect();
+        let id = b.reserve(cart, &first, TTL).await.unwrap().id;
+        b.extend(id, TTL).await.expect("extend");
+        let more: Vec<Line> = items[6..].iter().map(|&i| Line::new(i, 1)).collect();
+        assert_eq!(b.reserve(cart, &more, TTL).await.unwrap().id, id);
+        b.extend(id, TTL).await.expect("extend");
+        for (k, &item) in items.iter().enumerate() {
+            let held = match k {
+                0..=5 => 2,
+                6..=8 => 3,
+                _ => 1,
+            };
+            assert_eq!(levels(&b, item).await, (10 - held, held, 0), "{item}");
+        }
+        assert_eq!(b.confirm(id).await.unwrap(), Confirmation::Confirmed);
+        assert_eq!(b.confirm(id).await.unwrap(), Confirmation::AlreadyConfirmed);
+        for (k, &item) in items.iter().enumerate() {
+            let sold = match k {
+                0..=5 => 2,
+                6..=8 => 3,
+                _ => 1,
+            };
+            assert_eq!(levels(&b, item).await, (10 - sold, 0, sold), "{item}");
+        }
+    });
 }
