@@ -190,7 +190,7 @@ impl LocalCluster {
     }
 
     /// Waits until the cluster answers a request (a lookup of an account that does not
-    /// exist), or fails after [`READY_WITHIN`] or when a replica exits.
+    /// exist), or fails after 60 s or when a replica exits.
     pub fn wait_ready(&mut self) -> io::Result<()> {
         let client = tb::Client::new(self.cluster_id, &self.addresses())
             .map_err(|e| other(format!("tigerbeetle client: {e}")))?;
