@@ -405,13 +405,14 @@ impl TigerBeetle {
         Ok(Some(Current { generation, holds }))
     }
 
-    /// The cart's live reservation: the latest reservation of the cart, if its latest holds are
-    /// neither posted nor voided. Expiry leaves no transfer behind, so an expired reservation
-    /// is reported live; a chain on it fails as expired, and the caller skips it.
-    async fn live_reservation(
+    /// The cart's latest reservation: its number, and its latest generation if neither posted
+    /// nor voided; `None` if the cart never had one. Expiry leaves no transfer behind, so an
+    /// expired reservation is reported live; a chain on it fails as expired, and the caller
+    /// skips it.
+    async fn latest_reservation(
         &self,
         cart: CartId,
-    ) -> Result<Option<(u64, Current)>, TigerBeetleError> {
+    ) -> Result<Option<(u64, Option<Current>)>, TigerBeetleError> {
         let latest = self
             .client
             .query_transfers(tb::QueryFilter {
@@ -429,7 +430,7 @@ impl TigerBeetle {
         };
         let seq = latest.user_data_128 as u64;
         let Some(current) = self.current(seq, cart).await? else {
-            return Ok(None);
+            return Ok(Some((seq, None)));
         };
         // A generation is posted or voided as a unit (one linked chain): its first hold tells.
         let first = current.holds[0].id;
@@ -438,7 +439,24 @@ impl TigerBeetle {
             .lookup_transfers(&[ids::post(first), ids::void(first)])
             .await
             .map_err(request)?;
-        Ok(resolved.is_empty().then_some((seq, current)))
+        Ok(Some((seq, resolved.is_empty().then_some(current))))
+    }
+
+    /// The zero-amount transfer that claims number `seq` for a reservation of `cart`: its id
+    /// is derived from the cart and the number, so of two reserves racing to create the
+    /// cart's next reservation, one creates it and the other is answered `Exists`.
+    fn anchor(&self, cart: CartId, seq: u64) -> tb::Transfer {
+        tb::Transfer {
+            id: ids::anchor(self.namespace, cart.get(), seq),
+            debit_account_id: ids::operator(self.namespace),
+            credit_account_id: ids::customers(self.namespace),
+            amount: 0,
+            user_data_128: ids::reservation(cart.get(), seq),
+            user_data_64: cart.get(),
+            ledger: self.namespace,
+            code: ids::CODE_ANCHOR,
+            ..Default::default()
+        }
     }
 
     fn hold(
@@ -568,33 +586,46 @@ impl TigerBeetle {
         // A generation found live whose void failed: it ended meanwhile (expired, say).
         let mut ended: Option<(u64, u32)> = None;
         for _ in 0..MAX_ATTEMPTS {
-            let live = self
-                .live_reservation(cart)
+            let latest = self
+                .latest_reservation(cart)
                 .await
-                .map_err(Failure::Backend)?
+                .map_err(Failure::Backend)?;
+            let last = latest.as_ref().map_or(0, |(seq, _)| *seq);
+            let live = latest
+                .and_then(|(seq, current)| current.map(|c| (seq, c)))
                 .filter(|(seq, current)| ended != Some((*seq, current.generation)));
             let Some((seq, current)) = live else {
-                // A new reservation: one linked chain of holds.
-                let seq = ids::seq();
-                let mut chain: Vec<tb::Transfer> = lines
-                    .iter()
-                    .map(|&line| self.hold(cart, seq, 0, line, timeout))
-                    .collect();
+                // A new reservation, the cart's next: its anchor and its holds, one linked chain.
+                let seq = last + 1;
+                if seq > ids::MAX_RESERVATIONS_PER_CART {
+                    return Err(Failure::Backend(TigerBeetleError::Protocol(format!(
+                        "{cart} has had {} reservations, the most a cart can",
+                        ids::MAX_RESERVATIONS_PER_CART
+                    ))));
+                }
+                let mut chain = vec![self.anchor(cart, seq)];
+                for &line in &lines {
+                    chain.push(self.hold(cart, seq, 0, line, timeout));
+                }
                 link(&mut chain);
                 let results = self
                     .client
                     .create_transfers(&chain)
                     .await
                     .map_err(|e| Failure::Backend(request(e)))?;
-                return match first_failure(&results) {
-                    None => Ok(receipt(seq)),
-                    Some((k, CreateTransferStatus::ExceedsCredits)) => {
-                        Err(self.shortfall(lines[k]).await)
+                match first_failure(&results) {
+                    None => return Ok(receipt(seq)),
+                    Some((k, CreateTransferStatus::ExceedsCredits)) if k > 0 => {
+                        return Err(self.shortfall(lines[k - 1]).await)
                     }
-                    Some((_, status)) => Err(Failure::Backend(TigerBeetleError::Protocol(
-                        format!("reserve: {status:?}"),
-                    ))),
-                };
+                    // Another reserve created the cart's next reservation first: add to it.
+                    Some((0, CreateTransferStatus::Exists)) => continue,
+                    Some((_, status)) => {
+                        return Err(Failure::Backend(TigerBeetleError::Protocol(format!(
+                            "reserve: {status:?}"
+                        ))))
+                    }
+                }
             };
             // The cart holds a live reservation: the lines are added to it. Void its holds and
             // hold the merged lines anew, in one linked chain.

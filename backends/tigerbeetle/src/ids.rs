@@ -4,6 +4,10 @@
 //! the high half of their ids and every one of its transfers is on its ledger, so every query
 //! (by reservation, by cart) filters by ledger and never sees another inventory's transfers.
 //!
+//! A reservation is the cart's next number (`seq`, from 1); its creation claims the number
+//! with an *anchor* transfer whose id is derived from the namespace, the cart and the number,
+//! so that of two reserves racing to create a cart's reservation one wins.
+//!
 //! A hold's id is fresh for every attempt (a hold refused for want of stock burns its id: the
 //! server answers `IdAlreadyFailed` to any later transfer with that id), with its two low bits
 //! clear; the post and the void of a hold are derived from it, so that a repeated confirm
@@ -20,6 +24,10 @@ pub(crate) const CODE_HOLD: u16 = 2;
 /// The code of cart 0's holds: a query filter field that is 0 means "any", so cart 0 cannot be
 /// found by `user_data_64` and is found by its own code instead.
 pub(crate) const CODE_HOLD_CART_ZERO: u16 = 3;
+/// The code of the zero-amount transfer that claims a cart's next reservation number.
+pub(crate) const CODE_ANCHOR: u16 = 4;
+/// The most reservations one cart can have had (its numbers fill 31 bits of an anchor's id).
+pub(crate) const MAX_RESERVATIONS_PER_CART: u64 = (1 << 31) - 1;
 /// Account code of items, and of the operator and customers accounts.
 pub(crate) const CODE_ITEM: u16 = 10;
 pub(crate) const CODE_OPERATOR: u16 = 11;
@@ -83,12 +91,14 @@ pub(crate) fn void(hold: u128) -> u128 {
     hold | 2
 }
 
-/// A fresh reservation number, never 0 (0 in a query filter means "any").
-pub(crate) fn seq() -> u64 {
-    loop {
-        let seq = tb::id() as u64;
-        if seq != 0 {
-            return seq;
-        }
-    }
+/// The id of the anchor of reservation `seq` (1 to [`MAX_RESERVATIONS_PER_CART`]) of `cart`:
+/// the top bit set, which no fresh id has (`tb::id` carries milliseconds since 1970 in its top
+/// 48 bits: shifted left by 2, bit 127 stays clear for about a thousand years), then namespace, cart and
+/// number.
+pub(crate) fn anchor(namespace: u32, cart: u64, seq: u64) -> u128 {
+    assert!(
+        (1..=MAX_RESERVATIONS_PER_CART).contains(&seq),
+        "reservation number {seq} out of range"
+    );
+    (1 << 127) | (u128::from(namespace) << 95) | (u128::from(cart) << 31) | u128::from(seq)
 }

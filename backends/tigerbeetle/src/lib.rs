@@ -34,9 +34,13 @@
 //! voided by an extend or an added line meanwhile, it reads the reservation again (at most 64
 //! times): a confirm racing an extend confirms the extended reservation.
 //!
-//! **What is not exact.** Two reserves racing for one cart that holds no live reservation can
-//! both create one (the cart is then held twice; each reservation is exact on its own). The
-//! `available` figure of a shortfall is read after the refusal, not at it. A restock's
+//! A cart's reservations are numbered (1, 2, ...); creating one claims the cart's next number
+//! with a zero-amount *anchor* transfer whose id is derived from the cart and the number, in
+//! the same linked chain as the holds, so of two reserves racing for a cart with no live
+//! reservation one creates it and the other adds its lines to it.
+//!
+//! **What is not exact.** The `available` figure of a shortfall is read after the refusal, not
+//! at it. A restock's
 //! `MAX_STOCK` bound is read-then-write (racing restocks can pass it together; the ledger
 //! stays exact). [`LocalCluster`] starts throwaway clusters for tests and measurements.
 //!

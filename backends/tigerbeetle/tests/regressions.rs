@@ -22,7 +22,8 @@ where
     let Some(server) = support::server(name) else {
         return;
     };
-    tokio::runtime::Builder::new_current_thread()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .unwrap()
@@ -238,4 +239,39 @@ fn many_lines_across_generations() {
             assert_eq!(levels(&b, item).await, (10 - sold, 0, sold), "{item}");
         }
     });
+}
+
+/// Two reserves racing for one cart that holds no live reservation must end in one
+/// reservation holding both carts' lines: each created a reservation of its own, and the cart
+/// was held twice.
+#[test]
+fn reserves_racing_for_one_cart_make_one_reservation() {
+    on_server(
+        "reserves_racing_for_one_cart_make_one_reservation",
+        |server| async move {
+            let b = std::sync::Arc::new(backend(&server, support::namespace()).await);
+            let (x, y) = (
+                b.register_item(1_000).await.unwrap(),
+                b.register_item(1_000).await.unwrap(),
+            );
+            let rounds = 40;
+            for round in 0..rounds {
+                let cart = CartId::new(100 + round);
+                let (b1, b2) = (b.clone(), b.clone());
+                let first =
+                    tokio::spawn(async move { b1.reserve(cart, &[Line::new(x, 1)], TTL).await });
+                let second =
+                    tokio::spawn(async move { b2.reserve(cart, &[Line::new(y, 2)], TTL).await });
+                let (first, second) = (first.await.unwrap(), second.await.unwrap());
+                assert_eq!(
+                    first.unwrap().id,
+                    second.unwrap().id,
+                    "round {round}: two reservations for one cart"
+                );
+            }
+            let rounds = rounds as i64;
+            assert_eq!(levels(&b, x).await, (1_000 - rounds, rounds, 0));
+            assert_eq!(levels(&b, y).await, (1_000 - 2 * rounds, 2 * rounds, 0));
+        },
+    );
 }
