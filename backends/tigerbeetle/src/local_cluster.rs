@@ -41,6 +41,8 @@ struct Replica {
 pub struct LocalCluster {
     binary: PathBuf,
     dir: PathBuf,
+    /// `--development` (the default): no Direct I/O needed, small caches and 32 KiB requests.
+    development: bool,
     cluster_id: u128,
     replicas: Vec<Replica>,
 }
@@ -93,14 +95,32 @@ fn tail(log: &Path) -> String {
 }
 
 impl LocalCluster {
-    /// Formats and starts a cluster of `replica_count` replicas (1 to 6) of `binary` on
-    /// 127.0.0.1, and waits until it answers a request.
+    /// Formats and starts a development cluster (`--development`: no Direct I/O needed, small
+    /// caches, requests of at most 32 KiB) of `replica_count` replicas (1 to 6) of `binary` on
+    /// 127.0.0.1, its data files in the temporary directory, and waits until it answers a
+    /// request.
     pub fn start(binary: &Path, replica_count: u8) -> io::Result<Self> {
+        Self::start_in(binary, replica_count, &std::env::temp_dir(), true)
+    }
+
+    /// Formats and starts a cluster in production mode (the server's default sizes, and a
+    /// 512 MiB grid cache: about 2.6 GiB resident per replica), its data files in a new
+    /// directory under `parent`, which must be on a file system with Direct I/O (not tmpfs).
+    pub fn start_production(binary: &Path, replica_count: u8, parent: &Path) -> io::Result<Self> {
+        Self::start_in(binary, replica_count, parent, false)
+    }
+
+    fn start_in(
+        binary: &Path,
+        replica_count: u8,
+        parent: &Path,
+        development: bool,
+    ) -> io::Result<Self> {
         static CLUSTERS: AtomicU64 = AtomicU64::new(0);
         if !(1..=6).contains(&replica_count) {
             return Err(other(format!("{replica_count} replicas: 1 to 6")));
         }
-        let dir = std::env::temp_dir().join(format!(
+        let dir = parent.join(format!(
             "atomic-stock-tigerbeetle-{}-{}",
             std::process::id(),
             // Relaxed: a unique number; nothing else is published through it.
@@ -113,18 +133,23 @@ impl LocalCluster {
         let mut cluster = LocalCluster {
             binary: binary.to_path_buf(),
             dir,
+            development,
             cluster_id: 0,
             replicas: Vec::new(),
         };
         for replica in 0..replica_count {
             let file = cluster.dir.join(format!("0_{replica}.tigerbeetle"));
             let log = cluster.dir.join(format!("0_{replica}.log"));
-            let output = Command::new(binary)
+            let mut format = Command::new(binary);
+            format
                 .arg("format")
                 .arg(format!("--cluster={}", cluster.cluster_id))
                 .arg(format!("--replica={replica}"))
-                .arg(format!("--replica-count={replica_count}"))
-                .arg("--development")
+                .arg(format!("--replica-count={replica_count}"));
+            if development {
+                format.arg("--development");
+            }
+            let output = format
                 .arg(&file)
                 .stdin(Stdio::null())
                 .output()
@@ -159,10 +184,14 @@ impl LocalCluster {
             .create(true)
             .append(true)
             .open(&r.log)?;
-        let child = Command::new(&self.binary)
-            .arg("start")
-            .arg(format!("--addresses={addresses}"))
-            .arg("--development")
+        let mut start = Command::new(&self.binary);
+        start.arg("start").arg(format!("--addresses={addresses}"));
+        if self.development {
+            start.arg("--development");
+        } else {
+            start.arg("--cache-grid=512MiB");
+        }
+        let child = start
             .arg(&r.file)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
