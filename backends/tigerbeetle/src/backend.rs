@@ -1,7 +1,6 @@
 //! [`TigerBeetle`]: the [`Backend`] verbs as TigerBeetle requests (see the crate docs).
 
-use crate::ids::{self, Kind, CODE_HOLD, CODE_ITEM, CODE_OPERATOR, CODE_POST, CODE_RESTOCK};
-use crate::ids::{CODE_VOID, LEDGER};
+use crate::ids::{self, CODE_ITEM, CODE_OPERATOR, CODE_RESTOCK};
 use atomic_stock::limits::{MAX_ITEMS, MAX_LINES, MAX_LINE_QUANTITY, MAX_STOCK};
 use atomic_stock::{
     AdjustError, Backend, CartId, CatalogError, Clock, Confirmation, Failure, ItemId, ItemLevels,
@@ -10,7 +9,7 @@ use atomic_stock::{
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tb::{
@@ -49,13 +48,11 @@ fn request(e: impl fmt::Debug) -> TigerBeetleError {
 /// The reservation contract on a TigerBeetle cluster.
 pub struct TigerBeetle {
     client: tb::Client,
-    namespace: u64,
-    tag: u32,
+    /// The inventory: its accounts' id prefix, the ledger of all its accounts and transfers,
+    /// and the tag of its reservation ids.
+    namespace: u32,
     clock: Arc<dyn Clock>,
     max_ttl: Duration,
-    /// Random high half of every reservation seq this client issues.
-    instance: u64,
-    counter: AtomicU64,
     /// Item ids below this are known to exist.
     known_items: AtomicU32,
 }
@@ -91,6 +88,34 @@ fn link(transfers: &mut [tb::Transfer]) {
     }
 }
 
+/// How many times a verb re-reads a reservation that another verb changed under it (an extend
+/// or an added line voids a generation and pends the next) before it gives up.
+const MAX_ATTEMPTS: usize = 64;
+
+/// The first limit of a query for a reservation's transfers: enough for the holds, posts and
+/// voids of a reservation of up to 3 lines.
+const QUERY_LIMIT_FIRST: u32 = 8;
+/// The limit that always holds the latest generation: its holds and their posts or voids
+/// (`MAX_LINES` each), and one earlier transfer.
+const QUERY_LIMIT_MAX: u32 = 2 * MAX_LINES as u32 + 1;
+
+/// Which way a reservation's holds are resolved.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Post,
+    Void,
+}
+
+/// Why a chain on an existing generation of holds did not go through.
+enum Settled {
+    /// The reservation ended: confirmed, released or expired.
+    Ended(ReservationError),
+    /// This generation was voided: released, or superseded by an extend or added lines.
+    Voided,
+    /// Our posts exist already: confirmed before, by this call's twin.
+    Posted,
+}
+
 /// The live lines of a reservation: its latest generation of pending transfers.
 struct Current {
     generation: u32,
@@ -99,21 +124,27 @@ struct Current {
 
 impl TigerBeetle {
     /// Connects to the cluster `cluster_id` at `addresses` (e.g. `"3000"` or
-    /// `"127.0.0.1:3000,127.0.0.1:3001"`), in the inventory `namespace` (its accounts' id
-    /// prefix: every client of one inventory uses the same one; a new namespace is a new, empty
-    /// inventory). `clock` only converts timeouts into receipt instants.
+    /// `"127.0.0.1:3000,127.0.0.1:3001"`), in the inventory `namespace`, not 0 (the ledger of
+    /// its accounts and transfers and their ids' prefix: every client of one inventory uses the
+    /// same one; a new namespace is a new, empty inventory). `clock` only converts timeouts
+    /// into receipt instants.
     pub async fn connect(
         cluster_id: u128,
         addresses: &str,
-        namespace: u64,
+        namespace: u32,
         max_ttl: Duration,
         clock: Option<Arc<dyn Clock>>,
     ) -> Result<Self, TigerBeetleError> {
+        if namespace == 0 {
+            return Err(TigerBeetleError::Init(
+                "namespace 0: a TigerBeetle ledger is never 0".into(),
+            ));
+        }
         let client = tb::Client::new(cluster_id, addresses)
             .map_err(|e| TigerBeetleError::Init(format!("{e:?}")))?;
         let operator = |id| tb::Account {
             id,
-            ledger: LEDGER,
+            ledger: namespace,
             code: CODE_OPERATOR,
             ..Default::default()
         };
@@ -135,28 +166,13 @@ impl TigerBeetle {
                 )));
             }
         }
-        let instance = {
-            use std::hash::{BuildHasher, Hasher};
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_u64(namespace);
-            h.finish() | 1
-        };
         Ok(TigerBeetle {
             client,
             namespace,
-            tag: (namespace ^ (namespace >> 32)) as u32,
             clock: clock.unwrap_or_else(|| Arc::new(SystemClock)),
             max_ttl: max_ttl.min(Duration::from_secs(u64::from(u32::MAX))),
-            instance,
-            counter: AtomicU64::new(1),
             known_items: AtomicU32::new(0),
         })
-    }
-
-    fn next_seq(&self) -> u64 {
-        // Relaxed: a unique number; nothing to order.
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        (self.instance << 32) ^ n
     }
 
     /// The timeout for `ttl`: whole seconds, rounded up.
@@ -232,7 +248,7 @@ impl TigerBeetle {
                 .client
                 .create_accounts(&[tb::Account {
                     id: ids::item(self.namespace, next),
-                    ledger: LEDGER,
+                    ledger: self.namespace,
                     code: CODE_ITEM,
                     flags: AccountFlags::DebitsMustNotExceedCredits,
                     ..Default::default()
@@ -264,11 +280,11 @@ impl TigerBeetle {
         let results = self
             .client
             .create_transfers(&[tb::Transfer {
-                id: tb::id(),
+                id: ids::restock(),
                 debit_account_id: ids::operator(self.namespace),
                 credit_account_id: ids::item(self.namespace, item.get()),
                 amount: quantity as u128,
-                ledger: LEDGER,
+                ledger: self.namespace,
                 code: CODE_RESTOCK,
                 ..Default::default()
             }])
@@ -343,46 +359,66 @@ impl TigerBeetle {
         Ok(merged.into_iter().map(|(i, q)| Line::new(i, q)).collect())
     }
 
-    /// The latest generation of pending transfers of `seq` (for `cart`), if any.
+    /// The latest generation of pending transfers of reservation `seq` of `cart`, if any
+    /// (whatever became of them since: posted, voided, expired or still pending).
     async fn current(&self, seq: u64, cart: CartId) -> Result<Option<Current>, TigerBeetleError> {
-        let holds = self
-            .client
-            .query_transfers(tb::QueryFilter {
-                user_data_128: u128::from(seq),
-                ledger: LEDGER,
-                code: CODE_HOLD,
-                limit: MAX_LINES as u32 * 4,
-                flags: QueryFilterFlags::Reversed,
-                ..Default::default()
-            })
-            .await
-            .map_err(request)?;
+        // Newest first: the latest generation's holds come after every earlier transfer of the
+        // reservation (the voids of the generation before are earlier events of their chain),
+        // followed at most by their posts or voids. The answer is complete once it is shorter
+        // than the limit or reaches an earlier generation; a small first limit keeps the
+        // common case cheap (a query reserves reply space for its limit, and so limits how
+        // many queries the client can batch into one request).
+        let mut transfers = Vec::new();
+        for limit in [QUERY_LIMIT_FIRST, QUERY_LIMIT_MAX] {
+            transfers = self
+                .client
+                .query_transfers(tb::QueryFilter {
+                    user_data_128: ids::reservation(cart.get(), seq),
+                    ledger: self.namespace,
+                    code: ids::hold_code(cart.get()),
+                    limit,
+                    flags: QueryFilterFlags::Reversed,
+                    ..Default::default()
+                })
+                .await
+                .map_err(request)?;
+            let newest = transfers.iter().map(|t| t.user_data_32).max();
+            let complete = transfers.len() < limit as usize
+                || transfers.iter().any(|t| Some(t.user_data_32) < newest);
+            if complete {
+                break;
+            }
+        }
+        // Posts and voids carry their holds' code and user data too: keep the holds.
+        let holds: Vec<tb::Transfer> = transfers
+            .into_iter()
+            .filter(|t| t.flags.0 & TransferFlags::Pending.0 != 0)
+            .collect();
         let Some(generation) = holds.iter().map(|t| t.user_data_32).max() else {
             return Ok(None);
         };
         let mut holds: Vec<tb::Transfer> = holds
             .into_iter()
-            .filter(|t| t.user_data_32 == generation && t.user_data_64 == cart.get())
+            .filter(|t| t.user_data_32 == generation)
             .collect();
-        if holds.is_empty() {
-            return Ok(None);
-        }
-        holds.sort_by_key(|t| t.id);
+        holds.sort_by_key(|t| t.debit_account_id);
         Ok(Some(Current { generation, holds }))
     }
 
-    /// The cart's live reservation, if its latest holds are neither posted nor voided (expiry
-    /// is the server's; a chain on an expired hold fails as expired and is retried as new).
-    async fn live_reservation(
+    /// The cart's latest reservation: its number, and its latest generation if neither posted
+    /// nor voided; `None` if the cart never had one. Expiry leaves no transfer behind, so an
+    /// expired reservation is reported live; a chain on it fails as expired, and the caller
+    /// skips it.
+    async fn latest_reservation(
         &self,
         cart: CartId,
-    ) -> Result<Option<(u64, Current)>, TigerBeetleError> {
+    ) -> Result<Option<(u64, Option<Current>)>, TigerBeetleError> {
         let latest = self
             .client
             .query_transfers(tb::QueryFilter {
                 user_data_64: cart.get(),
-                ledger: LEDGER,
-                code: CODE_HOLD,
+                ledger: self.namespace,
+                code: ids::hold_code(cart.get()),
                 limit: 1,
                 flags: QueryFilterFlags::Reversed,
                 ..Default::default()
@@ -394,19 +430,33 @@ impl TigerBeetle {
         };
         let seq = latest.user_data_128 as u64;
         let Some(current) = self.current(seq, cart).await? else {
-            return Ok(None);
+            return Ok(Some((seq, None)));
         };
-        let first = &current.holds[0];
-        let line = (first.id & 0xFFFF) as u16;
+        // A generation is posted or voided as a unit (one linked chain): its first hold tells.
+        let first = current.holds[0].id;
         let resolved = self
             .client
-            .lookup_transfers(&[
-                ids::transfer(seq, current.generation, Kind::Post, line),
-                ids::transfer(seq, current.generation, Kind::Void, line),
-            ])
+            .lookup_transfers(&[ids::post(first), ids::void(first)])
             .await
             .map_err(request)?;
-        Ok(resolved.is_empty().then_some((seq, current)))
+        Ok(Some((seq, resolved.is_empty().then_some(current))))
+    }
+
+    /// The zero-amount transfer that claims number `seq` for a reservation of `cart`: its id
+    /// is derived from the cart and the number, so of two reserves racing to create the
+    /// cart's next reservation, one creates it and the other is answered `Exists`.
+    fn anchor(&self, cart: CartId, seq: u64) -> tb::Transfer {
+        tb::Transfer {
+            id: ids::anchor(self.namespace, cart.get(), seq),
+            debit_account_id: ids::operator(self.namespace),
+            credit_account_id: ids::customers(self.namespace),
+            amount: 0,
+            user_data_128: ids::reservation(cart.get(), seq),
+            user_data_64: cart.get(),
+            ledger: self.namespace,
+            code: ids::CODE_ANCHOR,
+            ..Default::default()
+        }
     }
 
     fn hold(
@@ -414,69 +464,105 @@ impl TigerBeetle {
         cart: CartId,
         seq: u64,
         generation: u32,
-        k: usize,
         line: Line,
         timeout: u32,
     ) -> tb::Transfer {
         tb::Transfer {
-            id: ids::transfer(seq, generation, Kind::Hold, k as u16),
+            id: ids::hold(),
             debit_account_id: ids::item(self.namespace, line.item.get()),
             credit_account_id: ids::customers(self.namespace),
             amount: line.quantity as u128,
-            user_data_128: u128::from(seq),
+            user_data_128: ids::reservation(cart.get(), seq),
             user_data_64: cart.get(),
             user_data_32: generation,
             timeout,
-            ledger: LEDGER,
-            code: CODE_HOLD,
+            ledger: self.namespace,
+            code: ids::hold_code(cart.get()),
             flags: TransferFlags::Pending,
             ..Default::default()
         }
     }
 
-    fn resolve(&self, seq: u64, current: &Current, kind: Kind) -> Vec<tb::Transfer> {
+    /// The posts or voids of every hold of `current`, unlinked.
+    fn resolve(current: &Current, kind: Kind) -> Vec<tb::Transfer> {
         current
             .holds
             .iter()
-            .map(|h| {
-                let line = (h.id & 0xFFFF) as u16;
-                tb::Transfer {
-                    id: ids::transfer(seq, current.generation, kind, line),
-                    debit_account_id: h.debit_account_id,
-                    credit_account_id: h.credit_account_id,
-                    amount: h.amount,
-                    pending_id: h.id,
-                    user_data_128: h.user_data_128,
-                    user_data_64: h.user_data_64,
-                    user_data_32: h.user_data_32,
-                    ledger: LEDGER,
-                    code: match kind {
-                        Kind::Post => CODE_POST,
-                        _ => CODE_VOID,
-                    },
-                    flags: match kind {
-                        Kind::Post => TransferFlags::PostPendingTransfer,
-                        _ => TransferFlags::VoidPendingTransfer,
-                    },
-                    ..Default::default()
-                }
+            .map(|h| tb::Transfer {
+                id: match kind {
+                    Kind::Post => ids::post(h.id),
+                    Kind::Void => ids::void(h.id),
+                },
+                debit_account_id: h.debit_account_id,
+                credit_account_id: h.credit_account_id,
+                amount: h.amount,
+                pending_id: h.id,
+                user_data_128: h.user_data_128,
+                user_data_64: h.user_data_64,
+                user_data_32: h.user_data_32,
+                // A post or void must repeat the pending transfer's ledger and code (or leave
+                // them zero); the server stores the pending transfer's either way.
+                ledger: h.ledger,
+                code: h.code,
+                flags: match kind {
+                    Kind::Post => TransferFlags::PostPendingTransfer,
+                    Kind::Void => TransferFlags::VoidPendingTransfer,
+                },
+                ..Default::default()
             })
             .collect()
     }
 
-    /// A refusal for a chain on an existing reservation that failed with `status`.
-    fn refusal(
-        status: CreateTransferStatus,
-        posting: bool,
-    ) -> Result<Option<ReservationError>, TigerBeetleError> {
-        Ok(Some(match status {
-            CreateTransferStatus::PendingTransferAlreadyPosted => ReservationError::Confirmed,
-            CreateTransferStatus::PendingTransferAlreadyVoided => ReservationError::Released,
-            CreateTransferStatus::PendingTransferExpired => ReservationError::Expired,
-            CreateTransferStatus::Exists if posting => return Ok(None),
-            CreateTransferStatus::Exists => ReservationError::Released,
+    /// The lines a generation holds.
+    fn lines_of(current: &Current) -> Vec<Line> {
+        current
+            .holds
+            .iter()
+            .map(|h| {
+                Line::new(
+                    ItemId::new(ids::item_of(h.debit_account_id)),
+                    h.amount as i64,
+                )
+            })
+            .collect()
+    }
+
+    /// What a failed post or void of an existing generation means.
+    fn settled(status: CreateTransferStatus, kind: Kind) -> Result<Settled, TigerBeetleError> {
+        Ok(match status {
+            CreateTransferStatus::PendingTransferAlreadyPosted => {
+                Settled::Ended(ReservationError::Confirmed)
+            }
+            CreateTransferStatus::PendingTransferExpired => {
+                Settled::Ended(ReservationError::Expired)
+            }
+            CreateTransferStatus::PendingTransferAlreadyVoided => Settled::Voided,
+            // Our own ids exist: this post or void was applied before. Only the `linked` flag
+            // can differ (a one-line release is a chain of one, unlinked; an extend's voids
+            // are linked to its holds).
+            CreateTransferStatus::Exists | CreateTransferStatus::ExistsWithDifferentFlags
+                if kind == Kind::Post =>
+            {
+                Settled::Posted
+            }
+            CreateTransferStatus::Exists | CreateTransferStatus::ExistsWithDifferentFlags => {
+                Settled::Voided
+            }
             other => return Err(TigerBeetleError::Protocol(format!("{other:?}"))),
-        }))
+        })
+    }
+
+    /// The shortfall to report for `line` (the server refused its hold): the units available
+    /// when read after the refusal.
+    async fn shortfall(&self, line: Line) -> Failure<ReserveError, TigerBeetleError> {
+        match self.account(line.item).await {
+            Ok(account) => Failure::Refused(ReserveError::Stock(TakeError::Shortfall {
+                item: line.item,
+                requested: line.quantity,
+                available: account.map_or(0, |a| Self::levels(&a).available),
+            })),
+            Err(e) => Failure::Backend(e),
+        }
     }
 
     async fn reserve_lines(
@@ -493,151 +579,164 @@ impl TigerBeetle {
             Failure::Backend(b) => Failure::Backend(b),
         })?;
         let start = self.clock.now();
-        // A cart holding a live reservation gets the lines added: void its holds and hold the
-        // merged lines anew, in one linked chain.
-        let live = self
-            .live_reservation(cart)
-            .await
-            .map_err(Failure::Backend)?;
-        let (seq, generation, mut chain, wanted) = match &live {
-            Some((seq, current)) => {
-                let mut merged: BTreeMap<ItemId, i64> = BTreeMap::new();
-                for h in &current.holds {
-                    let item = ItemId::new((h.debit_account_id & 0xFFFF_FFFF) as u32);
-                    *merged.entry(item).or_insert(0) += h.amount as i64;
-                }
-                for line in &lines {
-                    *merged.entry(line.item).or_insert(0) += line.quantity;
-                }
-                if let Some((&item, _)) = merged.iter().find(|(_, &q)| q > MAX_LINE_QUANTITY) {
-                    return Err(Failure::Refused(ReserveError::Stock(
-                        TakeError::QuantityOverflow { item },
-                    )));
-                }
-                let wanted: Vec<Line> = merged.into_iter().map(|(i, q)| Line::new(i, q)).collect();
-                (
-                    *seq,
-                    current.generation + 1,
-                    self.resolve(*seq, current, Kind::Void),
-                    wanted,
-                )
-            }
-            None => (self.next_seq(), 0, Vec::new(), lines.clone()),
+        let receipt = |seq| Receipt {
+            id: ReservationId::new(cart, seq, self.namespace),
+            deadline: start + Duration::from_secs(u64::from(timeout)),
         };
-        let voids = chain.len();
-        for (k, line) in wanted.iter().enumerate() {
-            chain.push(self.hold(cart, seq, generation, k, *line, timeout));
-        }
-        link(&mut chain);
-        let results = self
-            .client
-            .create_transfers(&chain)
-            .await
-            .map_err(|e| Failure::Backend(request(e)))?;
-        match first_failure(&results) {
-            None => Ok(Receipt {
-                id: ReservationId::new(cart, seq, self.tag),
-                deadline: start + Duration::from_secs(u64::from(timeout)),
-            }),
-            Some((k, CreateTransferStatus::ExceedsCredits)) if k >= voids => {
-                let line = wanted[k - voids];
-                let account = self
-                    .account(line.item)
+        // A generation found live whose void failed: it ended meanwhile (expired, say).
+        let mut ended: Option<(u64, u32)> = None;
+        for _ in 0..MAX_ATTEMPTS {
+            let latest = self
+                .latest_reservation(cart)
+                .await
+                .map_err(Failure::Backend)?;
+            let last = latest.as_ref().map_or(0, |(seq, _)| *seq);
+            let live = latest
+                .and_then(|(seq, current)| current.map(|c| (seq, c)))
+                .filter(|(seq, current)| ended != Some((*seq, current.generation)));
+            let Some((seq, current)) = live else {
+                // A new reservation, the cart's next: its anchor and its holds, one linked chain.
+                let seq = last + 1;
+                if seq > ids::MAX_RESERVATIONS_PER_CART {
+                    return Err(Failure::Backend(TigerBeetleError::Protocol(format!(
+                        "{cart} has had {} reservations, the most a cart can",
+                        ids::MAX_RESERVATIONS_PER_CART
+                    ))));
+                }
+                let mut chain = vec![self.anchor(cart, seq)];
+                for &line in &lines {
+                    chain.push(self.hold(cart, seq, 0, line, timeout));
+                }
+                link(&mut chain);
+                let results = self
+                    .client
+                    .create_transfers(&chain)
                     .await
-                    .map_err(Failure::Backend)?
-                    .ok_or_else(|| {
-                        Failure::Backend(TigerBeetleError::Protocol("item vanished".into()))
+                    .map_err(|e| Failure::Backend(request(e)))?;
+                match first_failure(&results) {
+                    None => return Ok(receipt(seq)),
+                    Some((k, CreateTransferStatus::ExceedsCredits)) if k > 0 => {
+                        return Err(self.shortfall(lines[k - 1]).await)
+                    }
+                    // Another reserve created the cart's next reservation first: add to it.
+                    Some((0, CreateTransferStatus::Exists)) => continue,
+                    Some((_, status)) => {
+                        return Err(Failure::Backend(TigerBeetleError::Protocol(format!(
+                            "reserve: {status:?}"
+                        ))))
+                    }
+                }
+            };
+            // The cart holds a live reservation: the lines are added to it. Void its holds and
+            // hold the merged lines anew, in one linked chain.
+            let mut merged: BTreeMap<ItemId, i64> = BTreeMap::new();
+            for line in Self::lines_of(&current).iter().chain(&lines) {
+                *merged.entry(line.item).or_insert(0) += line.quantity;
+            }
+            let overflow = merged.iter().find(|(_, &q)| q > MAX_LINE_QUANTITY);
+            let refusal = match overflow {
+                Some((&item, _)) => Some(TakeError::QuantityOverflow { item }),
+                None if merged.len() > MAX_LINES => Some(TakeError::TooManyLines {
+                    lines: merged.len(),
+                    max: MAX_LINES,
+                }),
+                None => None,
+            };
+            if let Some(refusal) = refusal {
+                // As the in-process engine: a shortfall of the added lines comes first.
+                for &line in &lines {
+                    let account = self.account(line.item).await.map_err(Failure::Backend)?;
+                    if account.is_some_and(|a| Self::levels(&a).available < line.quantity) {
+                        return Err(self.shortfall(line).await);
+                    }
+                }
+                return Err(Failure::Refused(ReserveError::Stock(refusal)));
+            }
+            let mut chain = Self::resolve(&current, Kind::Void);
+            let voids = chain.len();
+            for (&item, &quantity) in &merged {
+                let line = Line::new(item, quantity);
+                chain.push(self.hold(cart, seq, current.generation + 1, line, timeout));
+            }
+            link(&mut chain);
+            let results = self
+                .client
+                .create_transfers(&chain)
+                .await
+                .map_err(|e| Failure::Backend(request(e)))?;
+            match first_failure(&results) {
+                None => return Ok(receipt(seq)),
+                Some((k, CreateTransferStatus::ExceedsCredits)) if k >= voids => {
+                    let item = ItemId::new(ids::item_of(chain[k].debit_account_id));
+                    let added = lines.iter().find(|l| l.item == item).copied();
+                    let added = added.ok_or_else(|| {
+                        Failure::Backend(TigerBeetleError::Protocol(format!(
+                            "re-holding {item}, which no line adds, exceeded its stock"
+                        )))
                     })?;
-                Err(Failure::Refused(ReserveError::Stock(
-                    TakeError::Shortfall {
-                        item: line.item,
-                        requested: line.quantity,
-                        available: Self::levels(&account).available,
-                    },
-                )))
+                    return Err(self.shortfall(added).await);
+                }
+                Some((k, status)) if k < voids => {
+                    match Self::settled(status, Kind::Void).map_err(Failure::Backend)? {
+                        // Superseded by an extend or added lines: the next attempt finds the
+                        // newer generation. Released: the next finds no live reservation.
+                        Settled::Voided => {}
+                        Settled::Ended(_) | Settled::Posted => {
+                            ended = Some((seq, current.generation));
+                        }
+                    }
+                }
+                Some((_, status)) => {
+                    return Err(Failure::Backend(TigerBeetleError::Protocol(format!(
+                        "reserve: {status:?}"
+                    ))))
+                }
             }
-            // The live reservation was decided meanwhile (or expired): reserve anew.
-            Some((k, _)) if k < voids => Box::pin(self.reserve_new(cart, &lines, ttl)).await,
-            Some((_, status)) => Err(Failure::Backend(TigerBeetleError::Protocol(format!(
-                "reserve: {status:?}"
-            )))),
         }
+        Err(Failure::Backend(TigerBeetleError::Protocol(format!(
+            "reserve for {cart}: its reservation changed under {MAX_ATTEMPTS} attempts"
+        ))))
     }
 
-    /// A reserve that never merges (after a merge lost a race with the reservation's end).
-    async fn reserve_new(
-        &self,
-        cart: CartId,
-        lines: &[Line],
-        ttl: Duration,
-    ) -> Result<Receipt, Failure<ReserveError, TigerBeetleError>> {
-        let timeout = self.timeout(ttl).unwrap_or(1);
-        let start = self.clock.now();
-        let seq = self.next_seq();
-        let mut chain: Vec<tb::Transfer> = lines
-            .iter()
-            .enumerate()
-            .map(|(k, l)| self.hold(cart, seq, 0, k, *l, timeout))
-            .collect();
-        link(&mut chain);
-        let results = self
-            .client
-            .create_transfers(&chain)
-            .await
-            .map_err(|e| Failure::Backend(request(e)))?;
-        match first_failure(&results) {
-            None => Ok(Receipt {
-                id: ReservationId::new(cart, seq, self.tag),
-                deadline: start + Duration::from_secs(u64::from(timeout)),
-            }),
-            Some((k, CreateTransferStatus::ExceedsCredits)) => {
-                let line = lines[k];
-                let available = self
-                    .account(line.item)
-                    .await
-                    .map_err(Failure::Backend)?
-                    .map_or(0, |a| Self::levels(&a).available);
-                Err(Failure::Refused(ReserveError::Stock(
-                    TakeError::Shortfall {
-                        item: line.item,
-                        requested: line.quantity,
-                        available,
-                    },
-                )))
-            }
-            Some((_, status)) => Err(Failure::Backend(TigerBeetleError::Protocol(format!(
-                "reserve: {status:?}"
-            )))),
-        }
-    }
-
-    /// Posts or voids the reservation's current holds, as one chain; `None` if the chain
-    /// went through, else how it was refused (`Ok(None)` inside for "already posted by us").
+    /// Posts or voids the reservation's current holds, as one chain: `Ok(true)` if this call
+    /// did, `Ok(false)` if its posts existed already, else why not.
     async fn resolve_all(
         &self,
         id: ReservationId,
         kind: Kind,
     ) -> Result<Result<bool, ReservationError>, TigerBeetleError> {
-        if id.tag() != self.tag {
+        if id.tag() != self.namespace {
             return Ok(Err(ReservationError::Unknown));
         }
-        let Some(current) = self.current(id.seq(), id.cart()).await? else {
-            return Ok(Err(ReservationError::Unknown));
-        };
-        let mut chain = self.resolve(id.seq(), &current, kind);
-        link(&mut chain);
-        let results = self
-            .client
-            .create_transfers(&chain)
-            .await
-            .map_err(request)?;
-        match first_failure(&results) {
-            None => Ok(Ok(true)),
-            Some((_, status)) => match Self::refusal(status, matches!(kind, Kind::Post))? {
-                None => Ok(Ok(false)),
-                Some(e) => Ok(Err(e)),
-            },
+        let mut voided = None;
+        for _ in 0..MAX_ATTEMPTS {
+            let Some(current) = self.current(id.seq(), id.cart()).await? else {
+                return Ok(Err(ReservationError::Unknown));
+            };
+            if voided == Some(current.generation) {
+                // Voided, and no newer generation: released.
+                return Ok(Err(ReservationError::Released));
+            }
+            let mut chain = Self::resolve(&current, kind);
+            link(&mut chain);
+            let results = self
+                .client
+                .create_transfers(&chain)
+                .await
+                .map_err(request)?;
+            let Some((_, status)) = first_failure(&results) else {
+                return Ok(Ok(true));
+            };
+            match Self::settled(status, kind)? {
+                Settled::Ended(e) => return Ok(Err(e)),
+                Settled::Posted => return Ok(Ok(false)),
+                // Released, or superseded by an extend: the next look tells which.
+                Settled::Voided => voided = Some(current.generation),
+            }
         }
+        Err(TigerBeetleError::Protocol(format!(
+            "{id}: its reservation changed under {MAX_ATTEMPTS} attempts"
+        )))
     }
 
     async fn confirm_reservation(
@@ -677,50 +776,54 @@ impl TigerBeetle {
         let timeout = self
             .timeout(ttl)
             .ok_or(Failure::Refused(ReservationError::InvalidTtl { ttl }))?;
-        if id.tag() != self.tag {
+        if id.tag() != self.namespace {
             return Err(Failure::Refused(ReservationError::Unknown));
         }
         let start = self.clock.now();
-        let Some(current) = self
-            .current(id.seq(), id.cart())
-            .await
-            .map_err(Failure::Backend)?
-        else {
-            return Err(Failure::Refused(ReservationError::Unknown));
-        };
-        // Void and re-pend in one linked chain: the hold never lapses, and never doubles.
-        let mut chain = self.resolve(id.seq(), &current, Kind::Void);
-        for h in &current.holds {
-            let line = Line::new(
-                ItemId::new((h.debit_account_id & 0xFFFF_FFFF) as u32),
-                h.amount as i64,
-            );
-            let k = (h.id & 0xFFFF) as usize;
-            chain.push(self.hold(
-                id.cart(),
-                id.seq(),
-                current.generation + 1,
-                k,
-                line,
-                timeout,
-            ));
+        let mut voided = None;
+        for _ in 0..MAX_ATTEMPTS {
+            let Some(current) = self
+                .current(id.seq(), id.cart())
+                .await
+                .map_err(Failure::Backend)?
+            else {
+                return Err(Failure::Refused(ReservationError::Unknown));
+            };
+            if voided == Some(current.generation) {
+                return Err(Failure::Refused(ReservationError::Released));
+            }
+            // Void and re-pend in one linked chain: the hold never lapses, and never doubles.
+            let mut chain = Self::resolve(&current, Kind::Void);
+            let voids = chain.len();
+            for line in Self::lines_of(&current) {
+                chain.push(self.hold(id.cart(), id.seq(), current.generation + 1, line, timeout));
+            }
+            link(&mut chain);
+            let results = self
+                .client
+                .create_transfers(&chain)
+                .await
+                .map_err(|e| Failure::Backend(request(e)))?;
+            let Some((k, status)) = first_failure(&results) else {
+                return Ok(Receipt {
+                    id,
+                    deadline: start + Duration::from_secs(u64::from(timeout)),
+                });
+            };
+            if k >= voids {
+                return Err(Failure::Backend(TigerBeetleError::Protocol(format!(
+                    "extend: re-holding what was just voided: {status:?}"
+                ))));
+            }
+            match Self::settled(status, Kind::Void).map_err(Failure::Backend)? {
+                Settled::Ended(e) => return Err(Failure::Refused(e)),
+                Settled::Posted => return Err(Failure::Refused(ReservationError::Confirmed)),
+                Settled::Voided => voided = Some(current.generation),
+            }
         }
-        link(&mut chain);
-        let results = self
-            .client
-            .create_transfers(&chain)
-            .await
-            .map_err(|e| Failure::Backend(request(e)))?;
-        match first_failure(&results) {
-            None => Ok(Receipt {
-                id,
-                deadline: start + Duration::from_secs(u64::from(timeout)),
-            }),
-            Some((_, status)) => match Self::refusal(status, false).map_err(Failure::Backend)? {
-                Some(e) => Err(Failure::Refused(e)),
-                None => Err(Failure::Refused(ReservationError::Released)),
-            },
-        }
+        Err(Failure::Backend(TigerBeetleError::Protocol(format!(
+            "{id}: its reservation changed under {MAX_ATTEMPTS} attempts"
+        ))))
     }
 }
 

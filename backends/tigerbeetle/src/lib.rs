@@ -21,8 +21,28 @@
 //!   and new ones (the next *generation*) created with the new timeout, as a unit.
 //!   A reserve for a cart that holds a live reservation does the same with the merged lines.
 //!
-//! Transfer ids are derived from the reservation (`seq`, generation, kind, line), so a
-//! repeated confirm posts the same ids and is answered `Exists`: idempotent.
+//! - **An inventory is a ledger**: the `namespace` given to [`TigerBeetle::connect`] is the
+//!   ledger of all its accounts and transfers, and every query filters by it, so inventories
+//!   sharing a cluster never see each other's carts.
+//!
+//! A hold's id is fresh for every attempt (a hold refused for want of stock burns its id); the
+//! post and the void of a hold are derived from its id, so a repeated confirm posts the same
+//! ids and is answered `Exists` (idempotent), and racing confirms and releases meet on the
+//! server. A confirm, release or extend finds the reservation's latest holds with one query
+//! (two for reservations of more than three lines), then sends one linked chain; a reserve
+//! asks for the cart's live reservation first. When a verb's chain finds the holds it acted on
+//! voided by an extend or an added line meanwhile, it reads the reservation again (at most 64
+//! times): a confirm racing an extend confirms the extended reservation.
+//!
+//! A cart's reservations are numbered (1, 2, ...); creating one claims the cart's next number
+//! with a zero-amount *anchor* transfer whose id is derived from the cart and the number, in
+//! the same linked chain as the holds, so of two reserves racing for a cart with no live
+//! reservation one creates it and the other adds its lines to it.
+//!
+//! **What is not exact.** The `available` figure of a shortfall is read after the refusal, not
+//! at it. A restock's
+//! `MAX_STOCK` bound is read-then-write (racing restocks can pass it together; the ledger
+//! stays exact). [`LocalCluster`] starts throwaway clusters for tests and measurements.
 //!
 //! The clock cannot be driven from a test (the contract suite runs it as
 //! [`Time::Wall`](../atomic_stock_contract/enum.Time.html)): deadlines in receipts are the
@@ -35,5 +55,7 @@
 
 mod backend;
 mod ids;
+pub mod local_cluster;
 
 pub use backend::{TigerBeetle, TigerBeetleError};
+pub use local_cluster::LocalCluster;
