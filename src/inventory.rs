@@ -1685,8 +1685,8 @@ impl Inventory {
     /// order given, or registers nothing.
     ///
     /// Every entry is read and validated before any is registered: a bad SKU or level
-    /// ([`LoadError::Invalid`]), a SKU given twice ([`LoadError::DuplicateInLoad`]) or already
-    /// registered ([`LoadError::AlreadyRegistered`]), more entries than the catalog has room
+    /// ([`LoadError::Invalid`](crate::LoadError::Invalid)), a SKU given twice ([`LoadError::DuplicateInLoad`](crate::LoadError::DuplicateInLoad)) or already
+    /// registered ([`LoadError::AlreadyRegistered`](crate::LoadError::AlreadyRegistered)), more entries than the catalog has room
     /// for, or more than [`MAX_LOAD_ENTRIES`](crate::limits::MAX_LOAD_ENTRIES), refuses the
     /// whole load with an error naming the entry (its 1-based position). Registrations are
     /// serialized, so no other registration interleaves; items become visible to readers one
