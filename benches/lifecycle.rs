@@ -669,7 +669,8 @@ struct FloorPartition {
 
 /// The floor engine: see the module documentation ("Engines").
 struct Floor {
-    slots: Vec<AtomicI64>,
+    /// Its stock: the same words and take as `raw-cas`.
+    stock: RawCas,
     partitions: Box<[FloorPartition]>,
     /// A manual clock in nanoseconds.
     now: AtomicU64,
@@ -685,7 +686,7 @@ impl Floor {
             quantities: std::array::from_fn(|_| AtomicI64::new(0)),
         };
         Floor {
-            slots: (0..ITEMS).map(|_| AtomicI64::new(INITIAL)).collect(),
+            stock: RawCas::new(),
             partitions: (0..threads)
                 .map(|_| FloorPartition {
                     next: AtomicU64::new(1),
@@ -709,8 +710,7 @@ impl Floor {
         let sorted = &mut sorted[..lines.len()];
         sorted.copy_from_slice(lines);
         sorted.sort_unstable_by_key(|line| line.item);
-        let raw = RawCasView(&self.slots);
-        if !raw.take(sorted) {
+        if !self.stock.take(sorted) {
             return None;
         }
         let partition = &self.partitions[thread];
@@ -769,7 +769,7 @@ impl Floor {
                 let item = record.items[i].load(Ordering::Relaxed) as usize;
                 let quantity = record.quantities[i].load(Ordering::Relaxed);
                 // Release: pairs with the Acquire half of the next take of the item.
-                self.slots[item].fetch_add(quantity, Ordering::Release);
+                self.stock.slots[item].fetch_add(quantity, Ordering::Release);
             }
         }
         true
@@ -812,41 +812,6 @@ impl Floor {
                 .fetch_max(number, Ordering::Relaxed);
         }
         expired
-    }
-}
-
-/// [`RawCas`]'s sorted take over a borrowed array of stock words.
-struct RawCasView<'a>(&'a [AtomicI64]);
-
-impl RawCasView<'_> {
-    #[inline]
-    fn take(&self, lines: &[Line]) -> bool {
-        for (index, line) in lines.iter().enumerate() {
-            let slot = &self.0[line.item.get() as usize];
-            // Relaxed: a first guess only; the compare-and-swap below checks it.
-            let mut available = slot.load(Ordering::Relaxed);
-            loop {
-                if available < line.quantity {
-                    for line in &lines[..index] {
-                        // Release: as in `Floor::settle`.
-                        self.0[line.item.get() as usize]
-                            .fetch_add(line.quantity, Ordering::Release);
-                    }
-                    return false;
-                }
-                // AcqRel: as in `RawCas::take`. Relaxed on failure: learns the count only.
-                match slot.compare_exchange_weak(
-                    available,
-                    available - line.quantity,
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => break,
-                    Err(current) => available = current,
-                }
-            }
-        }
-        true
     }
 }
 

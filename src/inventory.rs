@@ -1089,10 +1089,7 @@ impl Inner {
                 let lines = merge(current.hold().lines(), added.lines())?;
                 let hold = Owned::new(Hold::new(deadline, lines.into_iter()));
                 if entry.replace(current, hold, &guard).is_ok() {
-                    self.schedule(entry, deadline, &upkeep);
-                    pending.commit();
-                    bump(&self.stock.counters().local().reserves, 1);
-                    return Ok(self.receipt(entry, deadline));
+                    return Ok(self.publish(entry, deadline, pending, &upkeep));
                 }
                 continue;
             }
@@ -1101,15 +1098,25 @@ impl Inner {
                 None => self.new_entry(cart, Hold::new(deadline, added.lines()))?,
             };
             match self.registry.insert(&position, entry, &guard) {
-                Ok(entry) => {
-                    self.schedule(entry, deadline, &upkeep);
-                    pending.commit();
-                    bump(&self.stock.counters().local().reserves, 1);
-                    return Ok(self.receipt(entry, deadline));
-                }
+                Ok(entry) => return Ok(self.publish(entry, deadline, pending, &upkeep)),
                 Err(entry) => fresh.entry = Some(entry),
             }
         }
+    }
+
+    /// Finishes a reserve whose hold is now in `entry`: tells the timer its deadline, commits
+    /// the units taken for it (in that order, see [`crate::expiry`]), counts it.
+    fn publish(
+        &self,
+        entry: &Entry,
+        deadline: u64,
+        pending: Pending<'_>,
+        upkeep: &Upkeep<'_>,
+    ) -> Receipt {
+        self.schedule(entry, deadline, upkeep);
+        pending.commit();
+        bump(&self.stock.counters().local().reserves, 1);
+        self.receipt(entry, deadline)
     }
 
     /// Gives back the admission of an entry that was never linked.
@@ -1161,12 +1168,7 @@ impl Inner {
                     None => self.new_entry(cart, Hold::new(deadline, wanted.lines()))?,
                 };
                 match self.registry.insert(&position, entry, &guard) {
-                    Ok(entry) => {
-                        self.schedule(entry, deadline, &upkeep);
-                        pending.commit();
-                        bump(&self.stock.counters().local().reserves, 1);
-                        return Ok(self.receipt(entry, deadline));
-                    }
+                    Ok(entry) => return Ok(self.publish(entry, deadline, pending, &upkeep)),
                     Err(entry) => {
                         fresh.entry = Some(entry);
                         continue;
