@@ -183,40 +183,16 @@
 #![warn(rust_2018_idioms, unreachable_pub, missing_debug_implementations)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod backend;
-mod bulk;
-mod catalog;
-mod clock;
-mod engine;
-mod epoch;
+mod carts;
 mod error;
-mod expiry;
-#[cfg(feature = "metrics")]
-mod export;
-mod hot;
 mod ids;
-mod inline;
+mod integrations;
 mod inventory;
 pub mod limits;
-mod lines;
-mod load;
-mod outcomes;
-mod park;
-mod reaper;
-mod registry;
 mod reservation;
-mod segmented;
-mod shard;
-mod sku;
-mod slot;
-mod stats;
 mod stock;
 mod sync;
-mod take;
-mod trace;
-mod wheel;
-#[cfg(feature = "serde")]
-mod wire;
+mod timer;
 
 #[cfg(feature = "baselines")]
 #[cfg_attr(docsrs, doc(cfg(feature = "baselines")))]
@@ -230,19 +206,19 @@ mod tests;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-pub use backend::{Backend, Failure};
-#[doc(hidden)]
-pub use bulk::Run;
-pub use clock::{Clock, CoarseClock, ManualClock, SystemClock};
-pub use engine::ReservationEngine;
 pub use error::{AdjustError, BuildError, CatalogError, LoadError, Shortage, TakeError};
-pub use expiry::LagHistogram;
 pub use ids::{ItemId, Line};
+pub use integrations::backend::{Backend, Failure};
+#[doc(hidden)]
+pub use inventory::audit::Run;
+pub use inventory::engine::ReservationEngine;
 pub use inventory::{AuditError, AuditReport, Inventory, InventoryBuilder, ItemLevels};
-pub use load::Loaded;
 pub use reservation::{
     CartId, Confirmation, Receipt, ReservationError, ReservationId, ReservationInfo,
     ReservationState, ReserveError,
 };
-pub use stats::Stats;
+pub use stock::load::Loaded;
+pub use stock::stats::Stats;
 pub use stock::{Stock, StockEngine};
+pub use timer::clock::{Clock, CoarseClock, ManualClock, SystemClock};
+pub use timer::LagHistogram;

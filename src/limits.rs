@@ -3,14 +3,14 @@
 
 /// Largest number of items a catalog holds. Registering one more fails with
 /// [`CatalogError::CatalogFull`](crate::CatalogError::CatalogFull).
-pub const MAX_ITEMS: u32 = crate::segmented::CAPACITY;
+pub const MAX_ITEMS: u32 = crate::sync::segmented::CAPACITY;
 
 /// Largest stock an item can have on hand (available, held and in flight together), and
 /// the largest quantity a single line may ask for: `2^31 - 1`.
 ///
 /// The bound comes from the slot layout: one 64-bit word holds the available count (32 bits)
 /// and the count of operations still in flight (30 bits), so both change in a single
-/// compare-and-swap (see `DESIGN.md`, "The stock word", and `src/slot.rs`). Everything that
+/// compare-and-swap (see `DESIGN.md`, "The stock word", and `src/stock/word.rs`). Everything that
 /// can come back to an item, available units plus units taken tentatively by operations in
 /// flight, is kept within this bound, so a give-back never carries out of the 32-bit field.
 pub const MAX_STOCK: i64 = (1 << 31) - 1;
@@ -43,7 +43,7 @@ pub const DEFAULT_EXPECTED_CARTS: usize = 1 << 16;
 pub const MAX_CART_BUCKETS: usize = 1 << 24;
 
 /// Largest number of shards ([`InventoryBuilder::shards`](crate::InventoryBuilder::shards)).
-pub const MAX_SHARDS: usize = crate::shard::MAX_SHARDS;
+pub const MAX_SHARDS: usize = crate::sync::stripe::MAX_SHARDS;
 
 /// Default of [`InventoryBuilder::max_reservations`](crate::InventoryBuilder::max_reservations).
 pub const DEFAULT_MAX_RESERVATIONS: u64 = 1 << 24;

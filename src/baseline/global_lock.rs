@@ -1,12 +1,12 @@
 //! Every item behind one mutex.
 
 use super::ItemState;
-use crate::catalog::validate_registration;
 use crate::error::{AdjustError, CatalogError, TakeError};
 use crate::ids::{ItemId, Line};
 use crate::limits::{MAX_ITEMS, MAX_STOCK};
+use crate::stock::catalog::validate_registration;
+use crate::stock::take::Canonical;
 use crate::stock::StockEngine;
-use crate::take::Canonical;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 

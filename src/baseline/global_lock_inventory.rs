@@ -11,20 +11,20 @@ use super::lifecycle::{
     check_adjustment, CartHash, FinishedRing, Ledger, LifecycleSettings, Outcome, Record, Target,
     Timebase,
 };
-use crate::catalog::validate_registration;
-use crate::clock::Clock;
-use crate::engine::ReservationEngine;
 use crate::error::{AdjustError, CatalogError, TakeError};
 use crate::ids::{ItemId, Line};
+use crate::inventory::engine::ReservationEngine;
 use crate::inventory::{AuditError, AuditReport, ItemLevels};
 use crate::limits::MAX_ITEMS;
-use crate::lines::{diff, merge, subtract};
 use crate::reservation::instance_tag;
 use crate::reservation::{
     CartId, Confirmation, Receipt, ReservationError, ReservationId, ReservationInfo,
     ReservationState, ReserveError,
 };
-use crate::take::{Canonical, Resolved};
+use crate::stock::catalog::validate_registration;
+use crate::stock::lines::{diff, merge, subtract};
+use crate::stock::take::{Canonical, Resolved};
+use crate::timer::clock::Clock;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,12 +1,12 @@
 //! Per-item mutexes in canonical order.
 
-use crate::catalog::validate_registration;
 use crate::error::{AdjustError, CatalogError, TakeError};
 use crate::ids::{ItemId, Line};
 use crate::limits::{MAX_ITEMS, MAX_STOCK};
-use crate::segmented::Segmented;
+use crate::stock::catalog::validate_registration;
+use crate::stock::take::{Canonical, Resolved};
 use crate::stock::StockEngine;
-use crate::take::{Canonical, Resolved};
+use crate::sync::segmented::Segmented;
 use std::sync::Mutex;
 
 /// One item's state under its lock.

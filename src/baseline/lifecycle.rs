@@ -1,17 +1,17 @@
 //! What the two lifecycle baselines share: their settings, their time base, the per-item
 //! ledger, the reservation record, and the memory of finished outcomes. The line arithmetic
-//! (merging, diffing, partial release) is the lock-free engine's own, in `src/lines.rs`.
+//! (merging, diffing, partial release) is the lock-free engine's own, in `src/stock/lines.rs`.
 //!
 //! Every rule here is the one [`Inventory`](crate::Inventory) applies.
 //! `tests/lifecycle_model.rs` checks all three engines against one sequential specification,
 //! so a rule that drifted here would fail there.
 
-use crate::clock::{Clock, CoarseClock};
 use crate::error::{AdjustError, TakeError};
 use crate::ids::{ItemId, Line};
 use crate::inventory::ItemLevels;
 use crate::limits::{self, MAX_STOCK};
 use crate::reservation::{CartId, ReservationError, ReservationId, ReservationState};
+use crate::timer::clock::{Clock, CoarseClock};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

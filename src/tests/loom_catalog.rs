@@ -1,10 +1,11 @@
-//! loom models of the catalog's stock-word protocols (`crate::slot`, "Delisting" and "Absolute
+//! loom models of the catalog's stock-word protocols (`crate::stock::slot`, "Delisting" and "Absolute
 //! levels"): a compare-and-set of the level racing a compensation, on a plain and on a
 //! promoted item; a delisting racing a take in flight; a delisting racing a split and a
 //! give-back to a shard.
 
-use crate::shard;
-use crate::slot::{Hold, LevelRefused, Slot, Source};
+use crate::stock::slot::{LevelRefused, Slot};
+use crate::stock::word::{Source, TakeMode};
+use crate::sync::stripe;
 use loom::sync::Arc;
 use loom::thread;
 
@@ -29,7 +30,7 @@ fn set_level_races_compensation() {
         let compensating = {
             let slot = slot.clone();
             thread::spawn(move || {
-                let taken = slot.take(1, Hold::Tentative, 1).unwrap();
+                let taken = slot.take(1, TakeMode::Tentative, 1).unwrap();
                 slot.give_back_tentative(1, taken.source);
             })
         };
@@ -53,16 +54,16 @@ fn set_level_races_shard_take() {
     model(|| {
         let slot = Arc::new(Slot::new(16));
         slot.promote(SHARDS);
-        shard::set_thread_number(0);
-        slot.take(1, Hold::Final, SHARDS).unwrap();
+        stripe::set_thread_number(0);
+        slot.take(1, TakeMode::Final, SHARDS).unwrap();
         let taker = {
             let slot = slot.clone();
             thread::spawn(move || {
-                shard::set_thread_number(0);
-                slot.take(1, Hold::Final, SHARDS).unwrap();
+                stripe::set_thread_number(0);
+                slot.take(1, TakeMode::Final, SHARDS).unwrap();
             })
         };
-        shard::set_thread_number(1);
+        stripe::set_thread_number(1);
         let counted = slot.set_available(15, 20);
         taker.join().unwrap();
         match counted {
@@ -85,7 +86,7 @@ fn delist_races_tentative_take() {
         let slot = Arc::new(Slot::new(2));
         let reserving = {
             let slot = slot.clone();
-            thread::spawn(move || match slot.take(1, Hold::Tentative, 1) {
+            thread::spawn(move || match slot.take(1, TakeMode::Tentative, 1) {
                 Ok(taken) => {
                     slot.commit(taken.source);
                     true
@@ -98,7 +99,7 @@ fn delist_races_tentative_take() {
         };
         assert!(slot.delist());
         assert_eq!(slot.in_flight(), 0, "delist returned with a take in flight");
-        let refused = slot.take(1, Hold::Final, 1).unwrap_err();
+        let refused = slot.take(1, TakeMode::Final, 1).unwrap_err();
         assert!(refused.delisted);
         let took = reserving.join().unwrap();
         assert_eq!(slot.available(), if took { 1 } else { 2 });
@@ -114,8 +115,8 @@ fn delist_races_split_and_give_back() {
     model(|| {
         let slot = Arc::new(Slot::new(4));
         slot.promote(SHARDS);
-        shard::set_thread_number(0);
-        let taken = slot.take(2, Hold::Tentative, SHARDS).unwrap();
+        stripe::set_thread_number(0);
+        let taken = slot.take(2, TakeMode::Tentative, SHARDS).unwrap();
         assert_eq!(taken.source, Source::shard(0));
         let giver = {
             let slot = slot.clone();
@@ -131,11 +132,12 @@ fn delist_races_split_and_give_back() {
         let hot = slot.hot().unwrap();
         for shard in 0..SHARDS {
             assert!(
-                hot.take_at(shard, slot.central(), 1, Hold::Final).is_none(),
+                hot.take_at(shard, slot.central(), 1, TakeMode::Final)
+                    .is_none(),
                 "shard {shard} took a unit of a delisted item"
             );
         }
-        assert!(slot.take(1, Hold::Final, SHARDS).unwrap_err().delisted);
+        assert!(slot.take(1, TakeMode::Final, SHARDS).unwrap_err().delisted);
         assert_eq!((slot.available(), slot.in_flight()), (4, 0));
     });
 }

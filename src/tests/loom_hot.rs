@@ -1,9 +1,10 @@
-//! loom models of the hot-item protocol (`crate::hot`): split against join, a give-back racing
+//! loom models of the hot-item protocol (`crate::stock::hot`): split against join, a give-back racing
 //! a drain, a shortfall decision racing a compensation. Each thread picks its shard explicitly
-//! (`shard::set_thread_number`) so that every execution of a model is deterministic.
+//! (`stripe::set_thread_number`) so that every execution of a model is deterministic.
 
-use crate::shard;
-use crate::slot::{Hold, Slot, Source};
+use crate::stock::slot::Slot;
+use crate::stock::word::{Source, TakeMode};
+use crate::sync::stripe;
 use loom::sync::Arc;
 use loom::thread;
 
@@ -25,7 +26,7 @@ fn hot_slot(initial: i64) -> Arc<Slot> {
 }
 
 fn on_shard(n: usize) {
-    shard::set_thread_number(n);
+    stripe::set_thread_number(n);
 }
 
 /// Whatever happened, at the end the whole item must add up and nothing may be in flight.
@@ -45,7 +46,7 @@ fn refill_races_join() {
             let slot = slot.clone();
             thread::spawn(move || {
                 on_shard(0);
-                slot.take(1, Hold::Final, SHARDS).is_ok()
+                slot.take(1, TakeMode::Final, SHARDS).is_ok()
             })
         };
         let joiner = {
@@ -60,9 +61,9 @@ fn refill_races_join() {
         // Exactly three more units can be had, wherever they sit.
         on_shard(1);
         for _ in 0..3 {
-            slot.take(1, Hold::Final, SHARDS).unwrap();
+            slot.take(1, TakeMode::Final, SHARDS).unwrap();
         }
-        assert!(slot.take(1, Hold::Final, SHARDS).is_err());
+        assert!(slot.take(1, TakeMode::Final, SHARDS).is_err());
         assert_quiet(&slot, 0);
     });
 }
@@ -74,7 +75,7 @@ fn give_back_races_drain() {
     model(|| {
         let slot = hot_slot(4);
         on_shard(0);
-        let taken = slot.take(2, Hold::Tentative, SHARDS).unwrap();
+        let taken = slot.take(2, TakeMode::Tentative, SHARDS).unwrap();
         assert_eq!(taken.source, Source::shard(0));
         let giver = {
             let slot = slot.clone();
@@ -98,7 +99,7 @@ fn shortfall_decision_races_compensation() {
     model(|| {
         let slot = hot_slot(1);
         on_shard(0);
-        let taken = slot.take(1, Hold::Tentative, SHARDS).unwrap();
+        let taken = slot.take(1, TakeMode::Tentative, SHARDS).unwrap();
         let compensating = {
             let slot = slot.clone();
             thread::spawn(move || slot.give_back_tentative(1, taken.source))
@@ -107,7 +108,7 @@ fn shortfall_decision_races_compensation() {
             let slot = slot.clone();
             thread::spawn(move || {
                 on_shard(1);
-                slot.take(1, Hold::Final, SHARDS)
+                slot.take(1, TakeMode::Final, SHARDS)
             })
         };
         compensating.join().unwrap();
@@ -135,7 +136,7 @@ fn split_races_join_and_take() {
             thread::spawn(move || slot.hot().unwrap().join(slot.central()))
         };
         on_shard(1);
-        let took = slot.take(2, Hold::Final, SHARDS).is_ok();
+        let took = slot.take(2, TakeMode::Final, SHARDS).is_ok();
         splitter.join().unwrap();
         joiner.join().unwrap();
         assert!(took, "3 units and one take of 2");
@@ -155,7 +156,7 @@ fn shortfall_decision_races_refill() {
             let slot = slot.clone();
             thread::spawn(move || {
                 on_shard(0);
-                if let Ok(taken) = slot.take(1, Hold::Tentative, SHARDS) {
+                if let Ok(taken) = slot.take(1, TakeMode::Tentative, SHARDS) {
                     slot.give_back_tentative(1, taken.source);
                 }
             })
@@ -164,7 +165,7 @@ fn shortfall_decision_races_refill() {
             let slot = slot.clone();
             thread::spawn(move || {
                 on_shard(1);
-                slot.take(1, Hold::Final, SHARDS)
+                slot.take(1, TakeMode::Final, SHARDS)
             })
         };
         refiller.join().unwrap();
@@ -184,13 +185,13 @@ fn shortfall_decision_races_refill() {
 #[test]
 fn restock_races_drain() {
     use crate::limits::MAX_STOCK;
-    use crate::slot::available;
+    use crate::stock::word::available;
     use crate::sync::atomic::Ordering;
     model(|| {
         let slot = hot_slot(MAX_STOCK - 1);
         on_shard(0);
         // A refill moves a chunk into shard 0; one unit of it is sold.
-        slot.take(1, Hold::Final, SHARDS).unwrap();
+        slot.take(1, TakeMode::Final, SHARDS).unwrap();
         let joiner = {
             let slot = slot.clone();
             thread::spawn(move || slot.hot().unwrap().join(slot.central()))

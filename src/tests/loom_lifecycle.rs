@@ -6,8 +6,8 @@
 //! thread at most once), two-thread models with 2 (one, whose space is too large at 2, with 1);
 //! `LOOM_MAX_PREEMPTIONS` overrides them all.
 
-use crate::expiry::Token;
 use crate::inventory::Inventory;
+use crate::timer::Token;
 use crate::{CartId, Clock, Confirmation, Line, ReservationError, ReservationState};
 use loom::sync::Arc;
 use loom::thread;
@@ -306,7 +306,7 @@ fn set_cart_on_an_empty_cart_races_creation_and_release() {
 /// drainer finds the inbox empty and leaves its bound reset: while the cleaner holds the token,
 /// no bound covers it, and `maybe_due` must still answer true, through `cleaning`.
 ///
-/// Under loom the inbox is a locked deque (see `SegQueue` in `inventory.rs`): loom sees none of
+/// Under loom the inbox is a locked deque (see `SegQueue` in `inventory/mod.rs`): loom sees none of
 /// crossbeam-queue's std atomics, and would neither interleave the pops nor see the
 /// happens-before they create.
 #[test]

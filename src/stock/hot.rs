@@ -5,7 +5,7 @@
 //! One item, thousands of buyers: every take on one stock word is a compare-and-swap on one
 //! cache line, which both cores fight over. A promoted item therefore keeps, beside its central
 //! word, one cache-padded escrow word per shard, laid out like the central word (see
-//! [`crate::slot`]; the flag bit means FROZEN there). A thread takes from its own shard with an
+//! [`crate::stock::slot`]; the flag bit means FROZEN there). A thread takes from its own shard with an
 //! uncontended compare-and-swap, and when the shard runs dry it *refills*: it moves a chunk
 //! (`central / (2 × shards)`, at least what it needs) from the central word into its shard. The
 //! chunk shrinks as stock runs low, so little stock is ever stranded in shards; when the central
@@ -35,13 +35,13 @@
 //! The protocol is modelled in loom (`src/tests/loom_hot.rs`): split against join, a give-back
 //! racing a drain, a shortfall decision racing a compensation.
 
-use crate::park::{self, WAITERS};
-use crate::shard;
-use crate::slot::{
+use crate::stock::park::{self, WAITERS};
+use crate::stock::word::{
     available, begin_in_flight, end_in_flight, in_flight, is_delisted, return_in_flight,
-    try_take_word, Hold, Source, Taken, DELISTED, FLAG, IN_FLIGHT_ONE,
+    try_take_word, Source, TakeMode, Taken, DELISTED, FLAG, IN_FLIGHT_ONE,
 };
 use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::stripe;
 use crossbeam_utils::CachePadded;
 
 /// One shard's escrow.
@@ -89,7 +89,7 @@ impl HotStock {
     /// The current thread's shard.
     #[inline]
     fn my_shard(&self) -> usize {
-        shard::thread_number() % self.cells.len()
+        stripe::thread_number() % self.cells.len()
     }
 
     /// A shard's stock word.
@@ -139,9 +139,9 @@ impl HotStock {
         &self,
         central: &AtomicU64,
         quantity: i64,
-        hold: Hold,
+        mode: TakeMode,
     ) -> Option<Taken> {
-        self.take_at(self.my_shard(), central, quantity, hold)
+        self.take_at(self.my_shard(), central, quantity, mode)
     }
 
     /// [`take_local`](HotStock::take_local) on a given shard (the loom models pick shards).
@@ -150,12 +150,12 @@ impl HotStock {
         shard: usize,
         central: &AtomicU64,
         quantity: i64,
-        hold: Hold,
+        mode: TakeMode,
     ) -> Option<Taken> {
         let word = &self.cells[shard].word;
         let mut retries = 0;
         loop {
-            match try_take_word(word, quantity, hold, |w| w & FLAG != 0) {
+            match try_take_word(word, quantity, mode, |w| w & FLAG != 0) {
                 Ok(r) => {
                     return Some(Taken {
                         retries: retries + r,
@@ -169,7 +169,7 @@ impl HotStock {
                         return None;
                     }
                     if !self.refill(central, word, quantity - available(seen)) {
-                        return self.steal(shard, quantity, hold, retries);
+                        return self.steal(shard, quantity, mode, retries);
                     }
                 }
             }
@@ -178,11 +178,17 @@ impl HotStock {
 
     /// Takes from another shard's escrow when the own shard is dry and the central word cannot
     /// refill it: stock left in other shards is used before anything is joined.
-    fn steal(&self, shard: usize, quantity: i64, hold: Hold, mut retries: u32) -> Option<Taken> {
+    fn steal(
+        &self,
+        shard: usize,
+        quantity: i64,
+        mode: TakeMode,
+        mut retries: u32,
+    ) -> Option<Taken> {
         let shards = self.cells.len();
         for step in 1..shards {
             let victim = (shard + step) % shards;
-            match try_take_word(&self.cells[victim].word, quantity, hold, |w| w & FLAG != 0) {
+            match try_take_word(&self.cells[victim].word, quantity, mode, |w| w & FLAG != 0) {
                 Ok(r) => {
                     return Some(Taken {
                         retries: retries + r,
@@ -367,7 +373,7 @@ impl HotStock {
         let mut w = word.load(Ordering::Acquire);
         loop {
             if w & FLAG != 0 {
-                crate::slot::add_available(central, quantity);
+                crate::stock::word::add_available(central, quantity);
                 end_in_flight(word);
                 return;
             }

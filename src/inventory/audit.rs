@@ -6,10 +6,10 @@
 //! yet, so [`Run::Auto`] stays on the calling thread (`DESIGN.md`, "7b. Bulk work"); the parallel
 //! path is there, tested, for the measurement.
 
-use crate::catalog::Catalog;
 use crate::ids::ItemId;
 use crate::inventory::{AuditError, ItemLevels};
-use crate::slot::Slot;
+use crate::stock::catalog::Catalog;
+use crate::stock::slot::Slot;
 use crate::stock::Stock;
 use rayon::prelude::*;
 

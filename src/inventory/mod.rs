@@ -1,34 +1,40 @@
 //! [`Inventory`]: the reservation engine an order service holds. It ties the stock core, the
 //! cart registry and the timer together; every atomic and every lock stays inside.
 
-use crate::clock::{Clock, CoarseClock};
-use crate::epoch::Epoch;
+pub(crate) mod audit;
+pub(crate) mod engine;
+pub(crate) mod outcomes;
+pub(crate) mod trace;
+
+use crate::carts::epoch::Epoch;
+use crate::carts::registry::{Entry, Hold, Registry, Snapshot, State};
 use crate::error::{AdjustError, BuildError, CatalogError, TakeError};
-use crate::expiry::{
-    LagHistogram, Token, CLEAN_BATCH, COMPACT_SLACK, DRAIN_BUDGET, DRAIN_CHECK_EVERY, DRAIN_EVERY,
-    INBOX_SLACK,
-};
 use crate::ids::{ItemId, Line};
+use crate::inventory::outcomes::Outcomes;
 use crate::limits::{self, MAX_STOCK};
-use crate::lines::{diff, merge, subtract};
-use crate::outcomes::Outcomes;
-use crate::registry::{Entry, Hold, Registry, Snapshot, State};
 use crate::reservation::instance_tag;
 use crate::reservation::{
     CartId, Confirmation, Receipt, ReservationError, ReservationId, ReservationInfo,
     ReservationState, ReserveError,
 };
-use crate::shard;
-use crate::slot::{self, Hold as Take};
-use crate::stats::{bump, Stats};
+use crate::stock::lines::{diff, merge, subtract};
+use crate::stock::slot;
+use crate::stock::stats::{bump, Stats};
+use crate::stock::word::TakeMode;
 use crate::stock::Stock;
 use crate::sync::atomic::{fence, AtomicU64, Ordering};
-use crate::wheel::Wheel;
+use crate::sync::stripe;
+use crate::timer::clock::{Clock, CoarseClock};
+use crate::timer::reaper::Reaper;
+use crate::timer::wheel::Wheel;
+use crate::timer::{
+    LagHistogram, Token, CLEAN_BATCH, COMPACT_SLACK, DRAIN_BUDGET, DRAIN_CHECK_EVERY, DRAIN_EVERY,
+    INBOX_SLACK,
+};
 // Counters that order nothing (reservation numbers, live counts for the admission bound, push
 // counts) are plain std atomics even under loom, so the models explore only the protocols.
+use crate::stock::take::{self, Pending, Resolved, Sources};
 use crate::sync::{lock, Mutex};
-use crate::take::{self, Pending, Resolved, Sources};
-use crate::trace;
 use crossbeam_epoch::{Guard, Owned};
 #[cfg(not(loom))]
 use crossbeam_queue::SegQueue;
@@ -67,7 +73,7 @@ impl<T> SegQueue<T> {
 /// Bits of a reservation's sequence number that name the shard that created it.
 const SHARD_BITS: u32 = 8;
 
-/// Per-shard state of the lifecycle (see [`crate::shard`]).
+/// Per-shard state of the lifecycle (see [`crate::sync::stripe`]).
 #[derive(Debug)]
 struct Shard {
     /// Next reservation number of this shard.
@@ -79,12 +85,12 @@ struct Shard {
     inbox: SegQueue<Token>,
     /// Pushes to `inbox`, to drain it every `DRAIN_EVERY`.
     pushes: PlainU64,
-    /// No token in `inbox` has an earlier deadline than this (see [`crate::expiry`]).
+    /// No token in `inbox` has an earlier deadline than this (see [`crate::timer`]).
     inbox_earliest: AtomicU64,
     /// Threads cleaning `inbox` without the timer (see `Inner::clean`): while one is, it may
     /// hold a live token that no bound covers, so `maybe_due` answers "maybe".
     cleaning: AtomicU64,
-    /// Outcomes of the shard's finished reservations (see [`crate::outcomes`]).
+    /// Outcomes of the shard's finished reservations (see [`crate::inventory::outcomes`]).
     finished: Outcomes,
 }
 
@@ -267,7 +273,7 @@ impl Default for InventoryBuilder {
     fn default() -> Self {
         InventoryBuilder {
             clock: Arc::new(CoarseClock::new()),
-            shards: shard::default_shards(),
+            shards: stripe::default_shards(),
             expected_carts: limits::DEFAULT_EXPECTED_CARTS,
             max_reservations: limits::DEFAULT_MAX_RESERVATIONS,
             finished_memory: limits::DEFAULT_FINISHED_MEMORY,
@@ -462,9 +468,13 @@ impl InventoryBuilder {
                 .unwrap_or(i64::MAX),
             max_ttl: self.max_ttl,
         });
-        let reaper = self
-            .reaper
-            .map(|tick| crate::reaper::Reaper::start(inner.clone(), tick));
+        let reaper = self.reaper.map(|tick| {
+            let inner = inner.clone();
+            Reaper::start(tick, move || {
+                inner.expire_due();
+                inner.time_to_next_deadline()
+            })
+        });
         Inventory { inner, reaper }
     }
 }
@@ -493,7 +503,7 @@ impl Inner {
 
     #[inline]
     fn shard_index(&self) -> usize {
-        shard::thread_number() & (self.shards.len() - 1)
+        stripe::thread_number() & (self.shards.len() - 1)
     }
 
     fn shard_of(&self, seq: u64) -> Option<&Shard> {
@@ -531,7 +541,7 @@ impl Inner {
         // expiry whose write section ended before this read has its give-backs seen by the
         // stock-word reads below (and the Acquire keeps those reads after this one).
         let version = self.bounds_seq.load(Ordering::Acquire);
-        match take::take(counters, entries, Take::Tentative) {
+        match take::take(counters, entries, TakeMode::Tentative) {
             Err(short @ TakeError::Shortfall { .. }) => {
                 if self.maybe_due(self.now()) {
                     self.expire_due();
@@ -541,7 +551,7 @@ impl Inner {
                 } else if version & 1 == 0 && self.bounds_seq.load(Ordering::Relaxed) == version {
                     return Err(short);
                 }
-                take::take(counters, entries, Take::Tentative)
+                take::take(counters, entries, TakeMode::Tentative)
             }
             result => result,
         }
@@ -563,7 +573,7 @@ impl Inner {
     }
 
     /// Tells the timer about a (new) deadline. Called after the hold is published and before
-    /// its stock is committed: see [`crate::expiry`] for why this order matters.
+    /// its stock is committed: see [`crate::timer`] for why this order matters.
     ///
     /// When the shard's inbox has grown past [`DRAIN_EVERY`] tokens, asks `upkeep` to drain it
     /// once the caller has unpinned (see [`Upkeep`]).
@@ -810,7 +820,7 @@ impl Inner {
         .then_some(deadline)
     }
 
-    /// Drops stale tokens when they outnumber live reservations (see [`crate::expiry`]): tokens
+    /// Drops stale tokens when they outnumber live reservations (see [`crate::timer`]): tokens
     /// of finished reservations, tokens whose deadline no longer matches the reservation's, and
     /// duplicates (a cart update that keeps the same deadline pushes the same token again).
     fn compact(&self, timer: &mut Timer) {
@@ -844,7 +854,7 @@ impl Inner {
         let mut announced = Sources::new();
         if returns_stock {
             // Announce first: until the units are back, a take that finds the item short
-            // must wait for us rather than answer "short" (see `crate::slot`).
+            // must wait for us rather than answer "short" (see `crate::stock::slot`).
             for line in lines {
                 announced.push(self.stock.slot(line.item).announce());
             }
@@ -893,7 +903,7 @@ impl Inner {
         true
     }
 
-    /// Remembers how `entry`'s reservation finished (see [`crate::outcomes`]). Called by the
+    /// Remembers how `entry`'s reservation finished (see [`crate::inventory::outcomes`]). Called by the
     /// thread that finished it, and by any thread before it marks the entry deleted.
     fn remember(&self, entry: &Entry, state: State) {
         if let Some(shard) = self.shard_of(entry.seq) {
@@ -1105,7 +1115,7 @@ impl Inner {
     }
 
     /// Finishes a reserve whose hold is now in `entry`: tells the timer its deadline, commits
-    /// the units taken for it (in that order, see [`crate::expiry`]), counts it.
+    /// the units taken for it (in that order, see [`crate::timer`]), counts it.
     fn publish(
         &self,
         entry: &Entry,
@@ -1201,7 +1211,7 @@ impl Inner {
             };
             let hold = Owned::new(Hold::new(deadline, wanted.lines()));
             // Announced only now, after the additions were taken: an operation holding
-            // announcements never waits (see `crate::slot`).
+            // announcements never waits (see `crate::stock::slot`).
             let mut announced = Sources::new();
             for line in &removals {
                 announced.push(self.stock.slot(line.item).announce());
@@ -1329,7 +1339,7 @@ fn public_state(state: State) -> ReservationState {
 #[derive(Debug)]
 pub struct Inventory {
     pub(crate) inner: Arc<Inner>,
-    reaper: Option<crate::reaper::Reaper>,
+    reaper: Option<Reaper>,
 }
 
 impl Default for Inventory {
@@ -1576,7 +1586,7 @@ impl Inventory {
     /// An item's counts (see [`ItemLevels`] for how exact they are).
     #[must_use]
     pub fn item(&self, item: ItemId) -> Option<ItemLevels> {
-        Some(crate::bulk::item_levels(
+        Some(crate::inventory::audit::item_levels(
             self.inner.stock.catalog().slot(item)?,
         ))
     }
@@ -1636,7 +1646,7 @@ impl Inventory {
     }
 
     /// [`audit`](Inventory::audit) with the per-item checks run as told (for the measurements
-    /// behind [`crate::bulk`]'s choice).
+    /// behind [`crate::inventory::audit`]'s choice).
     #[doc(hidden)]
     pub fn audit_with(&self, run: crate::Run) -> Result<AuditReport, AuditError> {
         let mut held = vec![0i64; self.inner.stock.len()];
@@ -1658,7 +1668,7 @@ impl Inventory {
         });
         drop(guard);
         // Every item a held line names was registered before it was reserved.
-        let totals = crate::bulk::audit_items(&self.inner.stock, &held, run)?;
+        let totals = crate::inventory::audit::audit_items(&self.inner.stock, &held, run)?;
         Ok(AuditReport {
             items: held.len(),
             live_reservations: live,
@@ -1891,7 +1901,7 @@ impl Inventory {
     #[doc(hidden)]
     #[must_use]
     pub fn levels_with(&self, run: crate::Run) -> Vec<ItemLevels> {
-        crate::bulk::levels(self.inner.stock.catalog(), run)
+        crate::inventory::audit::levels(self.inner.stock.catalog(), run)
     }
 }
 

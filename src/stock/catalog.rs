@@ -2,7 +2,7 @@
 //!
 //! Slots live in [`Segmented`] storage, so a reference to a slot stays valid while other
 //! threads register new items, and the take path finds a slot with two loads and no lock. SKUs
-//! are looked up both ways without a lock too (see [`crate::sku`]). Registration, single or in
+//! are looked up both ways without a lock too (see [`crate::stock::sku`]). Registration, single or in
 //! bulk, is serialized by one mutex: it keeps a SKU registered once (the check for an existing
 //! SKU and the insert happen under it) and ids dense (a bulk load's ids are consecutive).
 //!
@@ -14,9 +14,9 @@
 use crate::error::{CatalogError, LoadError};
 use crate::ids::ItemId;
 use crate::limits::{MAX_ITEMS, MAX_SKU_LEN, MAX_STOCK};
-use crate::segmented::Segmented;
-use crate::sku::{SkuIndex, Writer};
-use crate::slot::Slot;
+use crate::stock::sku::{SkuIndex, Writer};
+use crate::stock::slot::Slot;
+use crate::sync::segmented::Segmented;
 use crate::sync::{lock, Mutex};
 
 /// Dense ids to slots.

@@ -80,7 +80,7 @@ unsafe impl Send for Retired {}
 impl Retired {
     /// Drops the entry and keeps its memory for reuse on this thread (or frees it).
     fn recycle(self) {
-        crate::epoch::reclaimed();
+        crate::carts::epoch::reclaimed();
         // SAFETY: see `Send` above: we own the entry and nobody else can reach it. After
         // `drop_in_place` the allocation holds no live value, which `MaybeUninit` expresses.
         let spare = unsafe {
@@ -105,7 +105,7 @@ unsafe impl Send for RetiredHold {}
 
 impl RetiredHold {
     fn free(self) {
-        crate::epoch::reclaimed();
+        crate::carts::epoch::reclaimed();
         // SAFETY: see `Send` above: the hold was allocated by `Owned::new` in `replace`'s
         // caller (a `Box`), and nobody else can reach it.
         drop(unsafe { Box::from_raw(self.0) });
@@ -286,7 +286,7 @@ impl Entry {
         ) {
             Ok(installed) => {
                 if !self.is_first(current.ptr) {
-                    crate::epoch::retired();
+                    crate::carts::epoch::retired();
                     let replaced = RetiredHold(current.ptr.as_raw().cast_mut());
                     // The replaced hold was allocated by `replace` (it is not the embedded first
                     // hold) and is unreachable from the entry now; threads that loaded it
@@ -451,7 +451,7 @@ impl Registry {
                     ) {
                         Ok(_) => {
                             let retired = Retired(curr.as_raw().cast_mut());
-                            crate::epoch::retired();
+                            crate::carts::epoch::retired();
                             // We unlinked it, so no new reference can be made; existing ones
                             // are pinned, and deferred functions wait for them.
                             guard.defer(move || retired.recycle());

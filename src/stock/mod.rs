@@ -1,15 +1,28 @@
 //! [`Stock`]: the lock-free stock core, and [`StockEngine`], the operations it shares with the
 //! baselines it is measured against.
 
-use crate::catalog::Catalog;
+pub(crate) mod catalog;
+pub(crate) mod hot;
+pub(crate) mod inline;
+pub(crate) mod lines;
+pub(crate) mod load;
+pub(crate) mod park;
+pub(crate) mod sku;
+pub(crate) mod slot;
+pub(crate) mod stats;
+pub(crate) mod take;
+pub(crate) mod word;
+
 use crate::error::{AdjustError, CatalogError, LoadError, TakeError};
 use crate::ids::{ItemId, Line};
 use crate::limits::MAX_STOCK;
-use crate::load::{self, Loaded};
-use crate::shard;
-use crate::slot::{Hold, Slot};
-use crate::stats::{Counters, Stats};
-use crate::take::{self, Canonical};
+use crate::stock::catalog::Catalog;
+use crate::stock::load::Loaded;
+use crate::stock::slot::Slot;
+use crate::stock::stats::{Counters, Stats};
+use crate::stock::take::Canonical;
+use crate::stock::word::TakeMode;
+use crate::sync::stripe;
 
 /// The operations every stock engine in this crate offers: the lock-free [`Stock`] and the
 /// baselines (`baseline::ItemLocks`, `baseline::GlobalLock`, behind the `baselines` feature).
@@ -80,7 +93,7 @@ impl Stock {
     /// An empty catalog.
     #[must_use]
     pub fn new() -> Self {
-        Stock::with_shards(shard::default_shards())
+        Stock::with_shards(stripe::default_shards())
     }
 
     pub(crate) fn with_shards(shards: usize) -> Self {
@@ -169,7 +182,7 @@ impl Stock {
 
     fn register_loaded(
         &self,
-        entries: Vec<crate::catalog::LoadEntry>,
+        entries: Vec<crate::stock::catalog::LoadEntry>,
     ) -> Result<Loaded, LoadError> {
         let count = entries.len();
         let first = self.catalog.register_all(entries)?;
@@ -194,25 +207,25 @@ impl Stock {
             return self.take_one(*line);
         }
         let canonical = self.canonical(lines)?;
-        take::take(&self.counters, canonical.entries(), Hold::Final).map(take::finish)
+        take::take(&self.counters, canonical.entries(), TakeMode::Final).map(take::finish)
     }
 
     /// A single-line take: no sorting, no buffer, one compare-and-swap loop.
     fn take_one(&self, line: Line) -> Result<(), TakeError> {
         let slot = self.checked_slot(line)?;
-        match slot.take(line.quantity, Hold::Final, self.counters.len()) {
+        match slot.take(line.quantity, TakeMode::Final, self.counters.len()) {
             Ok(taken) => {
                 if taken.retries > 0 {
                     let local = self.counters.local();
-                    crate::stats::bump(&local.cas_retries, u64::from(taken.retries));
+                    crate::stock::stats::bump(&local.cas_retries, u64::from(taken.retries));
                 }
                 Ok(())
             }
             Err(short) => {
                 let local = self.counters.local();
-                crate::stats::bump(&local.shortfalls, 1);
+                crate::stock::stats::bump(&local.shortfalls, 1);
                 if short.waited {
-                    crate::stats::bump(&local.waits, 1);
+                    crate::stock::stats::bump(&local.waits, 1);
                 }
                 if short.delisted {
                     return Err(TakeError::Delisted { item: line.item });
@@ -284,7 +297,7 @@ impl Stock {
     /// take.
     pub fn shrink(&self, item: ItemId, quantity: i64) -> Result<(), AdjustError> {
         let slot = self.adjustable(item, quantity)?;
-        match slot.take(quantity, Hold::Final, self.counters.len()) {
+        match slot.take(quantity, TakeMode::Final, self.counters.len()) {
             Ok(_) => {
                 slot.unreceive(quantity);
                 Ok(())

@@ -1,7 +1,6 @@
 //! The optional background reaper: a thread that expires due reservations and stops when its
-//! inventory is dropped.
+//! inventory is dropped. It knows nothing of the inventory: it runs the pass it is given.
 
-use crate::inventory::Inner;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -21,14 +20,18 @@ pub(crate) struct Reaper {
 }
 
 impl Reaper {
-    /// Starts a thread that calls `expire_due` at least every `tick`.
-    pub(crate) fn start(inner: Arc<Inner>, tick: Duration) -> Reaper {
+    /// Starts a thread that runs `pass` (expire what is due, answer the time to the next known
+    /// deadline) at least every `tick`, and sooner when `pass` names an earlier deadline.
+    pub(crate) fn start(
+        tick: Duration,
+        pass: impl Fn() -> Option<Duration> + Send + 'static,
+    ) -> Reaper {
         let stop = Arc::new(Stop::default());
         let thread = {
             let stop = stop.clone();
             std::thread::Builder::new()
                 .name("atomic-stock-reaper".into())
-                .spawn(move || run(&inner, &stop, tick))
+                .spawn(move || run(&pass, &stop, tick))
                 .expect("failed to spawn the reaper thread")
         };
         Reaper {
@@ -54,15 +57,14 @@ impl Reaper {
     }
 }
 
-fn run(inner: &Inner, stop: &Stop, tick: Duration) {
+fn run(pass: &dyn Fn() -> Option<Duration>, stop: &Stop, tick: Duration) {
     let mut requested = stop
         .requested
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     while !*requested {
         drop(requested);
-        inner.expire_due();
-        let sleep = inner.time_to_next_deadline().map_or(tick, |d| d.min(tick));
+        let sleep = pass().map_or(tick, |d| d.min(tick));
         requested = stop
             .requested
             .lock()

@@ -4,6 +4,9 @@
 //! The rest of the crate imports atomics, `Mutex` and `thread_local!` from here and never from
 //! `std` directly (the tokio and crossbeam convention).
 
+pub(crate) mod segmented;
+pub(crate) mod stripe;
+
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic;
 #[cfg(not(loom))]

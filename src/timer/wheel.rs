@@ -19,7 +19,7 @@
 //! again whenever the wheel's position enters a new window, however far the clock jumps.
 //! `far` is empty unless reservations live longer than the wheel's reach.
 
-use crate::expiry::Token;
+use crate::timer::Token;
 
 const LEVELS: usize = 6;
 const SLOT_BITS: u32 = 6;

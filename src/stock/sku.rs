@@ -35,8 +35,8 @@
 //! a lookup misses only SKUs whose registration had not returned when the lookup started.
 
 use crate::ids::ItemId;
-use crate::segmented::Segmented;
 use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::segmented::Segmented;
 use arc_swap::ArcSwap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, OnceLock};

@@ -1,6 +1,6 @@
 //! Bulk loads of a catalog: `(SKU, initial level)` entries from an iterator or from CSV text,
 //! read and validated in full before the catalog registers any of them
-//! ([`Catalog::register_all`](crate::catalog::Catalog::register_all)).
+//! ([`Catalog::register_all`](crate::stock::catalog::Catalog::register_all)).
 //!
 //! The CSV form is the simplest one a warehouse export produces: one `sku,initial` pair per
 //! line, split at the first comma, surrounding ASCII whitespace ignored, `\n` or `\r\n` line
@@ -8,10 +8,10 @@
 //! quoting: a SKU holding a comma cannot be loaded this way. Parsing is hand-written: the
 //! format needs nothing a CSV crate would add.
 
-use crate::catalog::{validate_registration, LoadEntry};
 use crate::error::LoadError;
 use crate::ids::ItemId;
 use crate::limits::MAX_LOAD_ENTRIES;
+use crate::stock::catalog::{validate_registration, LoadEntry};
 use std::io::BufRead;
 
 /// What a bulk load registered: `count` items with consecutive ids from `first`, in the order

@@ -26,7 +26,7 @@ macro_rules! event {
 macro_rules! reserved {
     ($cart:expr, $lines:expr, $result:expr) => {
         match $result {
-            Ok(receipt) => $crate::trace::event!(
+            Ok(receipt) => $crate::inventory::trace::event!(
                 TRACE,
                 "reserve",
                 cart = $cart.get(),
@@ -37,7 +37,7 @@ macro_rules! reserved {
                 item,
                 requested,
                 available,
-            })) => $crate::trace::event!(
+            })) => $crate::inventory::trace::event!(
                 DEBUG,
                 "shortfall",
                 cart = $cart.get(),
@@ -56,21 +56,21 @@ macro_rules! reserved {
 macro_rules! finished {
     ($state:expr, cart = $cart:expr, id = $id:expr, lines = $lines:expr, late_ns = $late:expr) => {
         match $state {
-            $crate::registry::State::Confirmed => $crate::trace::event!(
+            $crate::carts::registry::State::Confirmed => $crate::inventory::trace::event!(
                 TRACE,
                 "confirm",
                 cart = $cart,
                 id = %$id,
                 lines = $lines
             ),
-            $crate::registry::State::Released => $crate::trace::event!(
+            $crate::carts::registry::State::Released => $crate::inventory::trace::event!(
                 TRACE,
                 "release",
                 cart = $cart,
                 id = %$id,
                 lines = $lines
             ),
-            _ => $crate::trace::event!(
+            _ => $crate::inventory::trace::event!(
                 DEBUG,
                 "expire",
                 cart = $cart,

@@ -19,7 +19,7 @@
 //! targets without one. Two 64-bit words would need a lock of our own to keep a slot's key
 //! and outcome together when two finishers race for it.
 
-use crate::registry::State;
+use crate::carts::registry::State;
 
 #[cfg(not(loom))]
 use portable_atomic::AtomicU128;

@@ -7,7 +7,7 @@ use crate::error::TakeError;
 use crate::ids::Line;
 use crate::limits::{MAX_LINES, MAX_LINE_QUANTITY};
 use crate::reservation::ReservationError;
-use crate::take::Resolved;
+use crate::stock::take::Resolved;
 
 /// Merges two canonical line sets (adding to a cart's reservation), refusing a line above
 /// [`MAX_LINE_QUANTITY`] or more than [`MAX_LINES`] lines in all.

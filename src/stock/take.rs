@@ -4,7 +4,7 @@
 //! 1. [`Canonical::new`] validates every line (quantity in range, item known), merges duplicate
 //!    items and sorts by [`ItemId`]. Nothing is touched yet, so bad input changes nothing.
 //! 2. [`take`] takes each line in ascending item order with a compare-and-swap on the item's
-//!    stock word (see [`crate::slot`]). Every line but the last is taken *tentatively*: counted as
+//!    stock word (see [`crate::stock::slot`]). Every line but the last is taken *tentatively*: counted as
 //!    an operation in flight, so that a concurrent request that finds the item short knows units
 //!    may come back and waits instead of answering "short" (no phantom shortfall).
 //! 3. On the first shortfall the [`Pending`] guard gives back every line already taken, at once.
@@ -17,10 +17,11 @@
 
 use crate::error::TakeError;
 use crate::ids::{ItemId, Line};
-use crate::inline::InlineVec;
 use crate::limits::{MAX_LINES, MAX_LINE_QUANTITY};
-use crate::slot::{Hold, Slot, Source};
-use crate::stats::{bump, Counters};
+use crate::stock::inline::InlineVec;
+use crate::stock::slot::Slot;
+use crate::stock::stats::{bump, Counters};
+use crate::stock::word::{Source, TakeMode};
 
 /// Lines kept inline (no allocation) while validating.
 const INLINE_LINES: usize = 8;
@@ -281,14 +282,14 @@ impl Drop for Pending<'_> {
 
 /// Takes every line of `entries` (canonical: sorted, merged, validated) or none.
 ///
-/// With `last = Hold::Final`, the last line is taken for good: a plain take, finished with
-/// [`finish`]. With `last = Hold::Tentative`, every line stays in flight until the returned
+/// With `last = TakeMode::Final`, the last line is taken for good: a plain take, finished with
+/// [`finish`]. With `last = TakeMode::Tentative`, every line stays in flight until the returned
 /// guard is committed or dropped: the caller publishes a reservation in between.
 #[inline]
 pub(crate) fn take<'a>(
     counters: &Counters,
     entries: &'a [Resolved<&'a Slot>],
-    last: Hold,
+    last: TakeMode,
 ) -> Result<Pending<'a>, TakeError> {
     debug_assert!(!entries.is_empty());
     let mut pending = Pending {
@@ -302,21 +303,21 @@ pub(crate) fn take<'a>(
     for (i, r) in entries.iter().enumerate() {
         #[cfg(all(test, not(loom)))]
         fault::before_line(i);
-        let hold = if i + 1 == entries.len() {
+        let mode = if i + 1 == entries.len() {
             last
         } else {
-            Hold::Tentative
+            TakeMode::Tentative
         };
-        match r.at.take(r.line.quantity, hold, shards) {
+        match r.at.take(r.line.quantity, mode, shards) {
             Ok(taken) => {
                 retries += u64::from(taken.retries);
                 pending.sources.push(taken.source);
                 if taken.waited {
                     bump(&counters.local().waits, 1);
                 }
-                match hold {
-                    Hold::Tentative => pending.tentative += 1,
-                    Hold::Final => pending.last_final = true,
+                match mode {
+                    TakeMode::Tentative => pending.tentative += 1,
+                    TakeMode::Final => pending.last_final = true,
                 }
             }
             Err(short) => {
@@ -381,7 +382,7 @@ pub(crate) mod fault {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::catalog::Catalog;
+    use crate::stock::catalog::Catalog;
 
     fn id(n: u32) -> ItemId {
         ItemId::new(n)
@@ -517,7 +518,7 @@ mod tests {
             Line::new(id(2), 2),
         ];
         let canonical = resolve(&catalog, &lines);
-        let err = take(&counters, canonical.entries(), Hold::Final)
+        let err = take(&counters, canonical.entries(), TakeMode::Final)
             .err()
             .unwrap();
         assert_eq!(
@@ -542,7 +543,7 @@ mod tests {
         let counters = Counters::new(2);
         let lines = [Line::new(id(0), 2), Line::new(id(1), 3)];
         let canonical = resolve(&catalog, &lines);
-        let pending = take(&counters, canonical.entries(), Hold::Tentative).unwrap();
+        let pending = take(&counters, canonical.entries(), TakeMode::Tentative).unwrap();
         assert_eq!((available(&catalog, 0), in_flight(&catalog, 0)), (3, 1));
         assert_eq!((available(&catalog, 1), in_flight(&catalog, 1)), (2, 1));
         pending.commit();
@@ -556,7 +557,7 @@ mod tests {
         let counters = Counters::new(2);
         let lines = [Line::new(id(0), 2), Line::new(id(1), 3)];
         let canonical = resolve(&catalog, &lines);
-        drop(take(&counters, canonical.entries(), Hold::Final).unwrap());
+        drop(take(&counters, canonical.entries(), TakeMode::Final).unwrap());
         assert_eq!((available(&catalog, 0), in_flight(&catalog, 0)), (5, 0));
         assert_eq!((available(&catalog, 1), in_flight(&catalog, 1)), (5, 0));
     }
@@ -574,7 +575,7 @@ mod tests {
         for at in 0..3 {
             fault::panic_before_line(Some(at));
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                take(&counters, canonical.entries(), Hold::Final).map(finish)
+                take(&counters, canonical.entries(), TakeMode::Final).map(finish)
             }));
             fault::panic_before_line(None);
             assert!(result.is_err(), "the injected fault must fire");

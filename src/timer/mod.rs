@@ -3,7 +3,7 @@
 //! Reserving must not take a lock, so a reservation's deadline goes into its shard's lock-free
 //! inbox (a `crossbeam_queue::SegQueue`) and nowhere else. Whoever expires — a host calling
 //! `expire_due`, the optional reaper thread, or a reserve that found too little stock — takes
-//! the timer's mutex, moves every inbox into a hierarchical timing wheel ([`crate::wheel`]),
+//! the timer's mutex, moves every inbox into a hierarchical timing wheel ([`crate::timer::wheel`]),
 //! and takes out what is due. So the lock is on the expiry path only, never on the reserve path.
 //!
 //! Tokens are not removed when a reservation finishes early (confirm, release) or moves its
@@ -25,6 +25,10 @@
 //! one per inbox, lowered by pushers with `fetch_min` after pushing and reset by the drainer
 //! with `swap` before draining. Every token not yet drained has a deadline at or above its
 //! inbox's bound, so `min(bounds) > now` proves nothing is due.
+
+pub(crate) mod clock;
+pub(crate) mod reaper;
+pub(crate) mod wheel;
 
 /// Stale tokens tolerated in the wheel beyond twice the live reservations.
 pub(crate) const COMPACT_SLACK: usize = crate::limits::TIMER_SLACK;

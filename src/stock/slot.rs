@@ -1,39 +1,5 @@
-//! One item's stock: the packed stock word and the protocol every take, commit and give-back
-//! follows on it.
-//!
-//! # The stock word
-//!
-//! ```text
-//!  63        62       61      60 ............ 32   31 ............ 0
-//! [WAITERS][FLAG][DELISTED][ operations in flight ][    available    ]
-//! ```
-//!
-//! * `available`: units anyone may take (32 bits, bits 0-31; see "Bounds" below).
-//! * `operations in flight`: how many unfinished operations may still put units of this item
-//!   back into `available`: a multi-item take that took this line *tentatively* and may yet
-//!   compensate, a reservation being published, or a release, expiry or cart update that has
-//!   *announced* it may return units it holds. Each adds 1 before it can return units and
-//!   removes its 1 in the same atomic operation that returns them (or withdraws it). 29 bits
-//!   (bits 32-60): the count is bounded by the number of running threads.
-//! * `DELISTED`: the item takes no new units out (see "Delisting"); set once, never cleared.
-//! * `FLAG`: on an item's central word, SPLIT (its stock is spread over per-shard words, see
-//!   [`crate::hot`]); on a shard word, FROZEN (the shard takes no stock in).
-//! * `WAITERS`: a thread is parked on the word (see [`crate::park`]).
-//!
-//! # Exact shortfalls
-//!
-//! A take answers "short" only from a word whose in-flight count is zero: then every unit of
-//! the item is either available or held by a reservation that will stay held, at the instant
-//! of that read. When `available < requested` but operations are in flight, the answer depends
-//! on them, so the take waits for the word to change (spinning briefly, then parking). It never
-//! waits on an operation that waits on it: a take only waits while holding tentative units of
-//! lower items, and in-flight operations on an item never wait on anything of a lower item
-//! (takes go in ascending item order; finishers and publishers do not wait at all).
-//!
-//! Counting operations rather than units means racing finishers of the same reservation can
-//! each announce without the count ever overflowing (it is bounded by the number of running
-//! threads), at the price of a decider sometimes waiting for an operation whose units would not
-//! have sufficed anyway.
+//! One item's stock slot: its stock word (laid out in [`crate::stock::word`]), its ledger, and
+//! the operations on them: take, commit, give back, delist, set a level, promote a hot item.
 //!
 //! # Delisting
 //!
@@ -56,158 +22,23 @@
 //! # Hot items
 //!
 //!
-//! A contended item is *promoted*: it gets per-shard escrow words (see [`crate::hot`]), each
+//! A contended item is *promoted*: it gets per-shard escrow words (see [`crate::stock::hot`]), each
 //! with the same layout, and every operation here then goes through the thread's shard first.
 //! A line remembers where it was taken ([`Source`]) so that its commit or compensation lands on
 //! the same word.
 //!
-//! # Bounds
-//!
-//! Everything that can come back to an item, its available units plus the units operations in
-//! flight took tentatively, stays at or below [`MAX_STOCK`](crate::limits::MAX_STOCK) = 2^31 - 1,
-//! so no give-back can carry out of the 32-bit `available` field (the spare bit is headroom,
-//! not capacity). Every addition is bounded so: the core [`Stock`](crate::Stock)'s restocks
-//! and give-backs through [`Slot::add_checked`], which decides only on a word with nothing in
-//! flight (the word counts operations, not their units), and the reservation engine's restocks
-//! through its ledger ([`Slot::receive_within_bound`]: `received - sold` counts available,
-//! in-flight and held units together).
-
-use crate::hot::HotStock;
 use crate::limits::MAX_STOCK;
-use crate::park::{self, WAITERS};
+use crate::stock::hot::HotStock;
+use crate::stock::park::{self, WAITERS};
+use crate::stock::word::{
+    add_available, available, begin_in_flight, end_in_flight, in_flight, is_delisted,
+    return_in_flight, try_take_word, Short, Source, TakeMode, Taken, DELISTED,
+};
 use crate::sync::atomic::{AtomicI64, AtomicPtr, AtomicU64, Ordering};
-
-const AVAILABLE_MASK: u64 = 0xFFFF_FFFF;
-const IN_FLIGHT_SHIFT: u32 = 32;
-/// One operation in flight.
-pub(crate) const IN_FLIGHT_ONE: u64 = 1 << IN_FLIGHT_SHIFT;
-const IN_FLIGHT_MASK: u64 = ((1 << 29) - 1) << IN_FLIGHT_SHIFT;
-/// The item is delisted (on a central word; on a shard word, with FLAG: frozen for good).
-pub(crate) const DELISTED: u64 = 1 << 61;
-/// SPLIT on a central word, FROZEN on a shard word.
-pub(crate) const FLAG: u64 = 1 << 62;
 
 /// Failed compare-and-swaps on an item's central word after which the item is promoted to
 /// per-shard stock (if it has enough stock to spread).
 const PROMOTE_AFTER_RETRIES: u32 = 64;
-
-/// Units available in a stock word.
-#[inline]
-pub(crate) const fn available(word: u64) -> i64 {
-    (word & AVAILABLE_MASK) as i64
-}
-
-/// Operations in flight in a stock word.
-#[inline]
-pub(crate) const fn in_flight(word: u64) -> i64 {
-    ((word & IN_FLIGHT_MASK) >> IN_FLIGHT_SHIFT) as i64
-}
-
-/// Whether a take is final or tentative.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Hold {
-    /// The units leave the item for good (the last line of a plain take).
-    Final,
-    /// The take stays in flight until [`Slot::commit`] or [`Slot::give_back_tentative`].
-    Tentative,
-}
-
-impl Hold {
-    /// What a take adds to the in-flight count.
-    #[inline]
-    pub(crate) const fn in_flight_delta(self) -> u64 {
-        match self {
-            Hold::Final => 0,
-            Hold::Tentative => IN_FLIGHT_ONE,
-        }
-    }
-}
-
-/// Which word of an item an operation used: the central word, or a shard's escrow word.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
-pub(crate) struct Source(u16);
-
-impl Source {
-    pub(crate) const CENTRAL: Source = Source(0);
-
-    pub(crate) const fn shard(index: usize) -> Source {
-        Source(index as u16 + 1)
-    }
-
-    pub(crate) const fn shard_index(self) -> Option<usize> {
-        match self.0 {
-            0 => None,
-            n => Some(n as usize - 1),
-        }
-    }
-}
-
-/// Outcome of a take on one slot.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) struct Taken {
-    /// Failed compare-and-swap attempts before the one that succeeded.
-    pub(crate) retries: u32,
-    /// Whether the take waited for in-flight operations first.
-    pub(crate) waited: bool,
-    /// Where the units came from (where a tentative take must be committed or returned).
-    pub(crate) source: Source,
-}
-
-/// The take was refused: `available` units were available, with nothing in flight, when the
-/// shortfall was decided.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) struct Short {
-    pub(crate) available: i64,
-    /// Refused because the item is delisted, not for want of units.
-    pub(crate) delisted: bool,
-    pub(crate) retries: u32,
-    /// Whether the decision had to wait for in-flight operations first.
-    pub(crate) waited: bool,
-}
-
-/// Takes `quantity` from `word` if its `available` allows, in one compare-and-swap loop.
-/// Returns the word that refused (too little available) otherwise, with the failed attempts.
-/// `refuse` may also veto a word (a frozen shard).
-#[inline]
-pub(crate) fn try_take_word(
-    word: &AtomicU64,
-    quantity: i64,
-    hold: Hold,
-    refuse: impl Fn(u64) -> bool,
-) -> Result<u32, (u64, u32)> {
-    let delta = hold.in_flight_delta();
-    let mut retries = 0;
-    // Acquire: pairs with the Release half of the read-modify-writes that change stock words
-    // (`return_in_flight`, `end_in_flight`, `add_available`, other takes); a shortfall decided
-    // on this value happens-after the state changes and give-backs it reflects.
-    let mut current = word.load(Ordering::Acquire);
-    loop {
-        if refuse(current) || available(current) < quantity {
-            return Err((current, retries));
-        }
-        // Cannot underflow (available >= quantity); the in-flight count is bounded by the
-        // number of running operations, far below its 29 bits.
-        let new = current - quantity as u64 + delta;
-        // AcqRel on success: Acquire pairs with the Release of the give-back that put the units
-        // here (`return_in_flight`, `add_available`), so they are taken only after the
-        // giver's state change is visible; Release pairs with the Acquire load above in the
-        // next taker or decider, which then sees what preceded this take. Acquire on failure:
-        // the fresh value feeds the next decision (possibly a shortfall), as the load above.
-        match word.compare_exchange_weak(current, new, Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => return Ok(retries),
-            Err(actual) => {
-                current = actual;
-                retries += 1;
-            }
-        }
-    }
-}
-
-/// Whether a stock word carries the DELISTED mark (the take's veto on a central word).
-#[inline(always)]
-pub(crate) fn is_delisted(word: u64) -> bool {
-    word & DELISTED != 0
-}
 
 /// Why [`Slot::set_available`] changed nothing.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -216,61 +47,6 @@ pub(crate) enum LevelRefused {
     Mismatch { actual: i64 },
     /// The item is delisted.
     Delisted,
-}
-
-/// Ends an in-flight operation on `word` that returns nothing (a commit, a withdrawal).
-#[inline]
-pub(crate) fn end_in_flight(word: &AtomicU64) {
-    // AcqRel: Release publishes the operation's effects (a reservation record, a final state)
-    // to a decider whose Acquire load in `try_take_word`/`wait_for_change` sees the count drop.
-    // The Acquire half is not needed by any argument (WAITERS is read from the returned value,
-    // which is the latest in any case); kept, not measured.
-    let previous = word.fetch_sub(IN_FLIGHT_ONE, Ordering::AcqRel);
-    debug_assert!(in_flight(previous) >= 1);
-    if previous & WAITERS != 0 {
-        park::wake(word);
-    }
-}
-
-/// Ends an in-flight operation on `word` by returning `quantity` units: +`quantity`
-/// available, -1 in flight, in one addition.
-#[inline]
-pub(crate) fn return_in_flight(word: &AtomicU64, quantity: i64) {
-    // The count is >= 1, so the high half does not borrow; available units plus the units in
-    // flight stay within `MAX_STOCK` < 2^32 (see "Bounds"), so the low half does not carry.
-    let delta = (quantity as u64).wrapping_sub(IN_FLIGHT_ONE);
-    // AcqRel: as in `end_in_flight`; the Release half also pairs with the Acquire of the take
-    // (`try_take_word`) that consumes the units, so it sees the giver's state change.
-    let previous = word.fetch_add(delta, Ordering::AcqRel);
-    debug_assert!(in_flight(previous) >= 1);
-    debug_assert!(available(previous) + quantity <= MAX_STOCK);
-    if previous & WAITERS != 0 {
-        park::wake(word);
-    }
-}
-
-/// Adds `quantity` units to `word`'s available count (no in-flight change).
-#[inline]
-pub(crate) fn add_available(word: &AtomicU64, quantity: i64) {
-    // AcqRel: Release pairs with the Acquire of the take (`try_take_word`) that consumes these
-    // units, so it sees the giver's state transition. The Acquire half is not needed (WAITERS
-    // is read from the returned value); kept, not measured.
-    let previous = word.fetch_add(quantity as u64, Ordering::AcqRel);
-    debug_assert!(available(previous) + quantity <= AVAILABLE_MASK as i64);
-    if previous & WAITERS != 0 {
-        park::wake(word);
-    }
-}
-
-/// Adds one operation in flight to `word`.
-#[inline]
-pub(crate) fn begin_in_flight(word: &AtomicU64) {
-    // AcqRel, stronger than needed. What orders the announcement before the deciding
-    // compare-and-swap that follows it is that swap's own Release (`Entry::finish`/`replace`,
-    // AcqRel; `freeze_and_drain`'s shard swap): a thread that Acquires the decision and then
-    // reads this word sees the announcement (or its resolution). A Release here would order
-    // only what came *before* the announcement. Relaxed would do; kept, not measured.
-    word.fetch_add(IN_FLIGHT_ONE, Ordering::AcqRel);
 }
 
 /// One item's stock slot.
@@ -334,16 +110,21 @@ impl Slot {
     ///
     /// `quantity` must be in `1..=MAX_STOCK` (validated by the caller).
     #[inline(always)]
-    pub(crate) fn take(&self, quantity: i64, hold: Hold, shards: usize) -> Result<Taken, Short> {
+    pub(crate) fn take(
+        &self,
+        quantity: i64,
+        mode: TakeMode,
+        shards: usize,
+    ) -> Result<Taken, Short> {
         debug_assert!((1..=MAX_STOCK).contains(&quantity));
         if let Some(hot) = self.hot() {
-            if let Some(taken) = hot.take_local(&self.word, quantity, hold) {
+            if let Some(taken) = hot.take_local(&self.word, quantity, mode) {
                 return Ok(taken);
             }
         }
         // The common case inline: enough stock on the central word, taken at the first try.
         // Anything else (contention, too little stock, waiting, delisted) goes the whole way.
-        match try_take_word(&self.word, quantity, hold, is_delisted) {
+        match try_take_word(&self.word, quantity, mode, is_delisted) {
             Ok(retries) => {
                 if retries > 0 {
                     self.note_contention(retries, shards);
@@ -354,18 +135,18 @@ impl Slot {
                     source: Source::CENTRAL,
                 })
             }
-            Err(_) => self.take_central(quantity, hold, shards),
+            Err(_) => self.take_central(quantity, mode, shards),
         }
     }
 
     /// The exact path: the central word, and for a promoted item, the join of every shard
     /// before any shortfall is decided.
     #[inline(never)]
-    fn take_central(&self, quantity: i64, hold: Hold, shards: usize) -> Result<Taken, Short> {
+    fn take_central(&self, quantity: i64, mode: TakeMode, shards: usize) -> Result<Taken, Short> {
         let mut retries = 0u32;
         let mut waited = false;
         loop {
-            let word = match try_take_word(&self.word, quantity, hold, is_delisted) {
+            let word = match try_take_word(&self.word, quantity, mode, is_delisted) {
                 Ok(r) => {
                     retries += r;
                     if r > 0 {
@@ -407,7 +188,7 @@ impl Slot {
             // A promoted item's units may sit in shards: only a joined item, with every shard
             // frozen, empty and quiet, can be short.
             match hot.decide_short(&self.word, word) {
-                crate::hot::Decision::Short => {
+                crate::stock::hot::Decision::Short => {
                     return Err(Short {
                         available: available(word),
                         delisted: false,
@@ -415,7 +196,7 @@ impl Slot {
                         waited,
                     })
                 }
-                crate::hot::Decision::Retry { waited: w } => waited |= w,
+                crate::stock::hot::Decision::Retry { waited: w } => waited |= w,
             }
         }
     }
