@@ -43,7 +43,7 @@ pub const DEFAULT_EXPECTED_CARTS: usize = 1 << 16;
 pub const MAX_CART_BUCKETS: usize = 1 << 24;
 
 /// Largest number of shards ([`InventoryBuilder::shards`](crate::InventoryBuilder::shards)).
-pub const MAX_SHARDS: usize = crate::sync::stripe::MAX_SHARDS;
+pub const MAX_SHARDS: usize = crate::sync::shard::MAX_SHARDS;
 
 /// Default of [`InventoryBuilder::max_reservations`](crate::InventoryBuilder::max_reservations).
 pub const DEFAULT_MAX_RESERVATIONS: u64 = 1 << 24;

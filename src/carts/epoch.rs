@@ -67,7 +67,7 @@ impl Drop for LocalCount {
 
 fn publish(count: isize) {
     #[cfg(not(loom))]
-    let line = crate::sync::stripe::thread_number() % PENDING.len();
+    let line = crate::sync::shard::thread_number() % PENDING.len();
     // Under loom the thread number is a loom thread-local, and a thread's `LocalCount` may be
     // dropped after it, or outside the model (loom clears the last thread's locals there).
     #[cfg(loom)]

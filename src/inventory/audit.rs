@@ -6,12 +6,157 @@
 //! yet, so [`Run::Auto`] stays on the calling thread (`DESIGN.md`, "7b. Bulk work"); the parallel
 //! path is there, tested, for the measurement.
 
-use crate::ids::ItemId;
-use crate::inventory::{AuditError, ItemLevels};
 use crate::stock::catalog::Catalog;
 use crate::stock::slot::Slot;
-use crate::stock::Stock;
 use rayon::prelude::*;
+
+use crate::carts::registry::State;
+use crate::ids::ItemId;
+use crate::stock::Stock;
+
+use super::Inventory;
+
+/// Per-item counts, as [`Inventory::item`] shows them.
+///
+/// Read from several atomics one after the other: exact at quiescence, and while operations
+/// run each field is a value it had during the call. `received = available + held + sold`
+/// holds exactly at quiescence.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ItemLevels {
+    /// Units anyone may reserve now.
+    pub available: i64,
+    /// Operations in flight on the item (reservations being made, releases returning stock);
+    /// zero at quiescence.
+    pub in_flight: i64,
+    /// Units held by live reservations (including units a reservation still being made has
+    /// taken tentatively).
+    pub held: i64,
+    /// Units sold (confirmed reservations).
+    pub sold: i64,
+    /// Initial + restocked − shrunk.
+    pub received: i64,
+}
+
+/// Totals an [`Inventory::audit`] checked.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct AuditReport {
+    /// Items checked.
+    pub items: usize,
+    /// Live reservations found in the cart registry.
+    pub live_reservations: usize,
+    /// Units available, over all items.
+    pub available: i64,
+    /// Units held by the live reservations, over all items.
+    pub held: i64,
+    /// Units sold, over all items.
+    pub sold: i64,
+}
+
+/// An item whose ledger does not add up: `received != available + held + sold`, with `held`
+/// counted from the live reservations themselves, or with operations still in flight. Never
+/// expected at quiescence; reported by [`Inventory::audit`] so that tests can fail.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct AuditError {
+    /// The item.
+    pub item: ItemId,
+    /// Initial + restocked − shrunk.
+    pub received: i64,
+    /// Available units.
+    pub available: i64,
+    /// Operations in flight (must be 0 at quiescence).
+    pub in_flight: i64,
+    /// Units held, summed over live reservations.
+    pub held: i64,
+    /// Units sold.
+    pub sold: i64,
+}
+
+impl std::fmt::Display for AuditError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: received {} != available {} + held {} + sold {}, or in flight {} != 0",
+            self.item, self.received, self.available, self.held, self.sold, self.in_flight
+        )
+    }
+}
+
+impl std::error::Error for AuditError {}
+
+impl Inventory {
+    /// Checks, for every item, that `received = available + held + sold`, counting
+    /// `held` from the live reservations in the cart registry (not derived from the other
+    /// counts, so the check can fail), and that nothing is in flight. Meaningful only at
+    /// quiescence (no operation running); O(items + live reservations).
+    ///
+    /// Safe to call while items are registered: an item registered during the walk is
+    /// audited too if a reservation of it was seen.
+    pub fn audit(&self) -> Result<AuditReport, AuditError> {
+        self.audit_with(crate::Run::Auto)
+    }
+
+    /// [`audit`](Inventory::audit) with the per-item checks run as told (for the measurements
+    /// behind [`crate::inventory::audit`]'s choice).
+    #[doc(hidden)]
+    pub fn audit_with(&self, run: crate::Run) -> Result<AuditReport, AuditError> {
+        let mut held = vec![0i64; self.inner.stock.len()];
+        let mut live = 0;
+        let guard = self.inner.epoch.pin();
+        self.inner.registry.for_each(&guard, |entry| {
+            let current = entry.snapshot(&guard);
+            if current.state == State::Held {
+                live += 1;
+                for line in current.hold().lines() {
+                    let index = line.item.index();
+                    // An item registered after the count above was read.
+                    if index >= held.len() {
+                        held.resize(index + 1, 0);
+                    }
+                    held[index] += line.quantity;
+                }
+            }
+        });
+        drop(guard);
+        // Every item a held line names was registered before it was reserved.
+        let totals = crate::inventory::audit::audit_items(&self.inner.stock, &held, run)?;
+        Ok(AuditReport {
+            items: held.len(),
+            live_reservations: live,
+            available: totals.available,
+            held: totals.held,
+            sold: totals.sold,
+        })
+    }
+
+    /// Every item's counts, indexed by id (`levels()[i]` is item `i`'s), as
+    /// [`item`](Inventory::item) reads them one by one: exact at quiescence, each item's fields
+    /// values it had during the call otherwise. For a dashboard or an export; O(items), on the
+    /// calling thread (see `DESIGN.md`, "7b. Bulk work").
+    ///
+    /// ```
+    /// use atomic_stock::{CartId, Inventory, Line};
+    /// use std::time::Duration;
+    ///
+    /// let inventory = Inventory::new();
+    /// let mug = inventory.register_item(5).unwrap();
+    /// let tea = inventory.register_item(2).unwrap();
+    /// inventory.reserve(CartId::new(1), &[Line::new(tea, 1)], Duration::from_secs(60)).unwrap();
+    /// let levels = inventory.levels();
+    /// assert_eq!((levels[0].available, levels[1].held), (5, 1));
+    /// ```
+    #[must_use]
+    pub fn levels(&self) -> Vec<ItemLevels> {
+        self.levels_with(crate::Run::Auto)
+    }
+
+    /// [`levels`](Inventory::levels) run as told (for the measurements).
+    #[doc(hidden)]
+    #[must_use]
+    pub fn levels_with(&self, run: crate::Run) -> Vec<ItemLevels> {
+        crate::inventory::audit::levels(self.inner.stock.catalog(), run)
+    }
+}
 
 /// Items per parallel task: large enough that splitting costs little against the reads.
 const CHUNK: usize = 1 << 14;

@@ -41,7 +41,7 @@ use crate::stock::word::{
     try_take_word, Source, TakeMode, Taken, DELISTED, FLAG, IN_FLIGHT_ONE,
 };
 use crate::sync::atomic::{AtomicU64, Ordering};
-use crate::sync::stripe;
+use crate::sync::shard;
 use crossbeam_utils::CachePadded;
 
 /// One shard's escrow.
@@ -89,7 +89,7 @@ impl HotStock {
     /// The current thread's shard.
     #[inline]
     fn my_shard(&self) -> usize {
-        stripe::thread_number() % self.cells.len()
+        shard::thread_number() % self.cells.len()
     }
 
     /// A shard's stock word.

@@ -22,7 +22,7 @@ use crate::stock::slot::Slot;
 use crate::stock::stats::{Counters, Stats};
 use crate::stock::take::Canonical;
 use crate::stock::word::TakeMode;
-use crate::sync::stripe;
+use crate::sync::shard;
 
 /// The operations every stock engine in this crate offers: the lock-free [`Stock`] and the
 /// baselines (`baseline::ItemLocks`, `baseline::GlobalLock`, behind the `baselines` feature).
@@ -93,7 +93,7 @@ impl Stock {
     /// An empty catalog.
     #[must_use]
     pub fn new() -> Self {
-        Stock::with_shards(stripe::default_shards())
+        Stock::with_shards(shard::default_shards())
     }
 
     pub(crate) fn with_shards(shards: usize) -> Self {

@@ -4,7 +4,7 @@
 //! sums the shards. A snapshot taken while operations run is a lower bound of each counter at
 //! the end of the snapshot; at quiescence it is exact.
 
-use crate::sync::stripe;
+use crate::sync::shard;
 // Plain std atomics even under loom: counters are statistics that no decision reads, so
 // exploring their interleavings would only multiply the models' state space.
 use crossbeam_utils::CachePadded;
@@ -96,7 +96,7 @@ impl Counters {
     /// The current thread's shard.
     #[inline]
     pub(crate) fn local(&self) -> &Shard {
-        &self.shards[stripe::thread_number() & (self.shards.len() - 1)]
+        &self.shards[shard::thread_number() & (self.shards.len() - 1)]
     }
 }
 

@@ -5,7 +5,7 @@
 //! `std` directly (the tokio and crossbeam convention).
 
 pub(crate) mod segmented;
-pub(crate) mod stripe;
+pub(crate) mod shard;
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic;

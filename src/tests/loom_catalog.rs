@@ -5,7 +5,7 @@
 
 use crate::stock::slot::{LevelRefused, Slot};
 use crate::stock::word::{Source, TakeMode};
-use crate::sync::stripe;
+use crate::sync::shard;
 use loom::sync::Arc;
 use loom::thread;
 
@@ -54,16 +54,16 @@ fn set_level_races_shard_take() {
     model(|| {
         let slot = Arc::new(Slot::new(16));
         slot.promote(SHARDS);
-        stripe::set_thread_number(0);
+        shard::set_thread_number(0);
         slot.take(1, TakeMode::Final, SHARDS).unwrap();
         let taker = {
             let slot = slot.clone();
             thread::spawn(move || {
-                stripe::set_thread_number(0);
+                shard::set_thread_number(0);
                 slot.take(1, TakeMode::Final, SHARDS).unwrap();
             })
         };
-        stripe::set_thread_number(1);
+        shard::set_thread_number(1);
         let counted = slot.set_available(15, 20);
         taker.join().unwrap();
         match counted {
@@ -115,7 +115,7 @@ fn delist_races_split_and_give_back() {
     model(|| {
         let slot = Arc::new(Slot::new(4));
         slot.promote(SHARDS);
-        stripe::set_thread_number(0);
+        shard::set_thread_number(0);
         let taken = slot.take(2, TakeMode::Tentative, SHARDS).unwrap();
         assert_eq!(taken.source, Source::shard(0));
         let giver = {

@@ -1,10 +1,10 @@
 //! loom models of the hot-item protocol (`crate::stock::hot`): split against join, a give-back racing
 //! a drain, a shortfall decision racing a compensation. Each thread picks its shard explicitly
-//! (`stripe::set_thread_number`) so that every execution of a model is deterministic.
+//! (`shard::set_thread_number`) so that every execution of a model is deterministic.
 
 use crate::stock::slot::Slot;
 use crate::stock::word::{Source, TakeMode};
-use crate::sync::stripe;
+use crate::sync::shard;
 use loom::sync::Arc;
 use loom::thread;
 
@@ -26,7 +26,7 @@ fn hot_slot(initial: i64) -> Arc<Slot> {
 }
 
 fn on_shard(n: usize) {
-    stripe::set_thread_number(n);
+    shard::set_thread_number(n);
 }
 
 /// Whatever happened, at the end the whole item must add up and nothing may be in flight.
