@@ -198,7 +198,7 @@ impl ReserveError {
     /// The shortfall's detail if the refusal was for stock, so a caller matches it in one step
     /// (see [`TakeError::shortfall`]).
     #[must_use]
-    pub fn shortfall(&self) -> Option<crate::Shortage> {
+    pub fn shortfall(&self) -> Option<crate::error::Shortage> {
         match self {
             ReserveError::Stock(e) => e.shortfall(),
             _ => None,

@@ -41,11 +41,11 @@ pub enum Failure<E, B> {
     Backend(B),
 }
 
-impl<B> Failure<crate::ReserveError, B> {
+impl<B> Failure<crate::reservation::ReserveError, B> {
     /// The shortfall's detail if the backend refused for stock, in one step instead of
     /// `Failure::Refused(ReserveError::Stock(TakeError::Shortfall { .. }))`.
     #[must_use]
-    pub fn shortfall(&self) -> Option<crate::Shortage> {
+    pub fn shortfall(&self) -> Option<crate::error::Shortage> {
         match self {
             Failure::Refused(e) => e.shortfall(),
             Failure::Backend(_) => None,

@@ -10,7 +10,7 @@
 //!
 //! The names are listed in [`Inventory::export_metrics`]'s docs.
 
-use crate::Inventory;
+use crate::inventory::Inventory;
 use metrics::Unit;
 
 /// The gauge of live reservations.

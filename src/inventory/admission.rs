@@ -6,7 +6,7 @@ use crate::reservation::{CartId, ReserveError};
 use crate::sync::atomic::Ordering;
 use crossbeam_epoch::Owned;
 
-use super::{Inner, Shard, SHARD_BITS};
+use super::shared::{Inner, Shard, SHARD_BITS};
 
 impl Inner {
     /// A new entry for `cart`, admitted against the bound on live reservations, with a fresh

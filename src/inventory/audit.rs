@@ -14,7 +14,7 @@ use crate::carts::registry::State;
 use crate::ids::ItemId;
 use crate::stock::Stock;
 
-use super::Inventory;
+use super::shared::Inventory;
 
 /// Per-item counts, as [`Inventory::item`] shows them.
 ///
@@ -93,13 +93,13 @@ impl Inventory {
     /// Safe to call while items are registered: an item registered during the walk is
     /// audited too if a reservation of it was seen.
     pub fn audit(&self) -> Result<AuditReport, AuditError> {
-        self.audit_with(crate::Run::Auto)
+        self.audit_with(Run::Auto)
     }
 
     /// [`audit`](Inventory::audit) with the per-item checks run as told (for the measurements
     /// behind [`crate::inventory::audit`]'s choice).
     #[doc(hidden)]
-    pub fn audit_with(&self, run: crate::Run) -> Result<AuditReport, AuditError> {
+    pub fn audit_with(&self, run: Run) -> Result<AuditReport, AuditError> {
         let mut held = vec![0i64; self.inner.stock.len()];
         let mut live = 0;
         let guard = self.inner.epoch.pin();
@@ -147,13 +147,13 @@ impl Inventory {
     /// ```
     #[must_use]
     pub fn levels(&self) -> Vec<ItemLevels> {
-        self.levels_with(crate::Run::Auto)
+        self.levels_with(Run::Auto)
     }
 
     /// [`levels`](Inventory::levels) run as told (for the measurements).
     #[doc(hidden)]
     #[must_use]
-    pub fn levels_with(&self, run: crate::Run) -> Vec<ItemLevels> {
+    pub fn levels_with(&self, run: Run) -> Vec<ItemLevels> {
         crate::inventory::audit::levels(self.inner.stock.catalog(), run)
     }
 }

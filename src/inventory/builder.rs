@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicI64 as PlainI64, AtomicU64 as PlainU64};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Inner, Inventory, Shard};
+use super::shared::{Inner, Inventory, Shard};
 
 /// Configures an [`Inventory`]. Every setting has a default and an accepted range; see each
 /// method. The setters store what they are given: [`try_build`](InventoryBuilder::try_build)
@@ -235,5 +235,25 @@ impl InventoryBuilder {
             })
         });
         Inventory { inner, reaper }
+    }
+}
+
+impl Default for Inventory {
+    fn default() -> Self {
+        Inventory::new()
+    }
+}
+
+impl Inventory {
+    /// An empty inventory with default settings ([`CoarseClock`](crate::CoarseClock), no reaper thread).
+    #[must_use]
+    pub fn new() -> Self {
+        InventoryBuilder::default().build()
+    }
+
+    /// Configures an inventory.
+    #[must_use]
+    pub fn builder() -> InventoryBuilder {
+        InventoryBuilder::default()
     }
 }

@@ -6,7 +6,8 @@ use crate::ids::ItemId;
 use crate::limits::MAX_STOCK;
 use crate::stock::slot;
 
-use super::{Inventory, ItemLevels};
+use super::audit::ItemLevels;
+use super::shared::Inventory;
 
 impl Inventory {
     /// Registers an item with `initial` units and returns its dense id.
@@ -124,7 +125,10 @@ impl Inventory {
     /// assert!(matches!(err, LoadError::AlreadyRegistered { line: 2, .. }));
     /// assert_eq!(inventory.item_by_sku("NEW-1"), None);
     /// ```
-    pub fn load_catalog<I, S>(&self, entries: I) -> Result<crate::Loaded, crate::LoadError>
+    pub fn load_catalog<I, S>(
+        &self,
+        entries: I,
+    ) -> Result<crate::stock::load::Loaded, crate::error::LoadError>
     where
         I: IntoIterator<Item = (S, i64)>,
         S: AsRef<str>,
@@ -152,7 +156,7 @@ impl Inventory {
     pub fn load_csv(
         &self,
         input: impl std::io::BufRead,
-    ) -> Result<crate::Loaded, crate::LoadError> {
+    ) -> Result<crate::stock::load::Loaded, crate::error::LoadError> {
         self.inner.stock.load_csv(input)
     }
 

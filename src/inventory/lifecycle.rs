@@ -20,7 +20,8 @@ use crate::timer::Token;
 use crossbeam_epoch::{Guard, Owned};
 use std::time::Duration;
 
-use super::{finished_error, trace, Inner, SHARD_BITS};
+use super::shared::{finished_error, Inner, SHARD_BITS};
+use super::trace;
 
 /// Where an operation on an existing reservation found it.
 pub(super) enum Found<'g> {

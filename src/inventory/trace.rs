@@ -33,7 +33,7 @@ macro_rules! reserved {
                 id = %receipt.id,
                 lines = $lines.len()
             ),
-            Err($crate::ReserveError::Stock($crate::TakeError::Shortfall {
+            Err($crate::reservation::ReserveError::Stock($crate::error::TakeError::Shortfall {
                 item,
                 requested,
                 available,

@@ -37,6 +37,7 @@ use crossbeam_epoch::Guard;
 use crossbeam_queue::SegQueue;
 use crossbeam_utils::CachePadded;
 use std::sync::atomic::AtomicU64 as PlainU64;
+pub(crate) use wheel::Token;
 use wheel::Wheel;
 
 /// Stale tokens tolerated in the wheel beyond twice the live reservations.
@@ -58,15 +59,6 @@ pub(crate) const INBOX_SLACK: usize = 4 * DRAIN_EVERY as usize;
 /// Tokens one cleaning pass examines: twice the pushes between two length checks, so
 /// cleaning outpaces pushing whenever at least half the examined tokens are stale.
 pub(crate) const CLEAN_BATCH: usize = 2 * DRAIN_CHECK_EVERY as usize;
-
-/// A reservation's deadline as the timer knows it.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
-pub(crate) struct Token {
-    /// Nanoseconds since the inventory's origin.
-    pub(crate) deadline: u64,
-    pub(crate) cart: u64,
-    pub(crate) seq: u64,
-}
 
 /// What the timer asks of the reservations whose deadlines it keeps. The inventory implements
 /// it; the timer knows nothing else of reservations.

@@ -19,7 +19,14 @@
 //! again whenever the wheel's position enters a new window, however far the clock jumps.
 //! `far` is empty unless reservations live longer than the wheel's reach.
 
-use crate::timer::Token;
+/// A reservation's deadline as the timer knows it.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub(crate) struct Token {
+    /// Nanoseconds since the inventory's origin.
+    pub(crate) deadline: u64,
+    pub(crate) cart: u64,
+    pub(crate) seq: u64,
+}
 
 const LEVELS: usize = 6;
 const SLOT_BITS: u32 = 6;
