@@ -1,4 +1,4 @@
-//! Time to sell out one hot item (issue #9.1): buyers on 2 and on 256 threads each reserve one
+//! Time to sell out one hot item: buyers on 2 and on 256 threads each reserve one
 //! unit for a fresh cart and confirm it until nothing is left, for the lock-free `Inventory` and
 //! the two lifecycle baselines, all with their default settings.
 //!

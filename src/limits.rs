@@ -8,9 +8,9 @@ pub const MAX_ITEMS: u32 = crate::sync::segmented::CAPACITY;
 /// Largest stock an item can have on hand (available, held and in flight together), and
 /// the largest quantity a single line may ask for: `2^31 - 1`.
 ///
-/// The bound comes from the slot layout: one 64-bit word holds the available count (32 bits)
-/// and the count of operations still in flight (30 bits), so both change in a single
-/// compare-and-swap (see `DESIGN.md`, "The stock word", and `src/stock/word.rs`). Everything that
+/// The bound comes from the stock word's layout (`src/stock/word.rs`): one 64-bit word holds the
+/// available count (32 bits) and the count of operations still in flight, so both change in a
+/// single compare-and-swap (see `DESIGN.md`, "The stock word"). Everything that
 /// can come back to an item, available units plus units taken tentatively by operations in
 /// flight, is kept within this bound, so a give-back never carries out of the 32-bit field.
 pub const MAX_STOCK: i64 = (1 << 31) - 1;

@@ -1,4 +1,4 @@
-//! The public API against the Rust API Guidelines (issue #7.4), checked by the compiler rather
+//! The public API against the Rust API Guidelines, checked by the compiler rather
 //! than by reading: what an order service stores, shares between threads and tasks, and puts
 //! in its own error types must have the traits it needs.
 //!

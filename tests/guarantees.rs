@@ -1,5 +1,4 @@
-//! Regression tests for answers that broke a documented guarantee under races (issue #22,
-//! items 2, 3, 5 and 6): a finished reservation answered `Unknown` when its cart was reused at
+//! Answers that keep a documented guarantee under races: a finished reservation answered `Unknown` when its cart was reused at
 //! once; `set_cart` racing the creation of the same cart; an `Expired` answer that a later call
 //! contradicted; remembered outcomes answering for the wrong reservation. Each drives only the
 //! public API; the racy ones repeat a bounded number of rounds.

@@ -1,4 +1,4 @@
-//! No phantom shortfall (issue #9.2): a request is never refused for units that another
+//! No phantom shortfall: a request is never refused for units that another
 //! request holds only tentatively and is about to give back.
 //!
 //! Item A has 1 unit, item B has none. Thread 1 loops a reservation of `[A:1, B:1]`: it always

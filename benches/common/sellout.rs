@@ -1,4 +1,4 @@
-//! The sell-out (issue #9.1): one item with `units` units; buyers on `threads` threads each
+//! The sell-out: one item with `units` units; buyers on `threads` threads each
 //! reserve one unit for a fresh cart and confirm it, again and again, until the item is sold
 //! out. Stock only goes down, so nothing flatters an engine the way a take-and-give-back loop
 //! can (a unit given back to the thread that just took it).

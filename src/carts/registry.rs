@@ -304,11 +304,11 @@ impl Entry {
     pub(crate) fn finish(&self, current: Snapshot<'_>, to: State, guard: &Guard) -> bool {
         debug_assert_eq!(current.state, State::Held);
         debug_assert_ne!(to, State::Held);
-        // AcqRel on success: Release pairs with the Acquire load in `snapshot` of any thread
-        // that sees the final state, carrying the caller's announcements (`Slot::announce`,
-        // before this swap) to it: having seen the state, it sees the units in flight or back.
-        // Acquire: the hold's lines were already acquired by the `snapshot` load of this same
-        // pointer; kept. Acquire on failure, needed: it pairs with the winner's Release, so
+        // Release on success: pairs with the Acquire load in `snapshot` of any thread that sees
+        // the final state, carrying the caller's announcements (`Slot::announce`, before this
+        // swap) to it: having seen the state, it sees the units in flight or back. Nothing to
+        // acquire: the hold's lines were acquired by the `snapshot` load of this same pointer,
+        // which a pinned thread never sees reused. Acquire on failure, needed: it pairs with the winner's Release, so
         // the winner's announcements happen-before the loser's `commit` of its own; a decider
         // that sees the loser's count drop then also sees the winner's announcement (or its
         // units back), never a word with nothing in flight and the units still missing.
@@ -316,7 +316,7 @@ impl Entry {
             .compare_exchange(
                 current.ptr.with_tag(State::Held as usize),
                 current.ptr.with_tag(to as usize),
-                Ordering::AcqRel,
+                Ordering::Release,
                 Ordering::Acquire,
                 guard,
             )
@@ -440,13 +440,13 @@ impl Registry {
                     // the Acquire loads of links in `find`/`for_each`, passing on the successor's
                     // publication (acquired by the load of `next` above) and the mark; Acquire:
                     // the unlinker has seen the entry's final writes before scheduling its
-                    // destruction. Acquire on failure, stronger than needed: the value is
-                    // dropped and the search restarts with Acquire loads; kept.
+                    // destruction. Relaxed on failure: the value is dropped and the search
+                    // restarts with Acquire loads.
                     match prev.compare_exchange(
                         curr,
                         next.with_tag(0),
                         Ordering::AcqRel,
-                        Ordering::Acquire,
+                        Ordering::Relaxed,
                         guard,
                     ) {
                         Ok(_) => {
@@ -517,8 +517,9 @@ impl Registry {
         debug_assert_ne!(entry.snapshot(guard).state, State::Held);
         // AcqRel: Release pairs with the Acquire loads of `next` in `find`, `for_each` and
         // `is_deleted`: a thread that sees the mark sees the final-state transition and the
-        // outcome recorded by `remember` (both sequenced before). Acquire: not needed; kept.
-        entry.next.fetch_or(1, Ordering::AcqRel, guard);
+        // outcome recorded by `remember` (both sequenced before). Nothing to acquire: the
+        // unlinking below loads the links with Acquire.
+        entry.next.fetch_or(1, Ordering::Release, guard);
         // Unlinks it (and any other deleted entry on the way).
         let _ = self.find(entry.cart, guard);
     }

@@ -98,7 +98,7 @@ impl Inner {
         // needed. Until the hold is published they are in flight, so nobody is refused for
         // them in the meantime.
         self.epoch.throttle();
-        let pending = self.take(added.entries())?;
+        let pending = self.take_reclaiming(added.entries())?;
         let upkeep = Upkeep::new(self);
         let guard = self.epoch.pin();
         let mut fresh = Fresh {
@@ -120,6 +120,9 @@ impl Inner {
                 }
                 let lines = merge(current.hold().lines(), added.lines())?;
                 let hold = Owned::new(Hold::new(deadline, lines.into_iter()));
+                // The replacement makes the filed token stale before `publish` files the new
+                // one; meanwhile the held lines are covered by no bound (see `Timer::unfile`).
+                let _unfiled = self.timer.unfile(self.shard_index());
                 if entry.replace(current, hold, &guard).is_ok() {
                     return Ok(self.publish(entry, deadline, pending, &upkeep));
                 }
@@ -144,17 +147,20 @@ impl Inner {
     /// and the check (and then, rightly, left nothing due), and every such expiry raises a
     /// bound inside the seqlock's write section. Reservations created meanwhile are not due at
     /// `now`, so with the version unchanged no due hold was hiding units at the take's read.
-    fn take<'a>(&self, entries: &'a [Resolved<&'a slot::Slot>]) -> Result<Pending<'a>, TakeError> {
+    fn take_reclaiming<'a>(
+        &self,
+        entries: &'a [Resolved<&'a slot::Slot>],
+    ) -> Result<Pending<'a>, TakeError> {
         let counters = self.stock.counters();
         let version = self.timer.bounds_version();
-        match take::take(counters, entries, TakeMode::Tentative) {
+        match take::take_all(counters, entries, TakeMode::Tentative) {
             Err(short @ TakeError::Shortfall { .. }) => {
                 if self.timer.maybe_due(self.now()) {
                     self.expire_due();
                 } else if self.timer.bounds_unchanged(version) {
                     return Err(short);
                 }
-                take::take(counters, entries, TakeMode::Tentative)
+                take::take_all(counters, entries, TakeMode::Tentative)
             }
             result => result,
         }
@@ -218,7 +224,7 @@ impl Inner {
                 // reservation first, the units go back (still in flight: nobody was refused
                 // for them) and this call replaces that reservation's lines instead; adding to
                 // it would give the cart both requests' lines, which no order of the two gives.
-                let pending = match self.take(wanted.entries()) {
+                let pending = match self.take_reclaiming(wanted.entries()) {
                     Ok(pending) => pending,
                     // Another call may have created the cart's reservation meanwhile (and
                     // hold the units this call wants, or have held them and finished since):
@@ -253,7 +259,7 @@ impl Inner {
             let pending = if additions.is_empty() {
                 None
             } else {
-                match self.take(&additions) {
+                match self.take_reclaiming(&additions) {
                     Ok(pending) => Some(pending),
                     // The additions were computed from a hold that another call on this cart
                     // has replaced meanwhile (it may hold the units this call wants): decide
@@ -269,6 +275,8 @@ impl Inner {
             for line in &removals {
                 announced.push(self.stock.slot(line.item).announce());
             }
+            // As in `reserve`: unfiled from the replacement until the new token is scheduled.
+            let _unfiled = self.timer.unfile(self.shard_index());
             if entry.replace(current, hold, &guard).is_ok() {
                 self.schedule(entry, deadline, &upkeep);
                 if let Some(pending) = pending {
@@ -337,6 +345,9 @@ impl Inner {
             match self.resolve(target, now, &guard)? {
                 Found::Held(entry, current) => {
                     let hold = Hold::new(deadline, current.hold().lines().iter().copied());
+                    // As in `reserve`: unfiled from the replacement until the new token is
+                    // scheduled.
+                    let _unfiled = self.timer.unfile(self.shard_index());
                     if entry.replace(current, Owned::new(hold), &guard).is_ok() {
                         self.schedule(entry, deadline, &upkeep);
                         bump(&self.stock.counters().local().extends, 1);

@@ -37,7 +37,7 @@
 
 use crate::stock::park::{self, WAITERS};
 use crate::stock::word::{
-    available, begin_in_flight, end_in_flight, in_flight, is_delisted, return_in_flight,
+    available, begin_in_flight, end_in_flight, give_back_in_flight, in_flight, is_delisted,
     try_take_word, Source, TakeMode, Taken, DELISTED, FLAG, IN_FLIGHT_ONE,
 };
 use crate::sync::atomic::{AtomicU64, Ordering};
@@ -100,15 +100,15 @@ impl HotStock {
 
     /// Spreads stock: shards accept refills and the central word hands them out.
     pub(crate) fn split(&self, central: &AtomicU64) {
-        // AcqRel: the bump reaches deciders through the Release of the unfreezing swaps and the
+        // Relaxed: the bump reaches deciders through the Release of the unfreezing swaps and the
         // SPLIT `fetch_or` below (sequenced after it): a decider whose Acquire load of a shard or
         // of the central word sees either then reads this generation (or a later one) in
-        // `decide_short`. Relaxed would do for that; kept on this cold path.
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        // `decide_short`.
+        self.generation.fetch_add(1, Ordering::Relaxed);
         for cell in self.cells.iter() {
-            // Acquire, stronger than needed: the swap below validates the value, and skipping a
-            // shard read as unfrozen or non-empty reads nothing further. Kept (cold path).
-            let mut w = cell.word.load(Ordering::Acquire);
+            // Relaxed: the swap below validates the value, and skipping a shard read as unfrozen
+            // or non-empty reads nothing further.
+            let mut w = cell.word.load(Ordering::Relaxed);
             // Unfreeze only an empty shard: one with units is still being drained by a join.
             // Never a delisted one: the swap compares the whole word, mark included.
             while w & FLAG != 0 && available(w) == 0 && !is_delisted(w) {
@@ -234,7 +234,7 @@ impl HotStock {
         loop {
             if w & FLAG != 0 {
                 // Frozen meanwhile (a join): the chunk goes back where it came from.
-                return_in_flight(central, chunk);
+                give_back_in_flight(central, chunk);
                 return false;
             }
             // AcqRel: Release pairs with the Acquire load in `try_take_word` of the shard's
@@ -315,9 +315,9 @@ impl HotStock {
 
     /// Stops refills and moves every shard's units to the central word.
     pub(crate) fn join(&self, central: &AtomicU64) {
-        // Acquire, stronger than needed: the swap below validates the value; a value without
-        // SPLIT skips to the freezes, which are read-modify-writes (latest value) anyway.
-        let mut c = central.load(Ordering::Acquire);
+        // Relaxed: the swap below validates the value; a value without SPLIT skips to the
+        // freezes, which are read-modify-writes (latest value) anyway.
+        let mut c = central.load(Ordering::Relaxed);
         while c & FLAG != 0 {
             // AcqRel: Release pairs with the Acquire load in `refill` (a refill that sees SPLIT
             // clear starts nothing); Acquire on failure: the value decides whether to retry.
@@ -341,7 +341,7 @@ impl HotStock {
         let word = &self.cells[shard].word;
         // AcqRel: after this, every deposit, tentative take and announcement on the shard fails
         // (they compare the whole word, flag included). Release pairs with the Acquire shard
-        // loads in `refill`, `return_to_shard`, `announce_local` and `decide_short`; Acquire
+        // loads in `refill`, `give_back_to_shard`, `announce_local` and `decide_short`; Acquire
         // pairs with the Release of the shard's last deposits, so the drain moves their units.
         let mut w = word.fetch_or(mark, Ordering::AcqRel) | mark;
         while available(w) > 0 {
@@ -352,7 +352,7 @@ impl HotStock {
             // Acquire on failure: the value is the next attempt's units.
             match word.compare_exchange(w, w - units as u64, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => {
-                    return_in_flight(central, units);
+                    give_back_in_flight(central, units);
                     return;
                 }
                 Err(actual) => {
@@ -365,19 +365,18 @@ impl HotStock {
 
     /// Ends an in-flight operation at `shard` by returning `quantity` units there, or to the
     /// central word if the shard is frozen (then the shard's count drops after they arrive).
-    pub(crate) fn return_to_shard(&self, central: &AtomicU64, shard: usize, quantity: i64) {
+    pub(crate) fn give_back_to_shard(&self, central: &AtomicU64, shard: usize, quantity: i64) {
         let word = &self.cells[shard].word;
-        // Acquire: pairs with the Release `fetch_or` of FROZEN in `freeze_and_drain`. Stronger
-        // than needed: a frozen value sends the units to the central word (correct whatever the
+        // Relaxed: a frozen value sends the units to the central word (correct whatever the
         // shard does next), any other value is validated by the swap below.
-        let mut w = word.load(Ordering::Acquire);
+        let mut w = word.load(Ordering::Relaxed);
         loop {
             if w & FLAG != 0 {
                 crate::stock::word::add_available(central, quantity);
                 end_in_flight(word);
                 return;
             }
-            // AcqRel: as in `return_in_flight` (Release pairs with the Acquire of the taker or
+            // AcqRel: as in `give_back_in_flight` (Release pairs with the Acquire of the taker or
             // decider that reads this shard). Acquire on failure: the value decides the path.
             match word.compare_exchange_weak(
                 w,
@@ -400,21 +399,20 @@ impl HotStock {
     pub(crate) fn announce_local(&self) -> Option<Source> {
         let shard = self.my_shard();
         let word = &self.cells[shard].word;
-        // Acquire: pairs with the Release `fetch_or` of FROZEN in `freeze_and_drain`. Stronger
-        // than needed: a frozen value only moves the announcement to the central word, any
-        // other value is validated by the swap below.
-        let mut w = word.load(Ordering::Acquire);
+        // Relaxed: a frozen value only moves the announcement to the central word, any other
+        // value is validated by the swap below.
+        let mut w = word.load(Ordering::Relaxed);
         loop {
             if w & FLAG != 0 {
                 return None;
             }
-            // AcqRel: as in `begin_in_flight` (the deciding swap's Release is what orders it);
-            // Acquire on failure: the value decides frozen-or-retry.
+            // Relaxed, both: as in `begin_in_flight`, the deciding swap's Release is what orders
+            // the announcement; a failed swap's value only decides frozen-or-retry.
             match word.compare_exchange_weak(
                 w,
                 w + IN_FLIGHT_ONE,
-                Ordering::AcqRel,
-                Ordering::Acquire,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
             ) {
                 Ok(_) => return Some(Source::shard(shard)),
                 Err(actual) => w = actual,

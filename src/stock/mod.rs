@@ -207,7 +207,7 @@ impl Stock {
             return self.take_one(*line);
         }
         let canonical = self.canonical(lines)?;
-        take::take(&self.counters, canonical.entries(), TakeMode::Final).map(take::finish)
+        take::take_all(&self.counters, canonical.entries(), TakeMode::Final).map(take::finish)
     }
 
     /// A single-line take: no sorting, no buffer, one compare-and-swap loop.

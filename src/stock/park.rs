@@ -25,7 +25,7 @@ pub(crate) fn wait_for_change(word: &AtomicU64, seen: u64) -> u64 {
     let backoff = crossbeam_utils::Backoff::new();
     loop {
         // Acquire: pairs with the Release of the read-modify-write that changed the word (a
-        // commit or give-back: `end_in_flight`, `return_in_flight`), so the caller's next
+        // commit or give-back: `end_in_flight`, `give_back_in_flight`), so the caller's next
         // decision sees everything that preceded it.
         let current = word.load(Ordering::Acquire);
         if current & !WAITERS != seen {

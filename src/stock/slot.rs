@@ -31,8 +31,8 @@ use crate::limits::MAX_STOCK;
 use crate::stock::hot::HotStock;
 use crate::stock::park::{self, WAITERS};
 use crate::stock::word::{
-    add_available, available, begin_in_flight, end_in_flight, in_flight, is_delisted,
-    return_in_flight, try_take_word, Short, Source, TakeMode, Taken, DELISTED,
+    add_available, available, begin_in_flight, end_in_flight, give_back_in_flight, in_flight,
+    is_delisted, try_take_word, Short, Source, TakeMode, Taken, DELISTED,
 };
 use crate::sync::atomic::{AtomicI64, AtomicPtr, AtomicU64, Ordering};
 
@@ -231,15 +231,14 @@ impl Slot {
             Some(hot) => hot,
             None => {
                 let fresh = Box::into_raw(Box::new(HotStock::new(shards)));
-                // AcqRel on success: Release publishes the initialized shards to `hot()`'s
-                // Acquire load (the Acquire half reads null: nothing to acquire). Acquire on
-                // failure: not needed, `hot()` below Acquire-loads the winner's pointer again.
-                // Both stronger than needed on a cold path; kept.
+                // Release on success: publishes the initialized shards to `hot()`'s Acquire
+                // load (the value replaced is null: nothing to acquire). Relaxed on failure:
+                // `hot()` below Acquire-loads the winner's pointer again.
                 match self.hot.compare_exchange(
                     std::ptr::null_mut(),
                     fresh,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
+                    Ordering::Release,
+                    Ordering::Relaxed,
                 ) {
                     Ok(_) => {}
                     Err(_) => {
@@ -268,8 +267,8 @@ impl Slot {
     #[inline]
     pub(crate) fn give_back_tentative(&self, quantity: i64, source: Source) {
         match source.shard_index().zip(self.hot()) {
-            Some((shard, hot)) => hot.return_to_shard(&self.word, shard, quantity),
-            None => return_in_flight(&self.word, quantity),
+            Some((shard, hot)) => hot.give_back_to_shard(&self.word, shard, quantity),
+            None => give_back_in_flight(&self.word, quantity),
         }
     }
 
@@ -310,7 +309,7 @@ impl Slot {
         debug_assert!((1..=MAX_STOCK).contains(&quantity));
         // Acquire, not Relaxed: the value also decides a refusal without the compare-and-swap,
         // and gates the reads of the shard words in `HotStock::levels`. It pairs with the
-        // Release of `return_in_flight` in `HotStock::freeze_and_drain`: having seen drained
+        // Release of `give_back_in_flight` in `HotStock::freeze_and_drain`: having seen drained
         // units arrive here, the shard reads see the shard emptied, so those units are not
         // counted twice (which would refuse a restock or give-back that fits).
         let mut word = self.word.load(Ordering::Acquire);

@@ -3,7 +3,7 @@
 //!
 //! 1. [`Canonical::new`] validates every line (quantity in range, item known), merges duplicate
 //!    items and sorts by [`ItemId`]. Nothing is touched yet, so bad input changes nothing.
-//! 2. [`take`] takes each line in ascending item order with a compare-and-swap on the item's
+//! 2. [`take_all`] takes each line in ascending item order with a compare-and-swap on the item's
 //!    stock word (see [`crate::stock::slot`]). Every line but the last is taken *tentatively*: counted as
 //!    an operation in flight, so that a concurrent request that finds the item short knows units
 //!    may come back and waits instead of answering "short" (no phantom shortfall).
@@ -77,7 +77,7 @@ impl<T: Copy> Canonical<T> {
         }
         // Small carts (the common case): resolve into a stack buffer, sort packed
         // `item << 3 | position` keys with a branchless sorting network (random item ids make
-        // a comparison sort's branches unpredictable, and the mispredictions used to cost more
+        // a comparison sort's branches unpredictable, and measured, the mispredictions cost more
         // than every atomic operation of the take together), then gather in order, merging
         // duplicates.
         let mut unsorted = InlineVec::<Resolved<T>, INLINE_LINES>::new();
@@ -286,7 +286,7 @@ impl Drop for Pending<'_> {
 /// [`finish`]. With `last = TakeMode::Tentative`, every line stays in flight until the returned
 /// guard is committed or dropped: the caller publishes a reservation in between.
 #[inline]
-pub(crate) fn take<'a>(
+pub(crate) fn take_all<'a>(
     counters: &Counters,
     entries: &'a [Resolved<&'a Slot>],
     last: TakeMode,
@@ -518,7 +518,7 @@ mod tests {
             Line::new(id(2), 2),
         ];
         let canonical = resolve(&catalog, &lines);
-        let err = take(&counters, canonical.entries(), TakeMode::Final)
+        let err = take_all(&counters, canonical.entries(), TakeMode::Final)
             .err()
             .unwrap();
         assert_eq!(
@@ -543,7 +543,7 @@ mod tests {
         let counters = Counters::new(2);
         let lines = [Line::new(id(0), 2), Line::new(id(1), 3)];
         let canonical = resolve(&catalog, &lines);
-        let pending = take(&counters, canonical.entries(), TakeMode::Tentative).unwrap();
+        let pending = take_all(&counters, canonical.entries(), TakeMode::Tentative).unwrap();
         assert_eq!((available(&catalog, 0), in_flight(&catalog, 0)), (3, 1));
         assert_eq!((available(&catalog, 1), in_flight(&catalog, 1)), (2, 1));
         pending.commit();
@@ -557,7 +557,7 @@ mod tests {
         let counters = Counters::new(2);
         let lines = [Line::new(id(0), 2), Line::new(id(1), 3)];
         let canonical = resolve(&catalog, &lines);
-        drop(take(&counters, canonical.entries(), TakeMode::Final).unwrap());
+        drop(take_all(&counters, canonical.entries(), TakeMode::Final).unwrap());
         assert_eq!((available(&catalog, 0), in_flight(&catalog, 0)), (5, 0));
         assert_eq!((available(&catalog, 1), in_flight(&catalog, 1)), (5, 0));
     }
@@ -575,7 +575,7 @@ mod tests {
         for at in 0..3 {
             fault::panic_before_line(Some(at));
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                take(&counters, canonical.entries(), TakeMode::Final).map(finish)
+                take_all(&counters, canonical.entries(), TakeMode::Final).map(finish)
             }));
             fault::panic_before_line(None);
             assert!(result.is_err(), "the injected fault must fire");

@@ -60,6 +60,16 @@ pub(crate) const DELISTED: u64 = 1 << 61;
 /// SPLIT on a central word, FROZEN on a shard word.
 pub(crate) const FLAG: u64 = 1 << 62;
 
+// The layout's fields do not overlap, and `MAX_STOCK` (everything that can come back to an
+// item) fits the available field with a spare bit, so a give-back never carries into the
+// in-flight count.
+const _: () = {
+    assert!(AVAILABLE_MASK & IN_FLIGHT_MASK == 0);
+    assert!((AVAILABLE_MASK | IN_FLIGHT_MASK) & (DELISTED | FLAG | WAITERS) == 0);
+    assert!(DELISTED & FLAG == 0 && (DELISTED | FLAG) & WAITERS == 0);
+    assert!(2 * MAX_STOCK as u64 <= AVAILABLE_MASK + 1);
+};
+
 /// Units available in a stock word.
 #[inline]
 pub(crate) const fn available(word: u64) -> i64 {
@@ -147,7 +157,7 @@ pub(crate) fn try_take_word(
     let delta = mode.in_flight_delta();
     let mut retries = 0;
     // Acquire: pairs with the Release half of the read-modify-writes that change stock words
-    // (`return_in_flight`, `end_in_flight`, `add_available`, other takes); a shortfall decided
+    // (`give_back_in_flight`, `end_in_flight`, `add_available`, other takes); a shortfall decided
     // on this value happens-after the state changes and give-backs it reflects.
     let mut current = word.load(Ordering::Acquire);
     loop {
@@ -158,7 +168,7 @@ pub(crate) fn try_take_word(
         // number of running operations, far below its 29 bits.
         let new = current - quantity as u64 + delta;
         // AcqRel on success: Acquire pairs with the Release of the give-back that put the units
-        // here (`return_in_flight`, `add_available`), so they are taken only after the
+        // here (`give_back_in_flight`, `add_available`), so they are taken only after the
         // giver's state change is visible; Release pairs with the Acquire load above in the
         // next taker or decider, which then sees what preceded this take. Acquire on failure:
         // the fresh value feeds the next decision (possibly a shortfall), as the load above.
@@ -181,11 +191,10 @@ pub(crate) fn is_delisted(word: u64) -> bool {
 /// Ends an in-flight operation on `word` that returns nothing (a commit, a withdrawal).
 #[inline]
 pub(crate) fn end_in_flight(word: &AtomicU64) {
-    // AcqRel: Release publishes the operation's effects (a reservation record, a final state)
-    // to a decider whose Acquire load in `try_take_word`/`wait_for_change` sees the count drop.
-    // The Acquire half is not needed by any argument (WAITERS is read from the returned value,
-    // which is the latest in any case); kept, not measured.
-    let previous = word.fetch_sub(IN_FLIGHT_ONE, Ordering::AcqRel);
+    // Release: publishes the operation's effects (a reservation record, a final state) to a
+    // decider whose Acquire load in `try_take_word`/`wait_for_change` sees the count drop.
+    // Nothing is acquired: WAITERS is read from the returned value, the latest in any case.
+    let previous = word.fetch_sub(IN_FLIGHT_ONE, Ordering::Release);
     debug_assert!(in_flight(previous) >= 1);
     if previous & WAITERS != 0 {
         park::wake(word);
@@ -195,13 +204,13 @@ pub(crate) fn end_in_flight(word: &AtomicU64) {
 /// Ends an in-flight operation on `word` by returning `quantity` units: +`quantity`
 /// available, -1 in flight, in one addition.
 #[inline]
-pub(crate) fn return_in_flight(word: &AtomicU64, quantity: i64) {
+pub(crate) fn give_back_in_flight(word: &AtomicU64, quantity: i64) {
     // The count is >= 1, so the high half does not borrow; available units plus the units in
     // flight stay within `MAX_STOCK` < 2^32 (see "Bounds"), so the low half does not carry.
     let delta = (quantity as u64).wrapping_sub(IN_FLIGHT_ONE);
-    // AcqRel: as in `end_in_flight`; the Release half also pairs with the Acquire of the take
-    // (`try_take_word`) that consumes the units, so it sees the giver's state change.
-    let previous = word.fetch_add(delta, Ordering::AcqRel);
+    // Release: as in `end_in_flight`; it also pairs with the Acquire of the take
+    // (`try_take_word`) that consumes the units, so that take sees the giver's state change.
+    let previous = word.fetch_add(delta, Ordering::Release);
     debug_assert!(in_flight(previous) >= 1);
     debug_assert!(available(previous) + quantity <= MAX_STOCK);
     if previous & WAITERS != 0 {
@@ -212,10 +221,10 @@ pub(crate) fn return_in_flight(word: &AtomicU64, quantity: i64) {
 /// Adds `quantity` units to `word`'s available count (no in-flight change).
 #[inline]
 pub(crate) fn add_available(word: &AtomicU64, quantity: i64) {
-    // AcqRel: Release pairs with the Acquire of the take (`try_take_word`) that consumes these
-    // units, so it sees the giver's state transition. The Acquire half is not needed (WAITERS
-    // is read from the returned value); kept, not measured.
-    let previous = word.fetch_add(quantity as u64, Ordering::AcqRel);
+    // Release: pairs with the Acquire of the take (`try_take_word`) that consumes these units,
+    // so it sees the giver's state transition. Nothing is acquired (WAITERS is read from the
+    // returned value).
+    let previous = word.fetch_add(quantity as u64, Ordering::Release);
     debug_assert!(available(previous) + quantity <= AVAILABLE_MASK as i64);
     if previous & WAITERS != 0 {
         park::wake(word);
@@ -225,10 +234,10 @@ pub(crate) fn add_available(word: &AtomicU64, quantity: i64) {
 /// Adds one operation in flight to `word`.
 #[inline]
 pub(crate) fn begin_in_flight(word: &AtomicU64) {
-    // AcqRel, stronger than needed. What orders the announcement before the deciding
-    // compare-and-swap that follows it is that swap's own Release (`Entry::finish`/`replace`,
-    // AcqRel; `freeze_and_drain`'s shard swap): a thread that Acquires the decision and then
-    // reads this word sees the announcement (or its resolution). A Release here would order
-    // only what came *before* the announcement. Relaxed would do; kept, not measured.
-    word.fetch_add(IN_FLIGHT_ONE, Ordering::AcqRel);
+    // Relaxed: what orders the announcement before the deciding compare-and-swap that follows
+    // it is that swap's own Release (`Entry::finish`/`replace`; `freeze_and_drain`'s shard
+    // swap): a thread that Acquires the decision and then reads this word sees the
+    // announcement (or its resolution). A Release here would order only what came *before*
+    // the announcement.
+    word.fetch_add(IN_FLIGHT_ONE, Ordering::Relaxed);
 }

@@ -333,3 +333,92 @@ fn maybe_due_races_inbox_cleaning_and_drain() {
         assert!(inv.inner.may_be_due(HOUR));
     });
 }
+
+/// `extend`, a reserve into a held cart and `set_cart` move a hold's deadline, then schedule
+/// the new token: in between, the old token is stale (its deadline no longer matches) and no
+/// token covers the hold. A late expiry pass that pops the old token then drops it and raises
+/// the wheel's bound. While the mover has not pushed the new token, `maybe_due` at a time past
+/// the new deadline must still answer true (`Timer::unfile`): a refusal there would turn a
+/// buyer away for a due hold.
+fn maybe_due_races_a_deadline_move_and_expiry(
+    mover: fn(&Inventory, crate::ReservationId, crate::ItemId, crate::ItemId),
+) {
+    model(3, move || {
+        let inv = Arc::new(inventory());
+        let item = inv.register_item(1).unwrap();
+        let other = inv.register_item(1).unwrap();
+        let receipt = inv
+            .reserve(CartId::new(1), &[Line::new(item, 1)], TTL)
+            .unwrap();
+        inv.inner.drain_inboxes();
+        let moving = {
+            let inv = inv.clone();
+            thread::spawn(move || mover(&inv, receipt.id, item, other))
+        };
+        let expirer = {
+            let inv = inv.clone();
+            thread::spawn(move || {
+                late();
+                inv.expire_due()
+            })
+        };
+        expirer.join().unwrap();
+        let due = inv.inner.may_be_due(3 * HOUR);
+        moving.join().unwrap();
+        // Held now means held when `maybe_due` answered (a finished reservation stays so), and
+        // every deadline it can have (60 s, 2 h) is due at 3 h.
+        let held = inv.status(receipt.id) == Ok(ReservationState::Held);
+        assert!(
+            due || !held,
+            "a held reservation due at 3 h is covered by no bound"
+        );
+    });
+}
+
+const TWO_HOURS: Duration = Duration::from_secs(2 * 3600);
+
+#[test]
+fn maybe_due_races_extend_and_expiry() {
+    maybe_due_races_a_deadline_move_and_expiry(|inv, id, _, _| {
+        let _ = inv.extend(id, TWO_HOURS);
+    });
+}
+
+#[test]
+fn maybe_due_races_reserve_into_the_cart_and_expiry() {
+    maybe_due_races_a_deadline_move_and_expiry(|inv, id, _, other| {
+        let _ = inv.reserve(id.cart(), &[Line::new(other, 1)], TWO_HOURS);
+    });
+}
+
+#[test]
+fn maybe_due_races_set_cart_and_expiry() {
+    maybe_due_races_a_deadline_move_and_expiry(|inv, id, item, other| {
+        let _ = inv.set_cart(
+            id.cart(),
+            &[Line::new(item, 1), Line::new(other, 1)],
+            TWO_HOURS,
+        );
+    });
+}
+
+/// After a drain that moves every queued token to the wheel, the inbox's bound no longer holds
+/// back `maybe_due`: with nothing held, nothing may be due, so a shortfall does not go to the
+/// timer. (Restoring the old bound after every drain would keep every shortfall after the
+/// first deadline on the timer's lock.)
+#[test]
+fn drained_inbox_bounds_nothing() {
+    model(1, || {
+        let inv = inventory();
+        let item = inv.register_item(1).unwrap();
+        let receipt = inv
+            .reserve(CartId::new(1), &[Line::new(item, 1)], TTL)
+            .unwrap();
+        inv.confirm(receipt.id).unwrap();
+        inv.inner.drain_inboxes();
+        assert!(
+            !inv.inner.may_be_due(HOUR),
+            "a drained, finished token still bounds"
+        );
+    });
+}

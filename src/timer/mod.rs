@@ -114,9 +114,11 @@ struct Inbox {
     pushes: PlainU64,
     /// No token in `tokens` has an earlier deadline than this (see the module docs).
     earliest: AtomicU64,
-    /// Threads cleaning `tokens` without the wheel's lock (see `Timer::clean`): while one is,
-    /// it may hold a live token that no bound covers, so `maybe_due` answers "maybe".
-    cleaning: AtomicU64,
+    /// Threads holding a live reservation whose token no bound of this timer covers: a cleaner
+    /// between popping a token and pushing it back (`Timer::clean`), or an operation between
+    /// moving a hold's deadline and scheduling its new token ([`Timer::unfile`]). While it is
+    /// nonzero, `maybe_due` answers "maybe".
+    unfiled: AtomicU64,
 }
 
 /// What the timer's mutex guards.
@@ -151,7 +153,7 @@ impl Timer {
                         tokens: SegQueue::new(),
                         pushes: PlainU64::new(0),
                         earliest: AtomicU64::new(u64::MAX),
-                        cleaning: AtomicU64::new(0),
+                        unfiled: AtomicU64::new(0),
                     })
                 })
                 .collect(),
@@ -202,15 +204,11 @@ impl Timer {
     /// others back, without the wheel's lock.
     ///
     /// A live token is out of the inbox between its pop and its push back, where a drainer's
-    /// reset of the inbox bound (under the lock) may not cover it. `cleaning` tells readers:
-    /// `maybe_due` answers "maybe" while it is nonzero.
+    /// reset of the inbox bound (under the lock) may not cover it: the cleaner holds it
+    /// [`unfiled`](Timer::unfile).
     pub(crate) fn clean(&self, shard: usize, batch: usize, reservations: &impl Reservations) {
         let inbox = &self.inboxes[shard];
-        // Relaxed: sequenced before the pops below, whose compare-and-swap on the queue's head
-        // (SeqCst in crossbeam-queue) a drainer's pops acquire; the drainer's write section
-        // then ends with a Release that a reader's Acquire version load pairs with, so a reader
-        // that finds the inbox bound reset by that drainer sees this increment.
-        inbox.cleaning.fetch_add(1, Ordering::Relaxed);
+        let unfiled = self.unfile(shard);
         let guard = reservations.pin();
         for _ in 0..batch {
             let Some(token) = inbox.tokens.pop() else {
@@ -223,9 +221,25 @@ impl Timer {
             }
         }
         drop(guard);
-        // Release: pairs with the Acquire load in `maybe_due`: a reader that sees the count
-        // back at zero sees every token pushed back and its bound.
-        inbox.cleaning.fetch_sub(1, Ordering::Release);
+        drop(unfiled);
+    }
+
+    /// Marks a live reservation of a thread of `shard` as covered by no bound of this timer
+    /// until the returned guard drops, so that `maybe_due` answers "maybe" meanwhile. Taken
+    /// before a step that can make the reservation's filed token stale (popping it, moving
+    /// the hold's deadline) and dropped once its current token is filed again (pushed, with
+    /// its bound lowered).
+    pub(crate) fn unfile(&self, shard: usize) -> Unfiled<'_> {
+        let unfiled = &self.inboxes[shard].unfiled;
+        // Relaxed: the caller's next step that can lead a drainer to drop the filed token or
+        // raise a bound over it is sequenced after this increment and carries it to the
+        // drainer: a pop (the queue head's compare-and-swap, SeqCst in crossbeam-queue, which
+        // the drainer's pops acquire) or a hold replacement (a Release compare-and-swap whose
+        // hold the drainer Acquire-loads before calling the token stale). The drainer's write
+        // section ends with a Release that a reader's Acquire version load pairs with, so a
+        // reader that sees the bound raised by that drainer sees this increment.
+        unfiled.fetch_add(1, Ordering::Relaxed);
+        Unfiled(unfiled)
     }
 
     /// Runs `write` as the writer side of the seqlock over the deadline bounds: readers
@@ -272,7 +286,11 @@ impl Timer {
         // token whose bound we reset here is visible to the pops below. The Release half
         // publishes nothing the write section's Release fence does not.
         let bound = inbox.earliest.swap(u64::MAX, Ordering::AcqRel);
-        let mut left = inbox.tokens.len().min(budget);
+        // Every token pushed before the swap and still queued is counted here (a token popped
+        // meanwhile by a cleaner is the cleaner's to cover, see `unfiled`), and comes out
+        // before any pushed after it: popping this many moves them all to the wheel.
+        let queued = inbox.tokens.len();
+        let mut left = queued.min(budget);
         let mut emptied = false;
         while left > 0 {
             let Some(token) = inbox.tokens.pop() else {
@@ -288,10 +306,11 @@ impl Timer {
                 wheeled.wheel.push(token);
             }
         }
-        if !emptied {
-            // Tokens pushed before the swap may still be queued: the old bound covers them
-            // (tokens pushed after it lowered the new value themselves). Lowering a bound is
-            // always safe. Relaxed: inside the write section, published like the store below.
+        if queued > budget && !emptied {
+            // Stopped at the budget: tokens pushed before the swap may still be queued, and the
+            // old bound covers them (tokens pushed after it lowered the new value themselves).
+            // Lowering a bound is always safe. Relaxed: inside the write section, published
+            // like the store below.
             inbox.earliest.fetch_min(bound, Ordering::Relaxed);
         }
         // Relaxed: inside the write section; published by its Release fence (paired with the
@@ -334,10 +353,10 @@ impl Timer {
         // stock read acquired, so by coherence these loads read that bound or a later value.
         let mut earliest = self.wheel_earliest.load(Ordering::Relaxed);
         for inbox in self.inboxes.iter() {
-            // Acquire: pairs with the Release decrement in `clean`; a zero read after a
-            // cleaner finished makes the tokens it pushed back (and their bound) visible to the
-            // bound load below. Loaded first, so that load cannot move before it.
-            if inbox.cleaning.load(Ordering::Acquire) != 0 {
+            // Acquire: pairs with the Release decrement in `Unfiled::drop`; a zero read after a
+            // holder finished makes the tokens it filed (and their bound) visible to the bound
+            // load below. Loaded first, so that load cannot move before it.
+            if inbox.unfiled.load(Ordering::Acquire) != 0 {
                 return true;
             }
             // Relaxed: as above.
@@ -444,6 +463,18 @@ impl Timer {
     pub(crate) fn drain_inboxes(&self, reservations: &impl Reservations) {
         let mut wheeled = lock(&self.wheeled);
         self.drain(&mut wheeled, reservations);
+    }
+}
+
+/// A live reservation held unfiled (see [`Timer::unfile`]); dropping it files it again.
+#[derive(Debug)]
+pub(crate) struct Unfiled<'a>(&'a AtomicU64);
+
+impl Drop for Unfiled<'_> {
+    fn drop(&mut self) {
+        // Release: pairs with the Acquire load in `maybe_due`: a reader that sees the count
+        // back at zero sees the token filed meanwhile and its bound.
+        self.0.fetch_sub(1, Ordering::Release);
     }
 }
 
