@@ -87,7 +87,7 @@
 //!
 //! Absolute numbers belong to the machine; compare engines within one thread count.
 
-#[path = "../benches/common/sellout.rs"]
+#[path = "../../benches/common/sellout.rs"]
 mod sellout;
 
 use atomic_stock::baseline::{GlobalLock, ItemLocks, StdItemLocks};
