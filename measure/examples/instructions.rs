@@ -25,6 +25,8 @@
 
 use atomic_stock::baseline::{GlobalLock, GlobalLockInventory, ItemLocks, ItemLocksInventory};
 use atomic_stock::{CartId, Inventory, ItemId, Line, ReservationEngine, Stock, StockEngine};
+use atomic_stock_measure::args::{self, Arg, Parser, ValueExt};
+use atomic_stock_measure::rng::XorShift;
 use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -46,17 +48,15 @@ enum Path {
     SetCart,
 }
 
-/// `RING` carts of `lines` distinct uniform items, back to back.
+/// `RING` carts of `lines` distinct uniform items, back to back: the same carts on every run
+/// (the instruction counts depend on them).
 fn carts(lines: usize) -> Vec<Line> {
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut rng = XorShift::new(0);
     let mut flat = Vec::with_capacity(RING * lines);
     for _ in 0..RING {
         let start = flat.len();
         while flat.len() < start + lines {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let item = ItemId::new((state % u64::from(ITEMS)) as u32);
+            let item = ItemId::new((rng.next_u64() % u64::from(ITEMS)) as u32);
             if !flat[start..].iter().any(|l: &Line| l.item == item) {
                 flat.push(Line::new(item, 1));
             }
@@ -157,26 +157,53 @@ fn run<S: StockEngine + ?Sized, R: ReservationEngine + ?Sized>(
     measured(stock, lifecycle, path, &flat, lines, WARM_UP, iterations);
 }
 
-fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let [path, engine, iterations] = args.as_slice() else {
-        eprintln!("{USAGE}");
-        return ExitCode::from(2);
-    };
-    let Ok(iterations) = iterations.parse::<u64>() else {
-        eprintln!("iterations: a number\n{USAGE}");
-        return ExitCode::from(2);
-    };
-    let (path, lines) = match path.as_str() {
-        "take-1" => (Path::Take, 1),
-        "take-4" => (Path::Take, 4),
-        "reserve-confirm" => (Path::ReserveConfirm, 4),
-        "reserve-release" => (Path::ReserveRelease, 4),
-        "set-cart" => (Path::SetCart, 4),
-        other => {
-            eprintln!("unknown path {other}\n{USAGE}");
-            return ExitCode::from(2);
+/// What to run: a path, with its cart size in lines, an engine's name and the iterations.
+struct Measurement {
+    path: Path,
+    lines: usize,
+    engine: String,
+    iterations: u64,
+}
+
+impl Measurement {
+    fn read(parser: &mut Parser) -> Result<Measurement, args::Error> {
+        let mut operands = Vec::new();
+        while let Some(arg) = parser.next()? {
+            match arg {
+                Arg::Value(value) if operands.len() < 3 => operands.push(value.string()?),
+                Arg::Short('h') | Arg::Long("help") => return Err(args::help()),
+                _ => return Err(arg.unexpected()),
+            }
         }
+        let [path, engine, iterations] = <[String; 3]>::try_from(operands)
+            .map_err(|_| "a path, an engine and a number of iterations")?;
+        let (path, lines) = match path.as_str() {
+            "take-1" => (Path::Take, 1),
+            "take-4" => (Path::Take, 4),
+            "reserve-confirm" => (Path::ReserveConfirm, 4),
+            "reserve-release" => (Path::ReserveRelease, 4),
+            "set-cart" => (Path::SetCart, 4),
+            other => return Err(format!("unknown path {other}").into()),
+        };
+        let iterations = args::number(&iterations, "iterations", &(0..=u64::MAX / 2))?;
+        Ok(Measurement {
+            path,
+            lines,
+            engine,
+            iterations,
+        })
+    }
+}
+
+fn main() -> ExitCode {
+    let Measurement {
+        path,
+        lines,
+        engine,
+        iterations,
+    } = match args::parse("instructions", USAGE, Measurement::read) {
+        Ok(run) => run,
+        Err(exit) => return exit,
     };
     let none_stock: Option<&Stock> = None;
     let none_lifecycle: Option<&Inventory> = None;
