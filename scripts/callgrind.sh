@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Instructions per operation on single-thread paths, counted by callgrind (issue #6.2).
+# Instructions per operation on single-thread paths, counted by callgrind.
 #
 #   scripts/callgrind.sh                 # every path and engine, 100,000 operations each
 #   ITERATIONS=20000 scripts/callgrind.sh take-1 take-4     # some paths, fewer operations

@@ -1,6 +1,6 @@
-//! The seed's per-cart lock maps against the crate's cart registry, measured (issue #4): what
-//! each design costs in memory after millions of carts, how fast it runs, and whether it keeps
-//! one thread at a time in a cart's critical section.
+//! The seed's per-cart lock maps against the crate's cart registry, measured: what each design
+//! costs in memory after millions of carts, how fast it runs, and whether it keeps one thread
+//! at a time in a cart's critical section.
 //!
 //! ```sh
 //! cargo run --release --example cart_locks                      # 10,000,000 carts, 2 threads

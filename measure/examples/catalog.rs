@@ -70,7 +70,7 @@ enum Resolve {
     ById,
     /// `Inventory::item_by_sku` (lock-free).
     BySku,
-    /// The lookup the catalog had before: one `Mutex<HashMap>` (kept here for the comparison).
+    /// One `Mutex<HashMap>` from SKU to id: the plain design, for the comparison.
     MutexSku,
     /// A copy-on-write `HashMap` published in an `ArcSwap` (the read side only).
     CowSku,

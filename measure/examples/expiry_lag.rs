@@ -1,4 +1,4 @@
-//! Expiry lag with a million outstanding reservations (issue #3.5): how long after its
+//! Expiry lag with a million outstanding reservations: how long after its
 //! deadline a reservation's stock is available again, as a distribution.
 //!
 //! ```sh

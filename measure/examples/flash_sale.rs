@@ -52,7 +52,7 @@
 //! Below the table, each engine's throughput and p99 are given as ratios to the lock-free
 //! engine's at the same thread count.
 //!
-//! # Part 2: the sell-out (issue #9.1)
+//! # Part 2: the sell-out
 //!
 //! Lifecycle engines (`ReservationEngine`: the lock-free `Inventory`, `ItemLocksInventory`,
 //! `GlobalLockInventory`, default settings). One item with `--units` units; each buyer

@@ -1,6 +1,6 @@
 //! A fixed number of single-thread operations on one path of one engine, for counting
-//! instructions with callgrind (issue #6.2). `scripts/callgrind.sh` runs every path and
-//! engine and prints instructions per operation; run alone, this only does the work.
+//! instructions with callgrind. `scripts/callgrind.sh` runs every path and engine and prints
+//! instructions per operation; run alone, this only does the work.
 //!
 //! ```sh
 //! cargo run --release --example instructions -- reserve-confirm lock-free 100000

@@ -20,7 +20,7 @@
 //! then `confirm` (even iterations) or `release` (odd). Every item starts with 2^30 units, so
 //! nothing runs out and every reserve should succeed.
 //!
-//! # Section `scarce`: do large carts starve behind small ones? (issue #6.3)
+//! # Section `scarce`: do large carts starve behind small ones?
 //!
 //! For each engine and thread count, one run mixes cart sizes: a thread's carts have 1, 4 and
 //! 16 lines in turn, every cart one unit of the hot item 0 plus uniform lines of plentiful

@@ -1,7 +1,6 @@
 //! How the lifecycle engines scale with the catalog and with live reservations: time per
 //! reserve+confirm as the catalog grows, heap bytes per item and per live reservation, and
-//! expiry throughput (issue #6.4). Writes one CSV; `scripts/plot_scale.py` turns it into a
-//! PNG.
+//! expiry throughput. Writes one CSV; `scripts/plot_scale.py` turns it into a PNG.
 //!
 //! ```sh
 //! cargo run --release --example scale -- --csv scale.csv
