@@ -7,9 +7,9 @@
 //!
 //! It counts bytes asked for, not the allocator's own overhead or memory it keeps cached after
 //! a free. Threads add to one of [`SLOTS`] cache-padded counters each (assigned round robin),
-//! so threads allocating at once do not contend on one cache line: a churn measured with the
-//! counter on runs at nearly the speed it would without it. Counting can be switched off
-//! around timed runs ([`set_counting`]); the peak is tracked only inside [`peak_during`].
+//! so threads allocating at once do not contend on one cache line, which would slow every
+//! measured churn alike. Counting can be switched off around timed runs ([`set_counting`]);
+//! the peak, which needs one shared counter, is tracked only inside [`peak_during`].
 
 use crossbeam_utils::CachePadded;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -127,8 +127,15 @@ pub fn set_counting(on: bool) {
 
 /// Runs `work` and returns what it returned with the heap's peak growth during it: the most
 /// bytes that were live at once, over what was live when it started.
+///
+/// # Panics
+///
+/// If called inside another `peak_during` (there is one peak counter).
 pub fn peak_during<R>(work: impl FnOnce() -> R) -> (R, i64) {
-    // Relaxed: see `count`; `work` runs on this thread or on threads it spawns and joins.
+    // Relaxed (here and below): see `count`; `work` runs on this thread or on threads it
+    // spawns and joins.
+    let watching = STATE.load(Ordering::Relaxed) & WATCH_PEAK != 0;
+    assert!(!watching, "peak_during does not nest");
     WATCHED.store(0, Ordering::Relaxed);
     PEAK.store(0, Ordering::Relaxed);
     STATE.fetch_or(WATCH_PEAK, Ordering::Relaxed);
