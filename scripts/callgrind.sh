@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# Instructions per operation on single-thread paths, counted by callgrind (issue #6.2).
+# Instructions per operation on single-thread paths, counted by callgrind.
 #
 #   scripts/callgrind.sh                 # every path and engine, 100,000 operations each
 #   ITERATIONS=20000 scripts/callgrind.sh take-1 take-4     # some paths, fewer operations
 #   CSV=instructions.csv scripts/callgrind.sh               # also write path,engine,iterations,ir,ir_per_op
 #
-# Runs examples/instructions.rs (release build) under `valgrind --tool=callgrind`, counting only
+# Runs measure/examples/instructions.rs (release build) under `valgrind --tool=callgrind`, counting only
 # its `measured` function (`--toggle-collect`): catalog and cart setup and a 1,000-operation
 # warm-up are excluded. Prints instructions executed (callgrind's Ir) divided by operations.
 # Instruction counts are deterministic for a given build and input, unlike times, so they
 # compare paths and engines on a busy machine; they say nothing about cache misses or
-# contention (see benches/ and examples/lifecycle_report.rs for those).
+# contention (see benches/ and measure/examples/lifecycle_report.rs for those).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -24,7 +24,7 @@ fi
 ENGINES=(lock-free item-locks global-lock)
 
 cargo build --quiet --release --example instructions
-BIN=target/release/examples/instructions
+BIN=${CARGO_TARGET_DIR:-target}/release/examples/instructions
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 

@@ -3,9 +3,10 @@
 //! out. Stock only goes down, so nothing flatters an engine the way a take-and-give-back loop
 //! can (a unit given back to the thread that just took it).
 //!
-//! Shared by `benches/sellout.rs` (criterion: time to sell out) and `examples/flash_sale.rs`
-//! (medians over interleaved runs: throughput, latency percentiles, spread, invariants), which
-//! include this file with `#[path]`, so both time the same loop.
+//! Shared by `benches/sellout.rs` (criterion: time to sell out) and
+//! `measure/examples/flash_sale.rs` (medians over interleaved runs: throughput, latency
+//! percentiles, spread, invariants), which include this file with `#[path]`, so both time the
+//! same loop.
 //!
 //! # One run
 //!

@@ -1,7 +1,6 @@
 //! How the lifecycle engines scale with the catalog and with live reservations: time per
 //! reserve+confirm as the catalog grows, heap bytes per item and per live reservation, and
-//! expiry throughput (issue #6.4). Writes one CSV; `scripts/plot_scale.py` turns it into a
-//! PNG.
+//! expiry throughput. Writes one CSV; `scripts/plot_scale.py` turns it into a PNG.
 //!
 //! ```sh
 //! cargo run --release --example scale -- --csv scale.csv
@@ -30,87 +29,25 @@
 //! * `expire_ns`: time of one `expire_due` call that expires `n` due reservations (1-line
 //!   carts; the clock is a `ManualClock` moved past every deadline), per reservation.
 //!
-//! Heap is counted by this example's `#[global_allocator]`, a wrapper around the system
-//! allocator that adds and subtracts every allocation's size in one atomic while counting is
-//! switched on (only around memory measurements, so the timed runs do not share that atomic).
-//! It counts bytes asked for, not the allocator's own overhead or freed-but-cached memory.
+//! Heap is counted by `atomic_stock_measure::heap::Counting` as the `#[global_allocator]`,
+//! switched on only around memory measurements (so the timed runs share no counter). It counts
+//! bytes asked for, not the allocator's own overhead or freed-but-cached memory.
 
 use atomic_stock::baseline::{GlobalLockInventory, ItemLocksInventory};
 use atomic_stock::{CartId, Confirmation, Inventory, ItemId, Line, ManualClock, ReservationEngine};
-use std::alloc::{GlobalAlloc, Layout, System};
+use atomic_stock_measure::args::{self, Arg, Parser};
+use atomic_stock_measure::heap::{self, Counting};
+use atomic_stock_measure::rng::XorShift;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// The system allocator, with a running total of bytes allocated while counting is on.
-struct Counting;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static HEAP: AtomicI64 = AtomicI64::new(0);
-
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so the
-// `GlobalAlloc` contract holds exactly as it does for `System`; the counters only observe.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded unchanged (see the impl).
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            count(layout.size() as i64);
-        }
-        ptr
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        count(-(layout.size() as i64));
-        // SAFETY: forwarded unchanged (see the impl).
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded unchanged (see the impl).
-        let ptr = unsafe { System.alloc_zeroed(layout) };
-        if !ptr.is_null() {
-            count(layout.size() as i64);
-        }
-        ptr
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded unchanged (see the impl).
-        let new = unsafe { System.realloc(ptr, layout, new_size) };
-        if !new.is_null() {
-            count(new_size as i64 - layout.size() as i64);
-        }
-        new
-    }
-}
-
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
-
-#[inline]
-fn count(bytes: i64) {
-    // Relaxed: a switch and a statistic; the measuring thread reads them after joins or on
-    // its own allocations.
-    if COUNTING.load(Ordering::Relaxed) {
-        HEAP.fetch_add(bytes, Ordering::Relaxed);
-    }
-}
-
-/// Heap counted so far (while counting was on).
-fn heap() -> i64 {
-    // Relaxed: see `count`.
-    HEAP.load(Ordering::Relaxed)
-}
-
-fn counting(on: bool) {
-    // Relaxed: see `count`.
-    COUNTING.store(on, Ordering::Relaxed);
-}
 
 /// Units of every item.
 const INITIAL: i64 = 1 << 30;
@@ -132,22 +69,6 @@ fn build(name: &str, clock: Arc<ManualClock>) -> Box<dyn ReservationEngine> {
         "lock-free" => Box::new(Inventory::builder().clock(clock).build()),
         "item-locks" => Box::new(ItemLocksInventory::with_clock(clock)),
         _ => Box::new(GlobalLockInventory::with_clock(clock)),
-    }
-}
-
-/// xorshift64: a few cycles per number.
-struct XorShift(u64);
-
-impl XorShift {
-    fn new(seed: u64) -> Self {
-        XorShift((seed + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        ((u128::from(self.0) * u128::from(n)) >> 64) as u64
     }
 }
 
@@ -259,11 +180,11 @@ fn time_lifecycles(
 
 /// Registers `items` items; returns the heap growth.
 fn register(engine: &dyn ReservationEngine, items: usize) -> i64 {
-    let before = heap();
+    let before = heap::live();
     for _ in 0..items {
         engine.register_item(INITIAL).expect("registering an item");
     }
-    heap() - before
+    heap::live() - before
 }
 
 struct Options {
@@ -273,62 +194,48 @@ struct Options {
     engines: Vec<&'static str>,
 }
 
-fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
+fn read(parser: &mut Parser) -> Result<Options, args::Error> {
     let mut options = Options {
         csv: None,
         max_items: 10_000_000,
         seconds: Duration::from_millis(500),
         engines: ENGINES.to_vec(),
     };
-    while let Some(flag) = args.next() {
-        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--csv" => options.csv = Some(value()?),
-            "--max-items" => {
-                options.max_items = value()?
-                    .parse()
-                    .ok()
-                    .filter(|n| (1_000..=100_000_000).contains(n))
-                    .ok_or("--max-items: 1000 to 100000000")?;
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Arg::Long("csv") => options.csv = Some(args::text(parser)?),
+            Arg::Long("max-items") => {
+                options.max_items = args::number_in(parser, "--max-items", 1_000..=100_000_000)?;
             }
-            "--seconds" => {
-                let s: f64 = value()?
-                    .parse()
-                    .ok()
-                    .filter(|s| (0.01..=600.0).contains(s))
-                    .ok_or("--seconds: 0.01 to 600")?;
+            Arg::Long("seconds") => {
+                let s: f64 = args::number_in(parser, "--seconds", 0.01..=600.0)?;
                 options.seconds = Duration::from_secs_f64(s);
             }
-            "--engines" => {
-                let list = value()?;
+            Arg::Long("engines") => {
+                let list = args::text(parser)?;
                 options.engines = ENGINES
                     .iter()
                     .copied()
                     .filter(|e| list.split(',').any(|l| l == *e))
                     .collect();
                 if options.engines.is_empty() {
-                    return Err(format!("--engines: none of {ENGINES:?} in {list:?}"));
+                    return Err(format!("--engines: none of {ENGINES:?} in {list:?}").into());
                 }
             }
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown option {other}")),
+            Arg::Short('h') | Arg::Long("help") => return Err(args::help()),
+            _ => return Err(arg.unexpected()),
         }
     }
     Ok(options)
 }
 
 fn main() -> ExitCode {
-    let options = match parse(std::env::args().skip(1)) {
+    let options = match args::parse("scale", USAGE, read) {
         Ok(options) => options,
-        Err(message) if message.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("{message}\n{USAGE}");
-            return ExitCode::from(2);
-        }
+        Err(exit) => return exit,
     };
+    // Counted only around the memory measurements below.
+    heap::set_counting(false);
     let mut rows = Vec::new();
     let catalogs: Vec<usize> = [1_000, 10_000, 100_000, 1_000_000, 10_000_000]
         .into_iter()
@@ -339,12 +246,12 @@ fn main() -> ExitCode {
         // Catalog growth: memory per item, then the cost of a lifecycle on that catalog.
         for &items in &catalogs {
             eprintln!("[{engine_name}: catalog of {items} items]");
-            counting(true);
-            let before = heap();
+            heap::set_counting(true);
+            let before = heap::live();
             let engine = build(engine_name, Arc::new(ManualClock::new()));
-            let empty = heap() - before;
+            let empty = heap::live() - before;
             let grown = register(&*engine, items);
-            counting(false);
+            heap::set_counting(false);
             if items == catalogs[0] {
                 rows.push(Row {
                     measure: "heap_empty_bytes",
@@ -393,16 +300,16 @@ fn main() -> ExitCode {
                 register(&*engine, RESERVATION_CATALOG);
                 let mut rng = XorShift::new(n as u64);
                 let mut cart = [Line::new(ItemId::new(0), 1); 4];
-                counting(true);
-                let before = heap();
+                heap::set_counting(true);
+                let before = heap::live();
                 for c in 0..n {
                     random_cart(&mut rng, RESERVATION_CATALOG, cart_lines, &mut cart);
                     engine
                         .reserve(CartId::new(c as u64), &cart[..cart_lines], TTL)
                         .expect("stock never runs out here");
                 }
-                let grown = heap() - before;
-                counting(false);
+                let grown = heap::live() - before;
+                heap::set_counting(false);
                 rows.push(Row {
                     measure: "heap_per_reservation_bytes",
                     engine: engine_name,

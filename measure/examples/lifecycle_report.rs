@@ -20,7 +20,7 @@
 //! then `confirm` (even iterations) or `release` (odd). Every item starts with 2^30 units, so
 //! nothing runs out and every reserve should succeed.
 //!
-//! # Section `scarce`: do large carts starve behind small ones? (issue #6.3)
+//! # Section `scarce`: do large carts starve behind small ones?
 //!
 //! For each engine and thread count, one run mixes cart sizes: a thread's carts have 1, 4 and
 //! 16 lines in turn, every cart one unit of the hot item 0 plus uniform lines of plentiful
@@ -66,6 +66,9 @@ use atomic_stock::baseline::{GlobalLockInventory, ItemLocksInventory};
 use atomic_stock::{
     CartId, Inventory, ItemId, Line, ReservationEngine, ReservationId, ReserveError, TakeError,
 };
+use atomic_stock_measure::args::{self, Arg, Parser};
+use atomic_stock_measure::figures::{latency, percentile, spread as spread_text};
+use atomic_stock_measure::rng::XorShift;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
@@ -108,7 +111,7 @@ struct Options {
 }
 
 impl Options {
-    fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
+    fn read(parser: &mut Parser) -> Result<Options, args::Error> {
         let mut options = Options {
             seconds: Duration::from_secs(1),
             threads: vec![2, 256],
@@ -118,70 +121,35 @@ impl Options {
             scarce: true,
             csv: None,
         };
-        while let Some(flag) = args.next() {
-            let mut value = || args.next().ok_or(format!("{flag} needs a value"));
-            match flag.as_str() {
-                "--seconds" => {
-                    let s: f64 = parse_in(&value()?, 0.001..=MAX_SECONDS, "--seconds")?;
+        while let Some(arg) = parser.next()? {
+            match arg {
+                Arg::Long("seconds") => {
+                    let s: f64 = args::number_in(parser, "--seconds", 0.001..=MAX_SECONDS)?;
                     options.seconds = Duration::from_secs_f64(s);
                 }
-                "--threads" => {
-                    options.threads = value()?
-                        .split(',')
-                        .map(|n| parse_in(n, 1..=MAX_THREADS, "--threads"))
-                        .collect::<Result<_, _>>()?;
+                Arg::Long("threads") => {
+                    options.threads = args::numbers_in(parser, "--threads", 1..=MAX_THREADS)?;
                 }
-                "--items" => options.items = parse_in(&value()?, 16..=MAX_ITEMS, "--items")?,
-                "--hot-stock" => {
-                    options.hot_stock = Some(parse_in(&value()?, 1..=1 << 30, "--hot-stock")?);
+                Arg::Long("items") => {
+                    options.items = args::number_in(parser, "--items", 16..=MAX_ITEMS)?
                 }
-                "--sections" => {
-                    let sections = value()?;
+                Arg::Long("hot-stock") => {
+                    options.hot_stock = Some(args::number_in(parser, "--hot-stock", 1..=1 << 30)?);
+                }
+                Arg::Long("sections") => {
+                    let sections = args::text(parser)?;
                     options.plentiful = sections.split(',').any(|s| s == "plentiful");
                     options.scarce = sections.split(',').any(|s| s == "scarce");
                     if !options.plentiful && !options.scarce {
-                        return Err(format!("--sections: unknown {sections:?}"));
+                        return Err(format!("--sections: unknown {sections:?}").into());
                     }
                 }
-                "--csv" => options.csv = Some(value()?),
-                "-h" | "--help" => return Err(String::new()),
-                other => return Err(format!("unknown option {other}")),
+                Arg::Long("csv") => options.csv = Some(args::text(parser)?),
+                Arg::Short('h') | Arg::Long("help") => return Err(args::help()),
+                _ => return Err(arg.unexpected()),
             }
         }
         Ok(options)
-    }
-}
-
-fn parse_in<T>(text: &str, range: std::ops::RangeInclusive<T>, flag: &str) -> Result<T, String>
-where
-    T: std::str::FromStr + PartialOrd + std::fmt::Debug,
-{
-    match text.trim().parse::<T>() {
-        Ok(value) if range.contains(&value) => Ok(value),
-        _ => Err(format!(
-            "{flag}: expected a number in {range:?}, got {text:?}"
-        )),
-    }
-}
-
-/// xorshift64: a few cycles per number and no dependency.
-struct XorShift(u64);
-
-impl XorShift {
-    fn for_thread(thread: usize, salt: u64) -> Self {
-        // Zero is xorshift's fixed point; an odd multiple of the golden ratio never is.
-        XorShift(((thread as u64 + 1) ^ salt).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
     }
 }
 
@@ -410,7 +378,7 @@ fn plentiful_carts(
     len: usize,
     t: usize,
 ) -> Vec<Vec<Line>> {
-    let mut rng = XorShift::for_thread(t, len as u64);
+    let mut rng = XorShift::new(t as u64 ^ ((len as u64) << 32));
     let mut cart = Vec::with_capacity(len);
     let ring = (0..RING)
         .map(|_| {
@@ -472,7 +440,7 @@ fn scarce(
     t: usize,
     stop: &AtomicBool,
 ) -> ([PerSize; 3], Vec<String>) {
-    let mut rng = XorShift::for_thread(t, 0x5CA2CE);
+    let mut rng = XorShift::new(t as u64 ^ (0x5CA2CE << 32));
     let mut sizes: [PerSize; 3] = Default::default();
     let mut errors = Vec::new();
     // Held reservations with the attempt count at which each goes back.
@@ -608,15 +576,6 @@ fn summarize(
     }
 }
 
-/// The value below which a fraction `p` of the sorted samples fall (nearest rank).
-fn percentile(sorted: &[u64], p: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = (p * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 /// Checks that every item of `stock` is back: available + sold = initial, nothing held.
 fn audit(engine: &Engine, name: &str, stock: &[i64], problems: &mut Vec<String>) {
     for (index, &initial) in stock.iter().enumerate() {
@@ -628,22 +587,6 @@ fn audit(engine: &Engine, name: &str, stock: &[i64], problems: &mut Vec<String>)
             ));
             return;
         }
-    }
-}
-
-fn spread_text(spread: f64) -> String {
-    if spread.is_finite() {
-        format!("{spread:.2}")
-    } else {
-        "inf".to_string()
-    }
-}
-
-fn latency(ns: u64) -> String {
-    match ns {
-        0..=9_999 => format!("{ns} ns"),
-        10_000..=9_999_999 => format!("{:.1} µs", ns as f64 / 1e3),
-        _ => format!("{:.1} ms", ns as f64 / 1e6),
     }
 }
 
@@ -672,16 +615,9 @@ fn print_table(title: &str, rows: &[Row]) {
 }
 
 fn main() -> ExitCode {
-    let options = match Options::parse(std::env::args().skip(1)) {
+    let options = match args::parse("lifecycle_report", USAGE, Options::read) {
         Ok(options) => options,
-        Err(message) if message.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("{message}\n{USAGE}");
-            return ExitCode::from(2);
-        }
+        Err(exit) => return exit,
     };
     let mut csv = match &options.csv {
         Some(path) => match File::create(path) {

@@ -1,6 +1,6 @@
-//! The seed's per-cart lock maps against the crate's cart registry, measured (issue #4): what
-//! each design costs in memory after millions of carts, how fast it runs, and whether it keeps
-//! one thread at a time in a cart's critical section.
+//! The seed's per-cart lock maps against the crate's cart registry, measured: what each design
+//! costs in memory after millions of carts, how fast it runs, and whether it keeps one thread
+//! at a time in a cart's critical section.
 //!
 //! ```sh
 //! cargo run --release --example cart_locks                      # 10,000,000 carts, 2 threads
@@ -44,8 +44,9 @@
 //! Columns:
 //!
 //! * `heap growth`: live heap bytes after the churn (all threads joined) minus before it (the
-//!   empty structure built, its item registered). Counted by this example's global allocator
-//!   (bytes asked of `System`, so not the allocator's overhead nor memory it caches).
+//!   empty structure built, its item registered). Counted by the global allocator,
+//!   `atomic_stock_measure::heap::Counting` (bytes asked of `System`, so not the allocator's
+//!   overhead nor memory it caches).
 //! * `per cart`: `heap growth / carts`.
 //! * `entries left`: lock-map entries, or the registry's live reservations, after the churn.
 //! * `carts/s`: carts over wall time from the barrier that starts the threads to the last join.
@@ -79,96 +80,22 @@
 //!   update (two writers on one cart both winning) breaks the first or the third.
 
 use atomic_stock::{CartId, Confirmation, Inventory, ItemId, Line, ReservationId};
+use atomic_stock_measure::args::{self, Arg, Parser};
+use atomic_stock_measure::figures::grouped;
+use atomic_stock_measure::heap::{self, Counting};
+use atomic_stock_measure::rng::XorShift;
 use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// The system allocator, with a running total of live heap bytes.
-struct Counting;
-
-/// Counters the live-heap total is split over, so that threads allocating at once do not
-/// contend on one cache line (which would slow every design's churn).
-const HEAP_SLOTS: usize = 16;
-
-static HEAP: [CachePadded<AtomicI64>; HEAP_SLOTS] =
-    [const { CachePadded::new(AtomicI64::new(0)) }; HEAP_SLOTS];
-static NEXT_HEAP_SLOT: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    /// This thread's counter in `HEAP` (`usize::MAX` until its first allocation). A `const`
-    /// thread-local without a destructor: reading it never allocates, even during teardown.
-    static HEAP_SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so the
-// `GlobalAlloc` contract holds exactly as it does for `System`; the counters only observe.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded unchanged (see the impl).
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            count(layout.size() as i64);
-        }
-        ptr
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        count(-(layout.size() as i64));
-        // SAFETY: forwarded unchanged (see the impl).
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded unchanged (see the impl).
-        let ptr = unsafe { System.alloc_zeroed(layout) };
-        if !ptr.is_null() {
-            count(layout.size() as i64);
-        }
-        ptr
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded unchanged (see the impl).
-        let new = unsafe { System.realloc(ptr, layout, new_size) };
-        if !new.is_null() {
-            count(new_size as i64 - layout.size() as i64);
-        }
-        new
-    }
-}
-
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
-
-#[inline]
-fn count(bytes: i64) {
-    let slot = HEAP_SLOT
-        .try_with(|slot| {
-            if slot.get() == usize::MAX {
-                // Relaxed: hands out numbers; which thread gets which orders nothing.
-                slot.set(NEXT_HEAP_SLOT.fetch_add(1, Ordering::Relaxed) % HEAP_SLOTS);
-            }
-            slot.get()
-        })
-        .unwrap_or(0);
-    // Relaxed: a statistic. The reader sums the slots after joining every thread that
-    // allocated, and the joins order those threads' additions before the read.
-    HEAP[slot].fetch_add(bytes, Ordering::Relaxed);
-}
-
-/// Live heap bytes (exact when no other thread is allocating).
-fn live_heap() -> i64 {
-    // Relaxed: see `count`.
-    HEAP.iter().map(|slot| slot.load(Ordering::Relaxed)).sum()
-}
 
 const USAGE: &str = "usage: cart_locks [--carts 10000000] [--threads 2] [--race-threads 4] \
                      [--race-seconds 2]";
@@ -199,44 +126,35 @@ struct Options {
 }
 
 impl Options {
-    fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
+    fn read(parser: &mut Parser) -> Result<Options, args::Error> {
         let mut options = Options {
             carts: 10_000_000,
             threads: 2,
             race_threads: 4,
             race_seconds: Duration::from_secs(2),
         };
-        while let Some(flag) = args.next() {
-            let mut value = || args.next().ok_or(format!("{flag} needs a value"));
-            match flag.as_str() {
-                "--carts" => options.carts = parse_in(&value()?, 1..=MAX_CARTS, "--carts")?,
-                "--threads" => {
-                    options.threads = parse_in(&value()?, 1..=MAX_THREADS, "--threads")?;
+        while let Some(arg) = parser.next()? {
+            match arg {
+                Arg::Long("carts") => {
+                    options.carts = args::number_in(parser, "--carts", 1..=MAX_CARTS)?
                 }
-                "--race-threads" => {
-                    options.race_threads = parse_in(&value()?, 2..=MAX_THREADS, "--race-threads")?;
+                Arg::Long("threads") => {
+                    options.threads = args::number_in(parser, "--threads", 1..=MAX_THREADS)?;
                 }
-                "--race-seconds" => {
-                    let s: f64 = parse_in(&value()?, 0.01..=MAX_RACE_SECONDS, "--race-seconds")?;
+                Arg::Long("race-threads") => {
+                    options.race_threads =
+                        args::number_in(parser, "--race-threads", 2..=MAX_THREADS)?;
+                }
+                Arg::Long("race-seconds") => {
+                    let s: f64 =
+                        args::number_in(parser, "--race-seconds", 0.01..=MAX_RACE_SECONDS)?;
                     options.race_seconds = Duration::from_secs_f64(s);
                 }
-                "-h" | "--help" => return Err(String::new()),
-                other => return Err(format!("unknown option {other}")),
+                Arg::Short('h') | Arg::Long("help") => return Err(args::help()),
+                _ => return Err(arg.unexpected()),
             }
         }
         Ok(options)
-    }
-}
-
-fn parse_in<T>(text: &str, range: std::ops::RangeInclusive<T>, flag: &str) -> Result<T, String>
-where
-    T: std::str::FromStr + PartialOrd + std::fmt::Debug,
-{
-    match text.trim().parse::<T>() {
-        Ok(value) if range.contains(&value) => Ok(value),
-        _ => Err(format!(
-            "{flag}: expected a number in {range:?}, got {text:?}"
-        )),
     }
 }
 
@@ -404,23 +322,6 @@ impl Design {
     }
 }
 
-/// xorshift64: a few cycles per number.
-struct XorShift(u64);
-
-impl XorShift {
-    fn for_thread(thread: usize) -> Self {
-        // Zero is xorshift's fixed point; an odd multiple of the golden ratio never is.
-        XorShift((thread as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        ((u128::from(self.0) * u128::from(n)) >> 64) as u64
-    }
-}
-
 /// Runs `work(thread)` on `threads` threads released together; returns the wall time from
 /// the release to the last join.
 fn run_threads(threads: usize, work: impl Fn(usize) + Sync) -> Duration {
@@ -484,30 +385,13 @@ struct Race {
     ok: bool,
 }
 
-/// `1234567` as `1,234,567`.
-fn grouped(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    if n < 0 {
-        format!("-{out}")
-    } else {
-        out
-    }
-}
-
 /// Churns `map` (new and empty). The caller drops it once every timed run is over: with
 /// Option A's ten million locks freed in between, whichever timed run came next was up to 4x
 /// slower here (the allocator tidying millions of freed chunks, presumably), and which run
 /// that was varied.
 fn churn_locks(design: Design, map: &CartLockMap, options: &Options) -> Churn {
     let (carts, threads) = (options.carts, options.threads);
-    let before = live_heap();
+    let before = heap::live();
     let elapsed = run_threads(threads, |t| {
         let mut sections = 0u64;
         for cart in (t as u64..carts).step_by(threads) {
@@ -516,7 +400,7 @@ fn churn_locks(design: Design, map: &CartLockMap, options: &Options) -> Churn {
             });
         }
     });
-    let heap_growth = live_heap() - before;
+    let heap_growth = heap::live() - before;
     Churn {
         design: design.name(),
         carts,
@@ -537,7 +421,7 @@ fn churn_registry(options: &Options) -> Result<[Churn; 2], String> {
     inventory.reclaim();
     let (carts, threads) = (options.carts, options.threads);
     let failures = AtomicU64::new(0);
-    let before = live_heap();
+    let before = heap::live();
     let elapsed = run_threads(threads, |t| {
         let line = [Line::new(item, 1)];
         let mut failed = 0;
@@ -550,9 +434,9 @@ fn churn_registry(options: &Options) -> Result<[Churn; 2], String> {
         // Relaxed: read after the joins.
         failures.fetch_add(failed, Ordering::Relaxed);
     });
-    let after_join = live_heap() - before;
+    let after_join = heap::live() - before;
     inventory.reclaim();
-    let after_reclaim = live_heap() - before;
+    let after_reclaim = heap::live() - before;
     // Relaxed: the threads are joined.
     let failed = failures.load(Ordering::Relaxed);
     if failed > 0 {
@@ -744,15 +628,9 @@ fn registry_books(inventory: &Inventory, item: ItemId, told: &Told) -> Race {
 }
 
 fn main() -> ExitCode {
-    let options = match Options::parse(std::env::args().skip(1)) {
+    let options = match args::parse("cart_locks", USAGE, Options::read) {
         Ok(options) => options,
-        Err(message) => {
-            if !message.is_empty() {
-                eprintln!("cart_locks: {message}");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
+        Err(exit) => return exit,
     };
 
     let mut churns = Vec::new();

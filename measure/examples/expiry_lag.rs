@@ -1,4 +1,4 @@
-//! Expiry lag with a million outstanding reservations (issue #3.5): how long after its
+//! Expiry lag with a million outstanding reservations: how long after its
 //! deadline a reservation's stock is available again, as a distribution.
 //!
 //! ```sh
@@ -17,6 +17,8 @@
 //! the figures below, which are measured in the clock's own time.
 
 use atomic_stock::{CartId, Clock, CoarseClock, Inventory, LagHistogram, Line, SystemClock};
+use atomic_stock_measure::args::{self, Arg, Parser, ValueExt};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -68,10 +70,29 @@ fn run(name: &str, clock: Arc<dyn Clock>, reservations: u64) -> LagHistogram {
     lag
 }
 
-fn main() {
-    let reservations: u64 = std::env::args()
-        .nth(1)
-        .map_or(1_000_000, |s| s.parse().expect("a number of reservations"));
+const USAGE: &str = "usage: expiry_lag [RESERVATIONS]   (default 1000000)";
+
+/// The number of reservations: the one operand, if given.
+fn read(parser: &mut Parser) -> Result<u64, args::Error> {
+    let mut reservations = None;
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Arg::Value(value) if reservations.is_none() => {
+                let range = 1..=100_000_000;
+                reservations = Some(args::number(&value.string()?, "RESERVATIONS", &range)?);
+            }
+            Arg::Short('h') | Arg::Long("help") => return Err(args::help()),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok(reservations.unwrap_or(1_000_000))
+}
+
+fn main() -> ExitCode {
+    let reservations = match args::parse("expiry_lag", USAGE, read) {
+        Ok(reservations) => reservations,
+        Err(exit) => return exit,
+    };
     println!(
         "expiry lag, {reservations} outstanding reservations, reaper tick 1 ms \
          (upper bounds of power-of-two buckets)"
@@ -98,4 +119,5 @@ fn main() {
         "CoarseClock resolution here: {:?} (add up to one tick of real lag to its row)",
         CoarseClock::resolution()
     );
+    ExitCode::SUCCESS
 }

@@ -12,53 +12,52 @@
 
 use arc_swap::ArcSwap;
 use atomic_stock::{CartId, Inventory, ItemId, Line};
-use std::alloc::{GlobalAlloc, Layout, System};
+use atomic_stock_measure::args::{self, Arg, Parser, ValueExt};
+use atomic_stock_measure::figures::median;
+use atomic_stock_measure::heap::{self, Counting};
+use atomic_stock_measure::rng::XorShift;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::ExitCode;
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
-
-/// Counts the bytes allocated and not yet freed.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards every call to `System` unchanged; the counters do not affect allocation.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // Relaxed: statistics only, read after the measured work is joined.
-        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        // Relaxed: as above.
-        PEAK.fetch_max(live, Ordering::Relaxed);
-        // SAFETY: the caller's contract for `alloc` is passed on unchanged.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // Relaxed: statistics only.
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: the caller's contract for `dealloc` is passed on unchanged.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
+const USAGE: &str = "usage: catalog lookup [ROUNDS] | register [N] | load [ITEMS]";
+
+/// What to measure, and how much of it.
+enum Mode {
+    Lookup { rounds: usize },
+    Register { skus: usize },
+    Load { items: usize },
 }
 
-/// A small fast generator (xorshift64*), one per thread.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as usize % n
+impl Mode {
+    fn read(parser: &mut Parser) -> Result<Mode, args::Error> {
+        let mut operands = Vec::new();
+        while let Some(arg) = parser.next()? {
+            match arg {
+                Arg::Value(value) if operands.len() < 2 => operands.push(value.string()?),
+                Arg::Short('h') | Arg::Long("help") => return Err(args::help()),
+                _ => return Err(arg.unexpected()),
+            }
+        }
+        let number = |default: usize| match operands.get(1) {
+            Some(text) => args::number(text, &operands[0], &(1..=100_000_000)),
+            None => Ok(default),
+        };
+        match operands.first().map(String::as_str) {
+            Some("lookup") => Ok(Mode::Lookup { rounds: number(5)? }),
+            Some("register") => Ok(Mode::Register {
+                skus: number(20_000)?,
+            }),
+            Some("load") => Ok(Mode::Load {
+                items: number(1_000_000)?,
+            }),
+            Some(other) => Err(format!("unknown mode {other:?}").into()),
+            None => Err("a mode: lookup, register or load".into()),
+        }
     }
 }
 
@@ -71,7 +70,7 @@ enum Resolve {
     ById,
     /// `Inventory::item_by_sku` (lock-free).
     BySku,
-    /// The lookup the catalog had before: one `Mutex<HashMap>` (kept here for the comparison).
+    /// One `Mutex<HashMap>` from SKU to id: the plain design, for the comparison.
     MutexSku,
     /// A copy-on-write `HashMap` published in an `ArcSwap` (the read side only).
     CowSku,
@@ -100,10 +99,10 @@ fn lookup_round(threads: usize, resolve: Resolve) -> f64 {
             let (inventory, skus, ids, cow, locked, barrier) =
                 (&inventory, &skus, &ids, &cow, &locked, &barrier);
             scope.spawn(move || {
-                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (t as u64 + 1));
+                let mut rng = XorShift::for_thread(t);
                 barrier.wait();
                 for k in 0..per_thread {
-                    let pick = rng.below(SKUS);
+                    let pick = rng.below(SKUS as u64) as usize;
                     let item = match resolve {
                         Resolve::ById => ids[pick],
                         Resolve::BySku => inventory.item_by_sku(&skus[pick]).unwrap(),
@@ -196,16 +195,16 @@ fn load(items: usize) {
     let mut bytes = Vec::new();
     let mut peaks = Vec::new();
     for _ in 0..5 {
-        // Relaxed: single-threaded reads of the statistics.
-        let before = LIVE.load(Ordering::Relaxed);
-        PEAK.store(before, Ordering::Relaxed);
-        let inventory = Inventory::new();
-        let start = Instant::now();
-        inventory.load_csv(csv.as_bytes()).unwrap();
-        csv_times.push(start.elapsed().as_secs_f64());
-        // Relaxed: as above.
-        bytes.push((LIVE.load(Ordering::Relaxed) - before) as f64 / items as f64);
-        peaks.push((PEAK.load(Ordering::Relaxed) - before) as f64 / items as f64);
+        let before = heap::live();
+        let ((inventory, elapsed), peak) = heap::peak_during(|| {
+            let inventory = Inventory::new();
+            let start = Instant::now();
+            inventory.load_csv(csv.as_bytes()).unwrap();
+            (inventory, start.elapsed())
+        });
+        csv_times.push(elapsed.as_secs_f64());
+        bytes.push((heap::live() - before) as f64 / items as f64);
+        peaks.push(peak as f64 / items as f64);
         drop(inventory);
         let inventory = Inventory::new();
         let start = Instant::now();
@@ -224,15 +223,12 @@ fn load(items: usize) {
     );
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let number = |default: usize| args.get(2).and_then(|a| a.parse().ok()).unwrap_or(default);
-    match args.get(1).map(String::as_str) {
-        Some("lookup") => lookup(number(5)),
-        Some("register") => register(number(20_000)),
-        Some("load") => load(number(1_000_000)),
-        _ => {
-            eprintln!("usage: catalog lookup [ROUNDS] | register [N] | load [ITEMS]")
-        }
+fn main() -> ExitCode {
+    match args::parse("catalog", USAGE, Mode::read) {
+        Ok(Mode::Lookup { rounds }) => lookup(rounds),
+        Ok(Mode::Register { skus }) => register(skus),
+        Ok(Mode::Load { items }) => load(items),
+        Err(exit) => return exit,
     }
+    ExitCode::SUCCESS
 }

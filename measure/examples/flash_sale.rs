@@ -52,7 +52,7 @@
 //! Below the table, each engine's throughput and p99 are given as ratios to the lock-free
 //! engine's at the same thread count.
 //!
-//! # Part 2: the sell-out (issue #9.1)
+//! # Part 2: the sell-out
 //!
 //! Lifecycle engines (`ReservationEngine`: the lock-free `Inventory`, `ItemLocksInventory`,
 //! `GlobalLockInventory`, default settings). One item with `--units` units; each buyer
@@ -87,11 +87,14 @@
 //!
 //! Absolute numbers belong to the machine; compare engines within one thread count.
 
-#[path = "../benches/common/sellout.rs"]
+#[path = "../../benches/common/sellout.rs"]
 mod sellout;
 
 use atomic_stock::baseline::{GlobalLock, ItemLocks, StdItemLocks};
 use atomic_stock::{ItemId, Line, Stock, StockEngine, TakeError};
+use atomic_stock_measure::args::{self, Arg, Parser};
+use atomic_stock_measure::figures::{grouped, latency, median, percentile, spread as spread_text};
+use atomic_stock_measure::rng::XorShift;
 use sellout::{sell_out, Engine, Sellout, SAMPLE_EVERY};
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
@@ -167,7 +170,7 @@ impl Options {
     const CARTS_THREADS: [usize; 2] = [2, 64];
     const SELLOUT_THREADS: [usize; 2] = [2, 256];
 
-    fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
+    fn read(parser: &mut Parser) -> Result<Options, args::Error> {
         let mut options = Options {
             carts: true,
             sellout: true,
@@ -179,38 +182,44 @@ impl Options {
             reps: 5,
             csv: None,
         };
-        while let Some(flag) = args.next() {
-            let mut value = || args.next().ok_or(format!("{flag} needs a value"));
-            match flag.as_str() {
-                "--mode" => {
-                    let mode = value()?;
+        while let Some(arg) = parser.next()? {
+            match arg {
+                Arg::Long("mode") => {
+                    let mode = args::text(parser)?;
                     (options.carts, options.sellout) = match mode.as_str() {
                         "all" => (true, true),
                         "carts" => (true, false),
                         "sellout" | "sell-out" => (false, true),
-                        _ => return Err(format!("--mode: all, carts or sellout, not {mode:?}")),
+                        _ => {
+                            return Err(
+                                format!("--mode: all, carts or sellout, not {mode:?}").into()
+                            )
+                        }
                     };
                 }
-                "--sellout" => (options.carts, options.sellout) = (false, true),
-                "--threads" => {
-                    options.threads = Some(
-                        value()?
-                            .split(',')
-                            .map(|n| parse_in(n, 1..=MAX_THREADS, "--threads"))
-                            .collect::<Result<_, _>>()?,
-                    );
+                Arg::Long("sellout") => (options.carts, options.sellout) = (false, true),
+                Arg::Long("threads") => {
+                    options.threads = Some(args::numbers_in(parser, "--threads", 1..=MAX_THREADS)?);
                 }
-                "--seconds" => {
-                    let seconds: f64 = parse_in(&value()?, 0.001..=MAX_SECONDS, "--seconds")?;
+                Arg::Long("seconds") => {
+                    let seconds: f64 = args::number_in(parser, "--seconds", 0.001..=MAX_SECONDS)?;
                     options.duration = Duration::from_secs_f64(seconds);
                 }
-                "--items" => options.items = parse_in(&value()?, 1..=MAX_ITEMS, "--items")?,
-                "--stock" => options.stock = parse_in(&value()?, 1..=1_000_000_000, "--stock")?,
-                "--units" => options.units = parse_in(&value()?, 1..=MAX_UNITS, "--units")?,
-                "--reps" => options.reps = parse_in(&value()?, 1..=MAX_REPS, "--reps")?,
-                "--csv" => options.csv = Some(value()?),
-                "-h" | "--help" => return Err(String::new()),
-                other => return Err(format!("unknown option {other}")),
+                Arg::Long("items") => {
+                    options.items = args::number_in(parser, "--items", 1..=MAX_ITEMS)?
+                }
+                Arg::Long("stock") => {
+                    options.stock = args::number_in(parser, "--stock", 1..=1_000_000_000)?;
+                }
+                Arg::Long("units") => {
+                    options.units = args::number_in(parser, "--units", 1..=MAX_UNITS)?
+                }
+                Arg::Long("reps") => {
+                    options.reps = args::number_in(parser, "--reps", 1..=MAX_REPS)?
+                }
+                Arg::Long("csv") => options.csv = Some(args::text(parser)?),
+                Arg::Short('h') | Arg::Long("help") => return Err(args::help()),
+                _ => return Err(arg.unexpected()),
             }
         }
         Ok(options)
@@ -224,40 +233,6 @@ impl Options {
         self.threads
             .clone()
             .unwrap_or(Self::SELLOUT_THREADS.to_vec())
-    }
-}
-
-fn parse_in<T>(text: &str, range: std::ops::RangeInclusive<T>, flag: &str) -> Result<T, String>
-where
-    T: std::str::FromStr + PartialOrd + std::fmt::Debug,
-{
-    match text.trim().parse::<T>() {
-        Ok(value) if range.contains(&value) => Ok(value),
-        _ => Err(format!(
-            "{flag}: expected a number in {range:?}, got {text:?}"
-        )),
-    }
-}
-
-/// xorshift64: a few cycles per number and no dependency. Its quality does not matter here.
-struct XorShift(u64);
-
-impl XorShift {
-    fn for_buyer(buyer: usize) -> Self {
-        // Zero is xorshift's fixed point; an odd multiple of the golden ratio never is.
-        XorShift((buyer as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// A number in `0..n` (multiply-shift: no division, negligible bias for small `n`).
-    fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
     }
 }
 
@@ -367,7 +342,7 @@ fn shop(
     start: &Barrier,
     stop: &AtomicBool,
 ) -> Buyer {
-    let mut rng = XorShift::for_buyer(buyer);
+    let mut rng = XorShift::for_thread(buyer);
     start.wait();
     let mut me = Buyer {
         takes: 0,
@@ -545,15 +520,6 @@ fn summarize(
     }
 }
 
-/// The value below which a fraction `p` of the sorted samples fall (nearest rank).
-fn percentile(sorted: &[u64], p: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = (p * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 /// The progress bar on stderr, one step per run of either part: on a terminal one line redrawn
 /// in place (`\r`), with the whole job's progress and the current run's; otherwise one line per
 /// run, so that a log stays readable.
@@ -630,27 +596,6 @@ impl Progress {
             let _ = std::io::stderr().flush();
             self.drawn = 0;
         }
-    }
-}
-
-/// `1234567` as `1,234,567`.
-fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
-}
-
-fn latency(ns: u64) -> String {
-    match ns {
-        0..=9_999 => format!("{ns} ns"),
-        10_000..=9_999_999 => format!("{:.1} µs", ns as f64 / 1e3),
-        _ => format!("{:.1} ms", ns as f64 / 1e6),
     }
 }
 
@@ -735,26 +680,6 @@ fn sellout_runs(options: &Options, progress: &mut Progress) -> Vec<Round> {
         }
     }
     rounds
-}
-
-/// The median (the mean of the middle two for an even count); `inf` sorts last.
-fn median(mut values: Vec<f64>) -> f64 {
-    assert!(!values.is_empty(), "a median of nothing");
-    values.sort_by(f64::total_cmp);
-    let middle = values.len() / 2;
-    if values.len() % 2 == 1 {
-        values[middle]
-    } else {
-        (values[middle - 1] + values[middle]) / 2.0
-    }
-}
-
-fn spread_text(spread: f64) -> String {
-    if spread.is_finite() {
-        format!("{spread:.2}")
-    } else {
-        "inf".to_string()
-    }
 }
 
 fn print_sellout(rounds: &[Round], options: &Options) {
@@ -889,16 +814,9 @@ fn write_sellout_csv(path: &str, rounds: &[Round]) -> std::io::Result<()> {
 }
 
 fn main() -> ExitCode {
-    let options = match Options::parse(std::env::args().skip(1)) {
+    let options = match args::parse("flash_sale", USAGE, Options::read) {
         Ok(options) => options,
-        Err(message) if message.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("{message}\n{USAGE}");
-            return ExitCode::from(2);
-        }
+        Err(exit) => return exit,
     };
     let carts_runs = if options.carts {
         options.carts_threads().len() * CONTENDERS.len()

@@ -1,6 +1,6 @@
 //! A fixed number of single-thread operations on one path of one engine, for counting
-//! instructions with callgrind (issue #6.2). `scripts/callgrind.sh` runs every path and
-//! engine and prints instructions per operation; run alone, this only does the work.
+//! instructions with callgrind. `scripts/callgrind.sh` runs every path and engine and prints
+//! instructions per operation; run alone, this only does the work.
 //!
 //! ```sh
 //! cargo run --release --example instructions -- reserve-confirm lock-free 100000
@@ -25,6 +25,8 @@
 
 use atomic_stock::baseline::{GlobalLock, GlobalLockInventory, ItemLocks, ItemLocksInventory};
 use atomic_stock::{CartId, Inventory, ItemId, Line, ReservationEngine, Stock, StockEngine};
+use atomic_stock_measure::args::{self, Arg, Parser, ValueExt};
+use atomic_stock_measure::rng::XorShift;
 use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -46,17 +48,15 @@ enum Path {
     SetCart,
 }
 
-/// `RING` carts of `lines` distinct uniform items, back to back.
+/// `RING` carts of `lines` distinct uniform items, back to back: the same carts on every run
+/// (the instruction counts depend on them).
 fn carts(lines: usize) -> Vec<Line> {
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut rng = XorShift::new(0);
     let mut flat = Vec::with_capacity(RING * lines);
     for _ in 0..RING {
         let start = flat.len();
         while flat.len() < start + lines {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let item = ItemId::new((state % u64::from(ITEMS)) as u32);
+            let item = ItemId::new((rng.next_u64() % u64::from(ITEMS)) as u32);
             if !flat[start..].iter().any(|l: &Line| l.item == item) {
                 flat.push(Line::new(item, 1));
             }
@@ -157,16 +157,30 @@ fn run<S: StockEngine + ?Sized, R: ReservationEngine + ?Sized>(
     measured(stock, lifecycle, path, &flat, lines, WARM_UP, iterations);
 }
 
+/// The command line's operands: a path, an engine and a number of iterations.
+fn operands(parser: &mut Parser) -> Result<(String, String, u64), args::Error> {
+    let mut operands = Vec::new();
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Arg::Value(value) if operands.len() < 3 => operands.push(value.string()?),
+            Arg::Short('h') | Arg::Long("help") => return Err(args::help()),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    let [path, engine, iterations] = <[String; 3]>::try_from(operands)
+        .map_err(|_| "a path, an engine and a number of iterations")?;
+    let iterations = args::number(&iterations, "iterations", &(0..=u64::MAX / 2))?;
+    Ok((path, engine, iterations))
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let [path, engine, iterations] = args.as_slice() else {
-        eprintln!("{USAGE}");
-        return ExitCode::from(2);
+    let (path, engine, iterations) = match args::parse("instructions", USAGE, operands) {
+        Ok(operands) => operands,
+        Err(exit) => return exit,
     };
-    let Ok(iterations) = iterations.parse::<u64>() else {
-        eprintln!("iterations: a number\n{USAGE}");
-        return ExitCode::from(2);
-    };
+    // The path is chosen here, from the operand, next to the engine: the compiler then
+    // specialises `measured` for each path it is called with (choosing it in `operands`
+    // instead costs two instructions per operation, all in `measured`'s own loop).
     let (path, lines) = match path.as_str() {
         "take-1" => (Path::Take, 1),
         "take-4" => (Path::Take, 4),
@@ -174,7 +188,7 @@ fn main() -> ExitCode {
         "reserve-release" => (Path::ReserveRelease, 4),
         "set-cart" => (Path::SetCart, 4),
         other => {
-            eprintln!("unknown path {other}\n{USAGE}");
+            eprintln!("instructions: unknown path {other}\n{USAGE}");
             return ExitCode::from(2);
         }
     };
@@ -214,7 +228,7 @@ fn main() -> ExitCode {
             iterations,
         ),
         (_, other) => {
-            eprintln!("unknown engine {other}\n{USAGE}");
+            eprintln!("instructions: unknown engine {other}\n{USAGE}");
             return ExitCode::from(2);
         }
     }
