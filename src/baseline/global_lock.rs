@@ -5,7 +5,7 @@ use crate::error::{AdjustError, CatalogError, TakeError};
 use crate::ids::{ItemId, Line};
 use crate::limits::{MAX_ITEMS, MAX_STOCK};
 use crate::stock::catalog::validate_registration;
-use crate::stock::take::Canonical;
+use crate::stock::take::{self, Canonical};
 use crate::stock::StockEngine;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -33,9 +33,15 @@ impl GlobalLock {
     /// Validates outside the lock: ids only ever become known, so a length read before locking
     /// is a safe (if momentarily conservative) test.
     fn canonical(&self, lines: &[Line]) -> Result<Canonical<()>, TakeError> {
+        Canonical::new(lines, self.known())
+    }
+
+    /// Whether an item is registered, by the count published before locking.
+    #[inline]
+    fn known(&self) -> impl Fn(ItemId) -> Option<()> {
         // Acquire: pairs with the Release store in `register`.
         let len = self.len.load(Ordering::Acquire);
-        Canonical::new(lines, |item| (item.index() < len).then_some(()))
+        move |item| (item.index() < len).then_some(())
     }
 }
 
@@ -61,6 +67,20 @@ impl StockEngine for GlobalLock {
     }
 
     fn take(&self, lines: &[Line]) -> Result<(), TakeError> {
+        if let [line] = *lines {
+            // One line, as `Stock::take`: validated alone, no sorting, no buffer.
+            take::check(line, &self.known())?;
+            let state = &mut self.items.lock()[line.item.index()];
+            if state.available < line.quantity {
+                return Err(TakeError::Shortfall {
+                    item: line.item,
+                    requested: line.quantity,
+                    available: state.available,
+                });
+            }
+            state.available -= line.quantity;
+            return Ok(());
+        }
         let canonical = self.canonical(lines)?;
         let mut items = self.items.lock();
         for line in canonical.lines() {
@@ -80,6 +100,15 @@ impl StockEngine for GlobalLock {
     }
 
     fn give_back(&self, lines: &[Line]) -> Result<(), TakeError> {
+        if let [line] = *lines {
+            take::check(line, &self.known())?;
+            let state = &mut self.items.lock()[line.item.index()];
+            if state.available + line.quantity > MAX_STOCK {
+                return Err(TakeError::QuantityOverflow { item: line.item });
+            }
+            state.available += line.quantity;
+            return Ok(());
+        }
         let canonical = self.canonical(lines)?;
         let mut items = self.items.lock();
         for line in canonical.lines() {

@@ -4,7 +4,7 @@ use crate::error::{AdjustError, CatalogError, TakeError};
 use crate::ids::{ItemId, Line};
 use crate::limits::{MAX_ITEMS, MAX_STOCK};
 use crate::stock::catalog::validate_registration;
-use crate::stock::take::{Canonical, Resolved};
+use crate::stock::take::{self, Canonical, Resolved};
 use crate::stock::StockEngine;
 use crate::sync::segmented::Segmented;
 use std::sync::Mutex;
@@ -169,20 +169,23 @@ impl<M: ItemMutex> StockEngine for ItemLocks<M> {
     }
 
     fn take(&self, lines: &[Line]) -> Result<(), TakeError> {
+        if let [line] = *lines {
+            // One line, as `Stock::take`: validated alone, no sorting, no buffer.
+            let at = take::check(line, &|item| self.items.get(item.get()))?;
+            return self.take_sorted(&[Resolved { line, at }]);
+        }
         let canonical = self.canonical(lines)?;
         self.take_sorted(canonical.entries())
     }
 
     fn give_back(&self, lines: &[Line]) -> Result<(), TakeError> {
+        if let [line] = *lines {
+            let at = take::check(line, &|item| self.items.get(item.get()))?;
+            return give_back_one(Resolved { line, at });
+        }
         let canonical = self.canonical(lines)?;
-        for Resolved { line, at } in canonical.entries() {
-            at.with(|state| {
-                if state.available + line.quantity > MAX_STOCK {
-                    return Err(TakeError::QuantityOverflow { item: line.item });
-                }
-                state.available += line.quantity;
-                Ok(())
-            })?;
+        for &entry in canonical.entries() {
+            give_back_one(entry)?;
         }
         Ok(())
     }
@@ -222,4 +225,16 @@ impl<M: ItemMutex> StockEngine for ItemLocks<M> {
             .get(item.get())
             .map(|lock| lock.with(|state| state.available))
     }
+}
+
+/// Gives one line's units back under its item's lock, refusing to exceed
+/// [`MAX_STOCK`](crate::limits::MAX_STOCK).
+fn give_back_one<M: ItemMutex>(Resolved { line, at }: Resolved<&M>) -> Result<(), TakeError> {
+    at.with(|state| {
+        if state.available + line.quantity > MAX_STOCK {
+            return Err(TakeError::QuantityOverflow { item: line.item });
+        }
+        state.available += line.quantity;
+        Ok(())
+    })
 }
