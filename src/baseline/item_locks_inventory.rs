@@ -68,35 +68,54 @@ fn shard_of(cart: CartId) -> usize {
 /// checks that the map still maps the cart to the very `Arc` it locked, and starts over if not.
 /// (Removing after unlocking would not do: a waiter could pass the check in between, and the
 /// late removal would then let a third thread in beside it.)
+///
+/// A removed mutex that no waiter holds is kept as a spare for the shard's next cart, so a
+/// cart operation allocates nothing once the shard has warmed up. Every clone is made under
+/// the shard's lock, and the count is read under it too: a count of two (the map's and the
+/// holder's) means nobody else can still be waiting on that mutex.
 #[derive(Debug)]
 struct CartLocks {
-    shards: Box<[CachePadded<Mutex<CartLockMap>>]>,
+    shards: Box<[CachePadded<Mutex<CartLockShard>>]>,
 }
 
-/// One shard of [`CartLocks`]: the carts being worked on, each with its mutex.
-type CartLockMap = HashMap<CartId, Arc<Mutex<()>>, CartHash>;
+/// One shard of [`CartLocks`]: the carts being worked on, each with its mutex, and spare
+/// mutexes.
+#[derive(Debug, Default)]
+struct CartLockShard {
+    map: HashMap<CartId, Arc<Mutex<()>>, CartHash>,
+    spare: Vec<Arc<Mutex<()>>>,
+}
+
+/// Spare cart mutexes a shard keeps at most.
+const SPARE_CART_LOCKS: usize = 16;
 
 impl CartLocks {
     fn new() -> Self {
         CartLocks {
-            shards: (0..SHARDS)
-                .map(|_| CachePadded::new(Mutex::new(HashMap::with_hasher(CartHash))))
-                .collect(),
+            shards: (0..SHARDS).map(|_| CachePadded::default()).collect(),
         }
     }
 
-    fn shard(&self, cart: CartId) -> &Mutex<CartLockMap> {
+    fn shard(&self, cart: CartId) -> &Mutex<CartLockShard> {
         &self.shards[shard_of(cart)]
     }
 
     /// Runs `f` holding `cart`'s lock.
     fn with<R>(&self, cart: CartId, f: impl FnOnce() -> R) -> R {
         loop {
-            let lock = Arc::clone(self.shard(cart).lock().entry(cart).or_default());
+            let lock = {
+                let mut shard = self.shard(cart).lock();
+                let CartLockShard { map, spare } = &mut *shard;
+                Arc::clone(
+                    map.entry(cart)
+                        .or_insert_with(|| spare.pop().unwrap_or_default()),
+                )
+            };
             let _held = lock.lock();
             let current = self
                 .shard(cart)
                 .lock()
+                .map
                 .get(&cart)
                 .is_some_and(|mapped| Arc::ptr_eq(mapped, &lock));
             if !current {
@@ -124,12 +143,17 @@ struct Cleanup<'a> {
 
 impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
-        let mut map = self.locks.shard(self.cart).lock();
-        if map
+        let mut shard = self.locks.shard(self.cart).lock();
+        if shard
+            .map
             .get(&self.cart)
             .is_some_and(|mapped| Arc::ptr_eq(mapped, self.lock))
         {
-            map.remove(&self.cart);
+            let removed = shard.map.remove(&self.cart).expect("checked above");
+            // Two references: the map's and this holder's, so no waiter holds a clone.
+            if Arc::strong_count(&removed) == 2 && shard.spare.len() < SPARE_CART_LOCKS {
+                shard.spare.push(removed);
+            }
         }
     }
 }
