@@ -284,15 +284,14 @@ impl Locking for GlobalLocking {
     fn act(&self, target: Target, now: u64, act: Act<'_, ()>) -> Result<Acted, ReservationError> {
         let cart = target.cart();
         let mut state = self.state.lock();
-        let deadline = match state.reservations.find(target)? {
-            Ok(deadline) => deadline,
+        let (seq, deadline) = match state.reservations.find(target)? {
+            Ok(live) => live,
             Err(outcome) => return Ok(Acted::Finished(outcome)),
         };
         if deadline <= now {
             state.finish(cart, Outcome::Expired);
             return Ok(Acted::Finished(Outcome::Expired));
         }
-        let seq = state.reservations.live[&cart].seq;
         match act {
             Act::Confirm => state.finish(cart, Outcome::Confirmed),
             Act::Release => state.finish(cart, Outcome::Released),

@@ -160,8 +160,9 @@ impl Drop for Cleanup<'_> {
 
 /// Where an operation on an existing reservation found it (under the cart's lock).
 enum Found<'a> {
-    /// Held and not due; the shard's lock is still held, the record is at the cart's key.
-    Held(MutexGuard<'a, Reservations>),
+    /// Held and not due, with this sequence number; the shard's lock is still held, the
+    /// record is at the cart's key.
+    Held(MutexGuard<'a, Reservations>, u64),
     /// Finished that way (just now, if it was due).
     Finished(Outcome),
 }
@@ -300,12 +301,12 @@ impl ItemLocking {
         let cart = target.cart();
         let shard = self.shard(cart).lock();
         match shard.find(target)? {
-            Ok(deadline) if deadline <= now => {
+            Ok((_, deadline)) if deadline <= now => {
                 // Due but not reaped yet: it is expired now.
                 self.finish(shard, cart, Outcome::Expired);
                 Ok(Found::Finished(Outcome::Expired))
             }
-            Ok(_) => Ok(Found::Held(shard)),
+            Ok((seq, _)) => Ok(Found::Held(shard, seq)),
             Err(outcome) => Ok(Found::Finished(outcome)),
         }
     }
@@ -477,22 +478,22 @@ impl Locking for ItemLocking {
     ) -> Result<Acted, ReservationError> {
         let cart = target.cart();
         self.carts.with(cart, || {
-            let mut shard = match self.find(target, now)? {
-                Found::Held(shard) => shard,
+            let (mut shard, seq) = match self.find(target, now)? {
+                Found::Held(shard, seq) => (shard, seq),
                 Found::Finished(outcome) => return Ok(Acted::Finished(outcome)),
             };
-            let record = shard.live.get_mut(&cart).expect("found held");
-            let seq = record.seq;
             match act {
                 Act::Confirm => self.finish(shard, cart, Outcome::Confirmed),
                 Act::Release => self.finish(shard, cart, Outcome::Released),
                 Act::Extend { deadline } => {
+                    let record = shard.live.get_mut(&cart).expect("found held");
                     let previous = record.deadline();
                     record.set_deadline(deadline);
                     drop(shard);
                     self.reindex(cart, seq, previous, deadline);
                 }
                 Act::ReleaseLines(released) => {
+                    let record = shard.live.get_mut(&cart).expect("found held");
                     let remaining = subtract(record.lines(), released.iter().map(|r| r.line))?;
                     if remaining.is_empty() {
                         self.finish(shard, cart, Outcome::Released);

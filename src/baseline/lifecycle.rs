@@ -421,13 +421,18 @@ impl Reservations {
         }
     }
 
-    /// Finds what `target` names (the instance was checked by the caller): its deadline if it
-    /// is live, or how it finished.
-    pub(crate) fn find(&self, target: Target) -> Result<Result<u64, Outcome>, ReservationError> {
+    /// Finds what `target` names (the instance was checked by the caller): its sequence number
+    /// and deadline if it is live, or how it finished.
+    pub(crate) fn find(
+        &self,
+        target: Target,
+    ) -> Result<Result<(u64, u64), Outcome>, ReservationError> {
         let cart = target.cart();
         match (self.live.get(&cart), target) {
-            (Some(record), Target::Id(id)) if record.seq == id.seq => Ok(Ok(record.deadline())),
-            (Some(record), Target::Cart(_)) => Ok(Ok(record.deadline())),
+            (Some(record), Target::Id(id)) if record.seq == id.seq => {
+                Ok(Ok((record.seq, record.deadline())))
+            }
+            (Some(record), Target::Cart(_)) => Ok(Ok((record.seq, record.deadline()))),
             (_, Target::Id(id)) => self.recall(id).map(Err).ok_or(ReservationError::Unknown),
             (None, Target::Cart(cart)) => Err(ReservationError::NoReservation { cart }),
         }
@@ -620,10 +625,7 @@ impl<L: Locking> Lifecycle<L> {
         lines: &[Line],
         ttl: Duration,
     ) -> Result<Receipt, ReserveError> {
-        let ttl_nanos = self.time.ttl(ttl).ok_or(ReserveError::InvalidTtl { ttl })?;
-        let added = self.canonical(lines)?;
-        let (seq, deadline) = self.locking.reserve(&self.time, cart, &added, ttl_nanos)?;
-        Ok(self.receipt(cart, seq, deadline))
+        self.update(cart, lines, ttl, L::reserve)
     }
 
     /// Sets `cart`'s reservation to exactly `lines` (see
@@ -634,11 +636,27 @@ impl<L: Locking> Lifecycle<L> {
         lines: &[Line],
         ttl: Duration,
     ) -> Result<Receipt, ReserveError> {
+        self.update(cart, lines, ttl, L::set_cart)
+    }
+
+    /// Validates a reserve or cart update, has the locking `apply` it, and writes the receipt.
+    #[inline]
+    fn update<'a>(
+        &'a self,
+        cart: CartId,
+        lines: &[Line],
+        ttl: Duration,
+        apply: impl FnOnce(
+            &'a L,
+            &'a Timebase,
+            CartId,
+            &Canonical<L::Item<'a>>,
+            u64,
+        ) -> Result<(u64, u64), ReserveError>,
+    ) -> Result<Receipt, ReserveError> {
         let ttl_nanos = self.time.ttl(ttl).ok_or(ReserveError::InvalidTtl { ttl })?;
-        let wanted = self.canonical(lines)?;
-        let (seq, deadline) = self
-            .locking
-            .set_cart(&self.time, cart, &wanted, ttl_nanos)?;
+        let lines = self.canonical(lines)?;
+        let (seq, deadline) = apply(&self.locking, &self.time, cart, &lines, ttl_nanos)?;
         Ok(self.receipt(cart, seq, deadline))
     }
 
