@@ -1,11 +1,12 @@
 //! Every item behind one mutex.
 
+use super::item_locks::{check_adjustment, Adjust};
 use super::ItemState;
 use crate::error::{AdjustError, CatalogError, TakeError};
 use crate::ids::{ItemId, Line};
-use crate::limits::{MAX_ITEMS, MAX_STOCK};
+use crate::limits::MAX_ITEMS;
 use crate::stock::catalog::validate_registration;
-use crate::stock::take::{self, Canonical};
+use crate::stock::take;
 use crate::stock::StockEngine;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,16 +33,22 @@ impl GlobalLock {
 impl GlobalLock {
     /// Validates outside the lock: ids only ever become known, so a length read before locking
     /// is a safe (if momentarily conservative) test.
-    fn canonical(&self, lines: &[Line]) -> Result<Canonical<()>, TakeError> {
-        Canonical::new(lines, self.known())
-    }
-
     /// Whether an item is registered, by the count published before locking.
     #[inline]
     fn known(&self) -> impl Fn(ItemId) -> Option<()> {
         // Acquire: pairs with the Release store in `register`.
         let len = self.len.load(Ordering::Acquire);
         move |item| (item.index() < len).then_some(())
+    }
+
+    /// Checks in `Stock`'s order (unknown item first, then quantity), then adjusts.
+    fn adjust(&self, item: ItemId, quantity: i64, adjust: Adjust) -> Result<(), AdjustError> {
+        let mut items = self.items.lock();
+        let state = items
+            .get_mut(item.index())
+            .ok_or(AdjustError::UnknownItem { item })?;
+        check_adjustment(item, quantity)?;
+        adjust(state, item, quantity)
     }
 }
 
@@ -67,99 +74,41 @@ impl StockEngine for GlobalLock {
     }
 
     fn take(&self, lines: &[Line]) -> Result<(), TakeError> {
-        if let [line] = *lines {
-            // One line, as `Stock::take`: validated alone, no sorting, no buffer.
-            take::check(line, &self.known())?;
-            let state = &mut self.items.lock()[line.item.index()];
-            if state.available < line.quantity {
-                return Err(TakeError::Shortfall {
-                    item: line.item,
-                    requested: line.quantity,
-                    available: state.available,
-                });
+        take::with_canonical(lines, self.known(), |entries| {
+            let mut items = self.items.lock();
+            for r in entries {
+                if let Some(short) = items[r.line.item.index()].shortfall(r.line) {
+                    return Err(short);
+                }
             }
-            state.available -= line.quantity;
-            return Ok(());
-        }
-        let canonical = self.canonical(lines)?;
-        let mut items = self.items.lock();
-        for line in canonical.lines() {
-            let state = &items[line.item.index()];
-            if state.available < line.quantity {
-                return Err(TakeError::Shortfall {
-                    item: line.item,
-                    requested: line.quantity,
-                    available: state.available,
-                });
+            for r in entries {
+                items[r.line.item.index()].available -= r.line.quantity;
             }
-        }
-        for line in canonical.lines() {
-            items[line.item.index()].available -= line.quantity;
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn give_back(&self, lines: &[Line]) -> Result<(), TakeError> {
-        if let [line] = *lines {
-            take::check(line, &self.known())?;
-            let state = &mut self.items.lock()[line.item.index()];
-            if state.available + line.quantity > MAX_STOCK {
-                return Err(TakeError::QuantityOverflow { item: line.item });
+        take::with_canonical(lines, self.known(), |entries| {
+            let mut items = self.items.lock();
+            for r in entries {
+                if let Some(refused) = items[r.line.item.index()].overflow(r.line) {
+                    return Err(refused);
+                }
             }
-            state.available += line.quantity;
-            return Ok(());
-        }
-        let canonical = self.canonical(lines)?;
-        let mut items = self.items.lock();
-        for line in canonical.lines() {
-            if items[line.item.index()].available + line.quantity > MAX_STOCK {
-                return Err(TakeError::QuantityOverflow { item: line.item });
+            for r in entries {
+                items[r.line.item.index()].available += r.line.quantity;
             }
-        }
-        for line in canonical.lines() {
-            items[line.item.index()].available += line.quantity;
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn restock(&self, item: ItemId, quantity: i64) -> Result<(), AdjustError> {
-        let mut items = self.items.lock();
-        let state = items
-            .get_mut(item.index())
-            .ok_or(AdjustError::UnknownItem { item })?;
-        if !(1..=MAX_STOCK).contains(&quantity) {
-            return Err(AdjustError::InvalidQuantity { item, quantity });
-        }
-        if state.available + quantity > MAX_STOCK {
-            return Err(AdjustError::Overflow {
-                item,
-                on_hand: state.available,
-                quantity,
-            });
-        }
-        state.available += quantity;
-        state.received += quantity;
-        Ok(())
+        self.adjust(item, quantity, ItemState::restock)
     }
 
     fn shrink(&self, item: ItemId, quantity: i64) -> Result<(), AdjustError> {
-        let mut items = self.items.lock();
-        let state = items
-            .get_mut(item.index())
-            .ok_or(AdjustError::UnknownItem { item })?;
-        if !(1..=MAX_STOCK).contains(&quantity) {
-            return Err(AdjustError::InvalidQuantity { item, quantity });
-        }
-        if state.available < quantity {
-            return Err(AdjustError::Shortfall {
-                item,
-                requested: quantity,
-                available: state.available,
-            });
-        }
-        state.available -= quantity;
-        state.received -= quantity;
-        Ok(())
+        self.adjust(item, quantity, ItemState::shrink)
     }
 
     fn available(&self, item: ItemId) -> Option<i64> {

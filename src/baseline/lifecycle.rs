@@ -8,6 +8,7 @@
 //! `tests/lifecycle_model.rs` checks all three engines against one sequential specification,
 //! so a rule that drifted here would fail there.
 
+use super::item_locks::{self, check_adjustment};
 use crate::carts::registry::Hold;
 use crate::error::{AdjustError, CatalogError, TakeError};
 use crate::ids::{ItemId, Line};
@@ -169,11 +170,7 @@ impl Ledger {
     /// The shortfall `line` would meet, if any.
     #[inline]
     pub(crate) fn shortfall(&self, line: Line) -> Option<TakeError> {
-        (self.available < line.quantity).then_some(TakeError::Shortfall {
-            item: line.item,
-            requested: line.quantity,
-            available: self.available,
-        })
+        item_locks::shortfall(self.available, line)
     }
 
     /// Available units become held (the caller checked there are enough).
@@ -218,16 +215,7 @@ impl Ledger {
 
     /// `Inventory::shrink`: removes available units.
     pub(crate) fn shrink(&mut self, item: ItemId, quantity: i64) -> Result<(), AdjustError> {
-        if self.available < quantity {
-            return Err(AdjustError::Shortfall {
-                item,
-                requested: quantity,
-                available: self.available,
-            });
-        }
-        self.available -= quantity;
-        self.received -= quantity;
-        Ok(())
+        item_locks::shrink(&mut self.available, &mut self.received, item, quantity)
     }
 }
 
@@ -604,9 +592,7 @@ impl<L: Locking> Lifecycle<L> {
         if self.locking.resolve(item).is_none() {
             return Err(AdjustError::UnknownItem { item });
         }
-        if !(1..=MAX_STOCK).contains(&quantity) {
-            return Err(AdjustError::InvalidQuantity { item, quantity });
-        }
+        check_adjustment(item, quantity)?;
         self.locking
             .ledger(item, |ledger| adjust(ledger, item, quantity))
             .ok_or(AdjustError::UnknownItem { item })?
