@@ -31,9 +31,9 @@ impl GlobalLock {
 }
 
 impl GlobalLock {
-    /// Validates outside the lock: ids only ever become known, so a length read before locking
-    /// is a safe (if momentarily conservative) test.
-    /// Whether an item is registered, by the count published before locking.
+    /// Whether an item is registered, by the count read before locking: input is validated
+    /// outside the lock, and ids only ever become known, so the test is safe (if momentarily
+    /// conservative).
     #[inline]
     fn known(&self) -> impl Fn(ItemId) -> Option<()> {
         // Acquire: pairs with the Release store in `register`.
@@ -67,7 +67,7 @@ impl StockEngine for GlobalLock {
             available: initial,
             received: initial,
         });
-        // Release: pairs with the Acquire load in `canonical`; the item exists before its id
+        // Release: pairs with the Acquire load in `known`; the item exists before its id
         // is considered known (the lock orders the data itself).
         self.len.store(items.len(), Ordering::Release);
         Ok(ItemId::new((items.len() - 1) as u32))
