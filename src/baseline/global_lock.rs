@@ -6,7 +6,7 @@ use crate::error::{AdjustError, CatalogError, TakeError};
 use crate::ids::{ItemId, Line};
 use crate::limits::MAX_ITEMS;
 use crate::stock::catalog::validate_registration;
-use crate::stock::take;
+use crate::stock::take::{self, Canonical};
 use crate::stock::StockEngine;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -74,33 +74,50 @@ impl StockEngine for GlobalLock {
     }
 
     fn take(&self, lines: &[Line]) -> Result<(), TakeError> {
-        take::with_canonical(lines, self.known(), |entries| {
-            let mut items = self.items.lock();
-            for r in entries {
-                if let Some(short) = items[r.line.item.index()].shortfall(r.line) {
-                    return Err(short);
-                }
+        if let [line] = *lines {
+            // One line, as `Stock::take`: validated alone, no sorting, no buffer, one look-up.
+            take::check(line, &self.known())?;
+            let state = &mut self.items.lock()[line.item.index()];
+            if let Some(short) = state.shortfall(line) {
+                return Err(short);
             }
-            for r in entries {
-                items[r.line.item.index()].available -= r.line.quantity;
+            state.available -= line.quantity;
+            return Ok(());
+        }
+        let canonical = Canonical::new(lines, self.known())?;
+        let mut items = self.items.lock();
+        for line in canonical.lines() {
+            if let Some(short) = items[line.item.index()].shortfall(line) {
+                return Err(short);
             }
-            Ok(())
-        })
+        }
+        for line in canonical.lines() {
+            items[line.item.index()].available -= line.quantity;
+        }
+        Ok(())
     }
 
     fn give_back(&self, lines: &[Line]) -> Result<(), TakeError> {
-        take::with_canonical(lines, self.known(), |entries| {
-            let mut items = self.items.lock();
-            for r in entries {
-                if let Some(refused) = items[r.line.item.index()].overflow(r.line) {
-                    return Err(refused);
-                }
+        if let [line] = *lines {
+            take::check(line, &self.known())?;
+            let state = &mut self.items.lock()[line.item.index()];
+            if let Some(refused) = state.overflow(line) {
+                return Err(refused);
             }
-            for r in entries {
-                items[r.line.item.index()].available += r.line.quantity;
+            state.available += line.quantity;
+            return Ok(());
+        }
+        let canonical = Canonical::new(lines, self.known())?;
+        let mut items = self.items.lock();
+        for line in canonical.lines() {
+            if let Some(refused) = items[line.item.index()].overflow(line) {
+                return Err(refused);
             }
-            Ok(())
-        })
+        }
+        for line in canonical.lines() {
+            items[line.item.index()].available += line.quantity;
+        }
+        Ok(())
     }
 
     fn restock(&self, item: ItemId, quantity: i64) -> Result<(), AdjustError> {

@@ -466,6 +466,7 @@ pub(crate) trait Locking: Send + Sync + std::fmt::Debug + Sized {
     where
         Self: 'a;
 
+    /// An empty engine with `settings`.
     fn new(settings: &LifecycleSettings) -> Self;
     /// The handle of a registered item, `None` for an unknown one.
     fn resolve(&self, item: ItemId) -> Option<Self::Item<'_>>;
@@ -522,7 +523,8 @@ pub struct Lifecycle<L> {
     instance: u32,
 }
 
-// The bound names a crate-private trait: `Lifecycle` is public only through its two aliases.
+// The bound names a crate-private trait: a user gets a `Lifecycle` only over one of the
+// crate's two lockings.
 #[allow(private_bounds)]
 impl<L: Locking> Default for Lifecycle<L> {
     fn default() -> Self {
