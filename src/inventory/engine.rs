@@ -112,6 +112,7 @@ macro_rules! reservation_engine_by_inherent_methods {
         }
     };
 }
+#[cfg(feature = "baselines")]
 pub(crate) use reservation_engine_by_inherent_methods;
 
 reservation_engine_by_inherent_methods!([] Inventory, "lock-free");

@@ -130,6 +130,7 @@ impl<T: Copy> Canonical<T> {
 /// [`check`] only (no sorting, no buffer: the one-line fast path of `Stock::take`), more
 /// through [`Canonical::new`]. For engines whose take is the same code for one line and many
 /// (the baselines).
+#[cfg(feature = "baselines")]
 #[inline(always)]
 pub(crate) fn with_canonical<T: Copy, R>(
     lines: &[Line],
