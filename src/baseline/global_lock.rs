@@ -1,11 +1,12 @@
 //! Every item behind one mutex.
 
+use super::item_locks::{check_adjustment, Adjust};
 use super::ItemState;
 use crate::error::{AdjustError, CatalogError, TakeError};
 use crate::ids::{ItemId, Line};
-use crate::limits::{MAX_ITEMS, MAX_STOCK};
+use crate::limits::MAX_ITEMS;
 use crate::stock::catalog::validate_registration;
-use crate::stock::take::Canonical;
+use crate::stock::take::{self, Canonical};
 use crate::stock::StockEngine;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,12 +31,24 @@ impl GlobalLock {
 }
 
 impl GlobalLock {
-    /// Validates outside the lock: ids only ever become known, so a length read before locking
-    /// is a safe (if momentarily conservative) test.
-    fn canonical(&self, lines: &[Line]) -> Result<Canonical<()>, TakeError> {
+    /// Whether an item is registered, by the count read before locking: input is validated
+    /// outside the lock, and ids only ever become known, so the test is safe (if momentarily
+    /// conservative).
+    #[inline]
+    fn known(&self) -> impl Fn(ItemId) -> Option<()> {
         // Acquire: pairs with the Release store in `register`.
         let len = self.len.load(Ordering::Acquire);
-        Canonical::new(lines, |item| (item.index() < len).then_some(()))
+        move |item| (item.index() < len).then_some(())
+    }
+
+    /// Checks in `Stock`'s order (unknown item first, then quantity), then adjusts.
+    fn adjust(&self, item: ItemId, quantity: i64, adjust: Adjust) -> Result<(), AdjustError> {
+        let mut items = self.items.lock();
+        let state = items
+            .get_mut(item.index())
+            .ok_or(AdjustError::UnknownItem { item })?;
+        check_adjustment(item, quantity)?;
+        adjust(state, item, quantity)
     }
 }
 
@@ -54,23 +67,28 @@ impl StockEngine for GlobalLock {
             available: initial,
             received: initial,
         });
-        // Release: pairs with the Acquire load in `canonical`; the item exists before its id
+        // Release: pairs with the Acquire load in `known`; the item exists before its id
         // is considered known (the lock orders the data itself).
         self.len.store(items.len(), Ordering::Release);
         Ok(ItemId::new((items.len() - 1) as u32))
     }
 
     fn take(&self, lines: &[Line]) -> Result<(), TakeError> {
-        let canonical = self.canonical(lines)?;
+        if let [line] = *lines {
+            // One line, as `Stock::take`: validated alone, no sorting, no buffer, one look-up.
+            take::check(line, &self.known())?;
+            let state = &mut self.items.lock()[line.item.index()];
+            if let Some(short) = state.shortfall(line) {
+                return Err(short);
+            }
+            state.available -= line.quantity;
+            return Ok(());
+        }
+        let canonical = Canonical::new(lines, self.known())?;
         let mut items = self.items.lock();
         for line in canonical.lines() {
-            let state = &items[line.item.index()];
-            if state.available < line.quantity {
-                return Err(TakeError::Shortfall {
-                    item: line.item,
-                    requested: line.quantity,
-                    available: state.available,
-                });
+            if let Some(short) = items[line.item.index()].shortfall(line) {
+                return Err(short);
             }
         }
         for line in canonical.lines() {
@@ -80,11 +98,20 @@ impl StockEngine for GlobalLock {
     }
 
     fn give_back(&self, lines: &[Line]) -> Result<(), TakeError> {
-        let canonical = self.canonical(lines)?;
+        if let [line] = *lines {
+            take::check(line, &self.known())?;
+            let state = &mut self.items.lock()[line.item.index()];
+            if let Some(refused) = state.overflow(line) {
+                return Err(refused);
+            }
+            state.available += line.quantity;
+            return Ok(());
+        }
+        let canonical = Canonical::new(lines, self.known())?;
         let mut items = self.items.lock();
         for line in canonical.lines() {
-            if items[line.item.index()].available + line.quantity > MAX_STOCK {
-                return Err(TakeError::QuantityOverflow { item: line.item });
+            if let Some(refused) = items[line.item.index()].overflow(line) {
+                return Err(refused);
             }
         }
         for line in canonical.lines() {
@@ -94,43 +121,11 @@ impl StockEngine for GlobalLock {
     }
 
     fn restock(&self, item: ItemId, quantity: i64) -> Result<(), AdjustError> {
-        let mut items = self.items.lock();
-        let state = items
-            .get_mut(item.index())
-            .ok_or(AdjustError::UnknownItem { item })?;
-        if !(1..=MAX_STOCK).contains(&quantity) {
-            return Err(AdjustError::InvalidQuantity { item, quantity });
-        }
-        if state.available + quantity > MAX_STOCK {
-            return Err(AdjustError::Overflow {
-                item,
-                on_hand: state.available,
-                quantity,
-            });
-        }
-        state.available += quantity;
-        state.received += quantity;
-        Ok(())
+        self.adjust(item, quantity, ItemState::restock)
     }
 
     fn shrink(&self, item: ItemId, quantity: i64) -> Result<(), AdjustError> {
-        let mut items = self.items.lock();
-        let state = items
-            .get_mut(item.index())
-            .ok_or(AdjustError::UnknownItem { item })?;
-        if !(1..=MAX_STOCK).contains(&quantity) {
-            return Err(AdjustError::InvalidQuantity { item, quantity });
-        }
-        if state.available < quantity {
-            return Err(AdjustError::Shortfall {
-                item,
-                requested: quantity,
-                available: state.available,
-            });
-        }
-        state.available -= quantity;
-        state.received -= quantity;
-        Ok(())
+        self.adjust(item, quantity, ItemState::shrink)
     }
 
     fn available(&self, item: ItemId) -> Option<i64> {

@@ -4,7 +4,7 @@ use crate::error::{AdjustError, CatalogError, TakeError};
 use crate::ids::{ItemId, Line};
 use crate::limits::{MAX_ITEMS, MAX_STOCK};
 use crate::stock::catalog::validate_registration;
-use crate::stock::take::{Canonical, Resolved};
+use crate::stock::take::{self, Resolved};
 use crate::stock::StockEngine;
 use crate::sync::segmented::Segmented;
 use std::sync::Mutex;
@@ -16,6 +16,82 @@ pub struct ItemState {
     pub available: i64,
     /// Initial + restocked − shrunk.
     pub received: i64,
+}
+
+impl ItemState {
+    /// The shortfall taking `line` would meet, if any.
+    #[inline]
+    pub(crate) fn shortfall(&self, line: Line) -> Option<TakeError> {
+        shortfall(self.available, line)
+    }
+
+    /// The refusal giving `line` back would meet (more than `MAX_STOCK` units), if any.
+    #[inline]
+    pub(crate) fn overflow(&self, line: Line) -> Option<TakeError> {
+        (self.available + line.quantity > MAX_STOCK)
+            .then_some(TakeError::QuantityOverflow { item: line.item })
+    }
+
+    /// Adds `quantity` received units, refused if more than `MAX_STOCK` would be available.
+    pub(crate) fn restock(&mut self, item: ItemId, quantity: i64) -> Result<(), AdjustError> {
+        if self.available + quantity > MAX_STOCK {
+            return Err(AdjustError::Overflow {
+                item,
+                on_hand: self.available,
+                quantity,
+            });
+        }
+        self.available += quantity;
+        self.received += quantity;
+        Ok(())
+    }
+
+    /// Removes `quantity` available units, refused if fewer are available.
+    pub(crate) fn shrink(&mut self, item: ItemId, quantity: i64) -> Result<(), AdjustError> {
+        shrink(&mut self.available, &mut self.received, item, quantity)
+    }
+}
+
+/// The shortfall taking `line` from `available` units would meet, if any: in every
+/// baseline's item state.
+#[inline]
+pub(crate) fn shortfall(available: i64, line: Line) -> Option<TakeError> {
+    (available < line.quantity).then_some(TakeError::Shortfall {
+        item: line.item,
+        requested: line.quantity,
+        available,
+    })
+}
+
+/// Removes `quantity` units from `available` and `received`, refused if fewer are available:
+/// a shrink, in every baseline's item state.
+pub(crate) fn shrink(
+    available: &mut i64,
+    received: &mut i64,
+    item: ItemId,
+    quantity: i64,
+) -> Result<(), AdjustError> {
+    if *available < quantity {
+        return Err(AdjustError::Shortfall {
+            item,
+            requested: quantity,
+            available: *available,
+        });
+    }
+    *available -= quantity;
+    *received -= quantity;
+    Ok(())
+}
+
+/// [`ItemState::restock`] or [`ItemState::shrink`].
+pub(crate) type Adjust = fn(&mut ItemState, ItemId, i64) -> Result<(), AdjustError>;
+
+/// Checks a restock or shrink quantity.
+pub(crate) fn check_adjustment(item: ItemId, quantity: i64) -> Result<(), AdjustError> {
+    if !(1..=MAX_STOCK).contains(&quantity) {
+        return Err(AdjustError::InvalidQuantity { item, quantity });
+    }
+    Ok(())
 }
 
 /// A mutex around one item's state. Implemented for `parking_lot::Mutex` and
@@ -112,12 +188,8 @@ impl<M: ItemMutex> ItemLocks<M> {
             return Ok(());
         };
         at.with(|state| {
-            if state.available < line.quantity {
-                return Err(TakeError::Shortfall {
-                    item: line.item,
-                    requested: line.quantity,
-                    available: state.available,
-                });
+            if let Some(short) = state.shortfall(*line) {
+                return Err(short);
             }
             self.take_sorted(rest)?;
             state.available -= line.quantity;
@@ -125,19 +197,18 @@ impl<M: ItemMutex> ItemLocks<M> {
         })
     }
 
-    fn canonical(&self, lines: &[Line]) -> Result<Canonical<&M>, TakeError> {
-        Canonical::new(lines, |item| self.items.get(item.get()))
+    #[inline]
+    fn resolve(&self, item: ItemId) -> Option<&M> {
+        self.items.get(item.get())
     }
 
-    fn adjustable(&self, item: ItemId, quantity: i64) -> Result<&M, AdjustError> {
+    /// Checks in `Stock`'s order (unknown item first, then quantity), then adjusts.
+    fn adjust(&self, item: ItemId, quantity: i64, adjust: Adjust) -> Result<(), AdjustError> {
         let lock = self
-            .items
-            .get(item.get())
+            .resolve(item)
             .ok_or(AdjustError::UnknownItem { item })?;
-        if !(1..=MAX_STOCK).contains(&quantity) {
-            return Err(AdjustError::InvalidQuantity { item, quantity });
-        }
-        Ok(lock)
+        check_adjustment(item, quantity)?;
+        lock.with(|state| adjust(state, item, quantity))
     }
 }
 
@@ -169,52 +240,38 @@ impl<M: ItemMutex> StockEngine for ItemLocks<M> {
     }
 
     fn take(&self, lines: &[Line]) -> Result<(), TakeError> {
-        let canonical = self.canonical(lines)?;
-        self.take_sorted(canonical.entries())
+        take::with_canonical(
+            lines,
+            |item| self.resolve(item),
+            |entries| self.take_sorted(entries),
+        )
     }
 
     fn give_back(&self, lines: &[Line]) -> Result<(), TakeError> {
-        let canonical = self.canonical(lines)?;
-        for Resolved { line, at } in canonical.entries() {
-            at.with(|state| {
-                if state.available + line.quantity > MAX_STOCK {
-                    return Err(TakeError::QuantityOverflow { item: line.item });
+        take::with_canonical(
+            lines,
+            |item| self.resolve(item),
+            |entries| {
+                for Resolved { line, at } in entries {
+                    at.with(|state| match state.overflow(*line) {
+                        Some(refused) => Err(refused),
+                        None => {
+                            state.available += line.quantity;
+                            Ok(())
+                        }
+                    })?;
                 }
-                state.available += line.quantity;
                 Ok(())
-            })?;
-        }
-        Ok(())
+            },
+        )
     }
 
     fn restock(&self, item: ItemId, quantity: i64) -> Result<(), AdjustError> {
-        self.adjustable(item, quantity)?.with(|state| {
-            if state.available + quantity > MAX_STOCK {
-                return Err(AdjustError::Overflow {
-                    item,
-                    on_hand: state.available,
-                    quantity,
-                });
-            }
-            state.available += quantity;
-            state.received += quantity;
-            Ok(())
-        })
+        self.adjust(item, quantity, ItemState::restock)
     }
 
     fn shrink(&self, item: ItemId, quantity: i64) -> Result<(), AdjustError> {
-        self.adjustable(item, quantity)?.with(|state| {
-            if state.available < quantity {
-                return Err(AdjustError::Shortfall {
-                    item,
-                    requested: quantity,
-                    available: state.available,
-                });
-            }
-            state.available -= quantity;
-            state.received -= quantity;
-            Ok(())
-        })
+        self.adjust(item, quantity, ItemState::shrink)
     }
 
     fn available(&self, item: ItemId) -> Option<i64> {

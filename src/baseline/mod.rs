@@ -16,6 +16,10 @@
 //!   a locked `BTreeMap` deadline index.
 //! * [`GlobalLockInventory`]: items, reservations, carts and deadlines under one mutex.
 //!
+//! Both are a [`Lifecycle`] over their locking ([`ItemLocking`], [`GlobalLocking`]): the
+//! façade (validation, time, ids, receipts, status, audit, every public method) is written
+//! once, and each engine's file holds only how it locks.
+//!
 //! All validate input exactly as the lock-free engines do (the same code), and the lifecycle
 //! baselines answer every call as [`Inventory`](crate::Inventory) does (the model test in
 //! `tests/lifecycle_model.rs` runs all three against one specification), so a benchmark swaps
@@ -28,7 +32,7 @@ mod item_locks_inventory;
 mod lifecycle;
 
 pub use global_lock::GlobalLock;
-pub use global_lock_inventory::GlobalLockInventory;
+pub use global_lock_inventory::{GlobalLockInventory, GlobalLocking};
 pub use item_locks::{ItemLocks, ItemMutex, ItemState, StdItemLocks};
-pub use item_locks_inventory::ItemLocksInventory;
-pub use lifecycle::LifecycleSettings;
+pub use item_locks_inventory::{ItemLocking, ItemLocksInventory};
+pub use lifecycle::{Lifecycle, LifecycleSettings};

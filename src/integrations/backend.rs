@@ -9,6 +9,9 @@
 //! `atomic-stock-contract`) runs the same model test, bad-input cases and races against every
 //! backend.
 //!
+//! Every in-process engine (every [`ReservationEngine`]: [`Inventory`] and the baselines) is a
+//! `Backend` through one blanket implementation; nothing is written twice.
+//!
 //! For [`Inventory`] the work happens when the method is *called*, and the returned future is
 //! already complete: dropping it, or wrapping it in a timeout, cancels nothing. (A remote
 //! backend does its work when awaited; code that must behave the same on both should always
@@ -18,10 +21,13 @@
 //!
 //! [`Receipt::deadline`](crate::Receipt::deadline) is an instant on the backend's clock; with
 //! an injected clock (tests, simulations) it is not comparable with `Instant::now()`.
+//!
+//! [`Inventory`]: crate::Inventory
 
 use crate::error::{AdjustError, CatalogError};
 use crate::ids::{ItemId, Line};
-use crate::inventory::{Inventory, ItemLevels};
+use crate::inventory::engine::ReservationEngine;
+use crate::inventory::ItemLevels;
 use crate::reservation::{
     CartId, Confirmation, Receipt, ReservationError, ReservationId, ReserveError,
 };
@@ -139,18 +145,21 @@ pub trait Backend: Send + Sync {
     ) -> impl Future<Output = Result<Option<ItemLevels>, Self::Error>> + Send;
 }
 
-impl Backend for Inventory {
+/// Every in-process engine is a backend: its [`ReservationEngine`] answers at once, so each
+/// future is already complete when the method returns, and nothing fails but the operation
+/// itself ([`Failure::Refused`]).
+impl<E: ReservationEngine> Backend for E {
     type Error = Infallible;
 
     fn name(&self) -> &str {
-        "in-process"
+        ReservationEngine::name(self)
     }
 
     fn register_item(
         &self,
         initial: i64,
     ) -> impl Future<Output = Result<ItemId, Failure<CatalogError, Infallible>>> + Send {
-        ready(Inventory::register_item(self, initial).map_err(Failure::Refused))
+        ready(ReservationEngine::register_item(self, initial).map_err(Failure::Refused))
     }
 
     fn restock(
@@ -158,7 +167,7 @@ impl Backend for Inventory {
         item: ItemId,
         quantity: i64,
     ) -> impl Future<Output = Result<(), Failure<AdjustError, Infallible>>> + Send {
-        ready(Inventory::restock(self, item, quantity).map_err(Failure::Refused))
+        ready(ReservationEngine::restock(self, item, quantity).map_err(Failure::Refused))
     }
 
     fn reserve(
@@ -167,7 +176,7 @@ impl Backend for Inventory {
         lines: &[Line],
         ttl: Duration,
     ) -> impl Future<Output = Result<Receipt, Failure<ReserveError, Infallible>>> + Send {
-        ready(Inventory::reserve(self, cart, lines, ttl).map_err(Failure::Refused))
+        ready(ReservationEngine::reserve(self, cart, lines, ttl).map_err(Failure::Refused))
     }
 
     fn confirm(
@@ -175,14 +184,14 @@ impl Backend for Inventory {
         id: ReservationId,
     ) -> impl Future<Output = Result<Confirmation, Failure<ReservationError, Infallible>>> + Send
     {
-        ready(Inventory::confirm(self, id).map_err(Failure::Refused))
+        ready(ReservationEngine::confirm(self, id).map_err(Failure::Refused))
     }
 
     fn release(
         &self,
         id: ReservationId,
     ) -> impl Future<Output = Result<(), Failure<ReservationError, Infallible>>> + Send {
-        ready(Inventory::release(self, id).map_err(Failure::Refused))
+        ready(ReservationEngine::release(self, id).map_err(Failure::Refused))
     }
 
     fn extend(
@@ -190,17 +199,17 @@ impl Backend for Inventory {
         id: ReservationId,
         ttl: Duration,
     ) -> impl Future<Output = Result<Receipt, Failure<ReservationError, Infallible>>> + Send {
-        ready(Inventory::extend(self, id, ttl).map_err(Failure::Refused))
+        ready(ReservationEngine::extend(self, id, ttl).map_err(Failure::Refused))
     }
 
     fn expire_due(&self) -> impl Future<Output = Result<usize, Infallible>> + Send {
-        ready(Ok(Inventory::expire_due(self)))
+        ready(Ok(ReservationEngine::expire_due(self)))
     }
 
     fn item(
         &self,
         item: ItemId,
     ) -> impl Future<Output = Result<Option<ItemLevels>, Infallible>> + Send {
-        ready(Ok(Inventory::item(self, item)))
+        ready(Ok(ReservationEngine::item(self, item)))
     }
 }

@@ -1,6 +1,10 @@
 //! [`ReservationEngine`]: the reservation lifecycle as a trait, implemented by [`Inventory`]
 //! and by the lifecycle baselines (feature `baselines`), so that benchmarks and contract tests
 //! drive every engine through the same code.
+//!
+//! It is the one lifecycle trait written by hand. Its implementations are derived from the
+//! engines' inherent methods of the same names (the macro below), and the async
+//! [`Backend`](crate::Backend) is derived from it by one blanket implementation.
 
 use crate::error::{AdjustError, CatalogError};
 use crate::ids::{ItemId, Line};
@@ -43,48 +47,72 @@ pub trait ReservationEngine: Send + Sync {
     fn item(&self, item: ItemId) -> Option<ItemLevels>;
 }
 
-impl ReservationEngine for Inventory {
-    fn name(&self) -> &'static str {
-        "lock-free"
-    }
-    fn register_item(&self, initial: i64) -> Result<ItemId, CatalogError> {
-        Inventory::register_item(self, initial)
-    }
-    fn restock(&self, item: ItemId, quantity: i64) -> Result<(), AdjustError> {
-        Inventory::restock(self, item, quantity)
-    }
-    fn reserve(
-        &self,
-        cart: CartId,
-        lines: &[Line],
-        ttl: Duration,
-    ) -> Result<Receipt, ReserveError> {
-        Inventory::reserve(self, cart, lines, ttl)
-    }
-    fn set_cart(
-        &self,
-        cart: CartId,
-        lines: &[Line],
-        ttl: Duration,
-    ) -> Result<Receipt, ReserveError> {
-        Inventory::set_cart(self, cart, lines, ttl)
-    }
-    fn confirm(&self, id: ReservationId) -> Result<Confirmation, ReservationError> {
-        Inventory::confirm(self, id)
-    }
-    fn release(&self, id: ReservationId) -> Result<(), ReservationError> {
-        Inventory::release(self, id)
-    }
-    fn release_lines(&self, id: ReservationId, lines: &[Line]) -> Result<(), ReservationError> {
-        Inventory::release_lines(self, id, lines)
-    }
-    fn extend(&self, id: ReservationId, ttl: Duration) -> Result<Receipt, ReservationError> {
-        Inventory::extend(self, id, ttl)
-    }
-    fn expire_due(&self) -> usize {
-        Inventory::expire_due(self)
-    }
-    fn item(&self, item: ItemId) -> Option<ItemLevels> {
-        Inventory::item(self, item)
-    }
+/// Implements [`ReservationEngine`] for a type whose inherent methods of the same names are
+/// the lifecycle, so the trait is derived from them and never written out again: `Inventory`
+/// and the baselines' `Lifecycle`. `[generics] Type, name` (the name an expression, such as
+/// `"lock-free"` or an associated constant of a generic parameter).
+macro_rules! reservation_engine_by_inherent_methods {
+    ($(#[$attr:meta])* [$($generics:tt)*] $ty:ty, $name:expr) => {
+        $(#[$attr])*
+        impl<$($generics)*> $crate::inventory::engine::ReservationEngine for $ty {
+            fn name(&self) -> &'static str {
+                $name
+            }
+            fn register_item(&self, initial: i64) -> Result<$crate::ItemId, $crate::CatalogError> {
+                <$ty>::register_item(self, initial)
+            }
+            fn restock(&self, item: $crate::ItemId, quantity: i64) -> Result<(), $crate::AdjustError> {
+                <$ty>::restock(self, item, quantity)
+            }
+            fn reserve(
+                &self,
+                cart: $crate::CartId,
+                lines: &[$crate::Line],
+                ttl: std::time::Duration,
+            ) -> Result<$crate::Receipt, $crate::ReserveError> {
+                <$ty>::reserve(self, cart, lines, ttl)
+            }
+            fn set_cart(
+                &self,
+                cart: $crate::CartId,
+                lines: &[$crate::Line],
+                ttl: std::time::Duration,
+            ) -> Result<$crate::Receipt, $crate::ReserveError> {
+                <$ty>::set_cart(self, cart, lines, ttl)
+            }
+            fn confirm(
+                &self,
+                id: $crate::ReservationId,
+            ) -> Result<$crate::Confirmation, $crate::ReservationError> {
+                <$ty>::confirm(self, id)
+            }
+            fn release(&self, id: $crate::ReservationId) -> Result<(), $crate::ReservationError> {
+                <$ty>::release(self, id)
+            }
+            fn release_lines(
+                &self,
+                id: $crate::ReservationId,
+                lines: &[$crate::Line],
+            ) -> Result<(), $crate::ReservationError> {
+                <$ty>::release_lines(self, id, lines)
+            }
+            fn extend(
+                &self,
+                id: $crate::ReservationId,
+                ttl: std::time::Duration,
+            ) -> Result<$crate::Receipt, $crate::ReservationError> {
+                <$ty>::extend(self, id, ttl)
+            }
+            fn expire_due(&self) -> usize {
+                <$ty>::expire_due(self)
+            }
+            fn item(&self, item: $crate::ItemId) -> Option<$crate::ItemLevels> {
+                <$ty>::item(self, item)
+            }
+        }
+    };
 }
+#[cfg(feature = "baselines")]
+pub(crate) use reservation_engine_by_inherent_methods;
+
+reservation_engine_by_inherent_methods!([] Inventory, "lock-free");

@@ -345,15 +345,7 @@ impl Stock {
     }
 
     fn checked_slot(&self, line: Line) -> Result<&Slot, TakeError> {
-        if !(1..=MAX_STOCK).contains(&line.quantity) {
-            return Err(TakeError::InvalidQuantity {
-                item: line.item,
-                quantity: line.quantity,
-            });
-        }
-        self.catalog
-            .slot(line.item)
-            .ok_or(TakeError::UnknownItem { item: line.item })
+        take::check(line, &|item| self.catalog.slot(item))
     }
 
     fn adjustable(&self, item: ItemId, quantity: i64) -> Result<&Slot, AdjustError> {

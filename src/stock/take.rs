@@ -126,9 +126,28 @@ impl<T: Copy> Canonical<T> {
     }
 }
 
-/// Validates one line's quantity and resolves its item.
+/// Validates `lines` and passes them to `f` in canonical order: a single line alone, with
+/// [`check`] only (no sorting, no buffer: the one-line fast path of `Stock::take`), more
+/// through [`Canonical::new`]. For engines whose take is the same code for one line and many
+/// (the baselines).
+#[cfg(feature = "baselines")]
 #[inline(always)]
-fn check<T>(line: Line, resolve: &impl Fn(ItemId) -> Option<T>) -> Result<T, TakeError> {
+pub(crate) fn with_canonical<T: Copy, R>(
+    lines: &[Line],
+    resolve: impl Fn(ItemId) -> Option<T>,
+    f: impl FnOnce(&[Resolved<T>]) -> Result<R, TakeError>,
+) -> Result<R, TakeError> {
+    if let [line] = *lines {
+        let at = check(line, &resolve)?;
+        return f(&[Resolved { line, at }]);
+    }
+    f(Canonical::new(lines, resolve)?.entries())
+}
+
+/// Validates one line's quantity and resolves its item: the whole validation of a one-line
+/// request, which every engine's one-line fast path uses instead of [`Canonical::new`].
+#[inline(always)]
+pub(crate) fn check<T>(line: Line, resolve: &impl Fn(ItemId) -> Option<T>) -> Result<T, TakeError> {
     if !(1..=MAX_LINE_QUANTITY).contains(&line.quantity) {
         return Err(TakeError::InvalidQuantity {
             item: line.item,
