@@ -4,8 +4,8 @@
 //!
 //! # Locks, and the one order they are taken in
 //!
-//! * **Cart locks.** Every operation on a cart runs under that cart's mutex, found in a
-//!   sharded map of `Arc<Mutex<()>>` that is cleaned up as it goes (see [`CartLocks`]).
+//! * **Cart locks.** Every operation on a cart runs under that cart's mutex, one of a fixed
+//!   array picked by the cart's hash (see [`CartLocks`]).
 //! * **Reservation shards.** Live reservations sit in 64 shards of `Mutex<HashMap>` keyed by
 //!   cart; each shard also numbers its reservations and remembers finished outcomes. A shard
 //!   lock is held only to read or change a record, never while waiting for another lock.
@@ -28,8 +28,8 @@
 //! [`expire_due`]: ItemLocksInventory::expire_due
 
 use super::lifecycle::{
-    mix, Act, Acted, CartHash, Ledger, Lifecycle, LifecycleSettings, Locking, Outcome, Record,
-    Reservations, Target, Timebase,
+    mix, Act, Acted, Ledger, Lifecycle, LifecycleSettings, Locking, Outcome, Record, Reservations,
+    Target, Timebase,
 };
 use crate::error::{CatalogError, TakeError};
 use crate::ids::ItemId;
@@ -40,8 +40,7 @@ use crate::stock::take::{Canonical, Resolved};
 use crate::sync::segmented::Segmented;
 use crossbeam_utils::CachePadded;
 use parking_lot::{Mutex, MutexGuard};
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::BTreeMap;
 
 /// Shards of the cart-lock map and of the reservation map.
 const SHARDS: usize = 64;
@@ -58,103 +57,32 @@ fn shard_of(cart: CartId) -> usize {
     (mix(cart.get()) >> 32) as usize & (SHARDS - 1)
 }
 
-/// Per-cart mutexes in a sharded map, created on first use and removed when the last user is
-/// done, so the map holds only carts being worked on.
-///
-/// Removal is "remove the entry if it is still this `Arc`", done by the lock's holder *before*
-/// it unlocks. A thread that found the entry and then waited on the mutex may therefore wake
-/// holding a mutex that is no longer in the map while another thread has created a fresh one
-/// for the same cart: both would hold "the cart's lock". So after locking, [`CartLocks::with`]
-/// checks that the map still maps the cart to the very `Arc` it locked, and starts over if not.
-/// (Removing after unlocking would not do: a waiter could pass the check in between, and the
-/// late removal would then let a third thread in beside it.)
-///
-/// A removed mutex that no waiter holds is kept as a spare for the shard's next cart, so a
-/// cart operation allocates nothing once the shard has warmed up. Every clone is made under
-/// the shard's lock, and the count is read under it too: a count of two (the map's and the
-/// holder's) means nobody else can still be waiting on that mutex.
+/// Cart locks: a fixed array of mutexes, a cart's being the one its hash picks. Two carts
+/// may share a mutex and then wait for each other, which costs time but never correctness or
+/// progress: a thread holds at most one cart lock. Nothing is created, looked up or removed per
+/// cart, so a cart operation takes one lock and allocates nothing, and memory does not grow
+/// with the number of carts.
 #[derive(Debug)]
 struct CartLocks {
-    shards: Box<[CachePadded<Mutex<CartLockShard>>]>,
+    stripes: Box<[CachePadded<Mutex<()>>]>,
 }
 
-/// One shard of [`CartLocks`]: the carts being worked on, each with its mutex, and spare
-/// mutexes.
-#[derive(Debug, Default)]
-struct CartLockShard {
-    map: HashMap<CartId, Arc<Mutex<()>>, CartHash>,
-    spare: Vec<Arc<Mutex<()>>>,
-}
-
-/// Spare cart mutexes a shard keeps at most.
-const SPARE_CART_LOCKS: usize = 16;
+/// Mutexes in [`CartLocks`] (a power of two): with uniformly hashed carts, two of `t` threads
+/// working on distinct carts share one with probability about `t² / 2 / CART_LOCKS`.
+const CART_LOCKS: usize = 1024;
 
 impl CartLocks {
     fn new() -> Self {
         CartLocks {
-            shards: (0..SHARDS).map(|_| CachePadded::default()).collect(),
+            stripes: (0..CART_LOCKS).map(|_| CachePadded::default()).collect(),
         }
-    }
-
-    fn shard(&self, cart: CartId) -> &Mutex<CartLockShard> {
-        &self.shards[shard_of(cart)]
     }
 
     /// Runs `f` holding `cart`'s lock.
+    #[inline]
     fn with<R>(&self, cart: CartId, f: impl FnOnce() -> R) -> R {
-        loop {
-            let lock = {
-                let mut shard = self.shard(cart).lock();
-                let CartLockShard { map, spare } = &mut *shard;
-                Arc::clone(
-                    map.entry(cart)
-                        .or_insert_with(|| spare.pop().unwrap_or_default()),
-                )
-            };
-            let _held = lock.lock();
-            let current = self
-                .shard(cart)
-                .lock()
-                .map
-                .get(&cart)
-                .is_some_and(|mapped| Arc::ptr_eq(mapped, &lock));
-            if !current {
-                // Removed (and perhaps re-created) while we waited: not the cart's lock any more.
-                continue;
-            }
-            // Declared after `_held`, so dropped before it: the entry leaves the map while the
-            // mutex is still held, on return and on unwinding alike.
-            let _cleanup = Cleanup {
-                locks: self,
-                cart,
-                lock: &lock,
-            };
-            return f();
-        }
-    }
-}
-
-/// Removes a cart's entry from [`CartLocks`] if it is still the same `Arc`.
-struct Cleanup<'a> {
-    locks: &'a CartLocks,
-    cart: CartId,
-    lock: &'a Arc<Mutex<()>>,
-}
-
-impl Drop for Cleanup<'_> {
-    fn drop(&mut self) {
-        let mut shard = self.locks.shard(self.cart).lock();
-        if shard
-            .map
-            .get(&self.cart)
-            .is_some_and(|mapped| Arc::ptr_eq(mapped, self.lock))
-        {
-            let removed = shard.map.remove(&self.cart).expect("checked above");
-            // Two references: the map's and this holder's, so no waiter holds a clone.
-            if Arc::strong_count(&removed) == 2 && shard.spare.len() < SPARE_CART_LOCKS {
-                shard.spare.push(removed);
-            }
-        }
+        let _held = self.stripes[mix(cart.get()) as usize & (CART_LOCKS - 1)].lock();
+        f()
     }
 }
 

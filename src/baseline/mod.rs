@@ -12,8 +12,8 @@
 //! The whole reservation lifecycle ([`ReservationEngine`](crate::ReservationEngine)):
 //!
 //! * [`ItemLocksInventory`]: per-item `parking_lot` mutexes in ascending item order for the
-//!   stock, per-cart mutexes from a self-cleaning sharded map, reservations in 64 locked shards,
-//!   a locked `BTreeMap` deadline index.
+//!   stock, per-cart mutexes picked from a fixed array by the cart's hash, reservations in 64
+//!   locked shards, a locked `BTreeMap` deadline index.
 //! * [`GlobalLockInventory`]: items, reservations, carts and deadlines under one mutex.
 //!
 //! Both are a [`Lifecycle`] over their locking ([`ItemLocking`], [`GlobalLocking`]): the
