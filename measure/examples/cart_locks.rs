@@ -16,7 +16,7 @@
 //! # The designs
 //!
 //! The lock maps are 64 shards of `parking_lot::Mutex<HashMap<u64, Arc<parking_lot::Mutex<()>>>>`
-//! (the shape of `baseline::ItemLocksInventory`'s cart locks); a cart operation gets or
+//! (the seed's per-cart lock map); a cart operation gets or
 //! creates its cart's lock under the shard's mutex, clones the `Arc`, and locks it.
 //!
 //! * `A: never removed`: the seed's Option A. Entries would go after a long expiry (24 h); no
@@ -27,7 +27,7 @@
 //!   maps the cart to the `Arc` it locked, and starts over if not. Shown because it is not
 //!   enough: a waiter can pass the check just before the late removal lets a third thread in.
 //! * `B fixed`: the re-check, *and* the removal done while the mutex is still held, as
-//!   `CartLocks::with` in `src/baseline/item_locks_inventory.rs` does.
+//!   a per-cart lock map must.
 //! * `registry`: `atomic_stock::Inventory`. No lock: one registry entry per live cart, retired
 //!   when its reservation finishes, freed through crossbeam-epoch; a cart has one writer at a
 //!   time because every change is a compare-and-swap on the entry's hold.
@@ -105,7 +105,7 @@ const MAX_CARTS: u64 = 100_000_000;
 const MAX_THREADS: usize = 256;
 const MAX_RACE_SECONDS: f64 = 600.0;
 
-/// Shards of a lock map (as `ItemLocksInventory`'s cart locks).
+/// Shards of a lock map.
 const SHARDS: usize = 64;
 /// Carts the race tests hammer.
 const RACE_CARTS: usize = 4;
