@@ -1,5 +1,5 @@
 //! Arbitrary operation sequences on a real `Inventory` (manual clock, one shard, every finished
-//! outcome remembered) and on the sequential model of `tests/support/model.rs`: every answer,
+//! outcome remembered) and on the sequential model of `atomic_stock_contract::spec`: every answer,
 //! every item's counts and the number of live reservations must agree after every step, and
 //! the audit must pass at the end.
 //!
@@ -7,12 +7,10 @@
 //! reservations expire), sometimes raw (any item id, any quantity, any time to live).
 #![no_main]
 
-#[path = "../../tests/support/model.rs"]
-mod model;
-
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use model::{Config, Harness, Op, Ref};
+use atomic_stock_contract::harness::Harness;
+use atomic_stock_contract::spec::{Config, Op, Ref};
 
 const ITEMS: u32 = 4;
 const CARTS: u64 = 4;
