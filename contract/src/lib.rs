@@ -1,19 +1,20 @@
 //! The reservation contract of `atomic-stock`, written once and run against every
-//! [`Backend`](atomic_stock::Backend): the in-process [`Inventory`](atomic_stock::Inventory) (`tests/in_process.rs`
-//! here), Redis Cluster (`atomic-stock-redis`) and TigerBeetle (`atomic-stock-tigerbeetle`).
+//! [`Backend`](atomic_stock::Backend): the in-process [`Inventory`](atomic_stock::Inventory)
+//! (`tests/in_process.rs` here), Redis Cluster (`atomic-stock-redis`) and TigerBeetle
+//! (`atomic-stock-tigerbeetle`).
 //!
 //! Every test function is generic over a *factory*: an async function that builds a fresh,
-//! empty backend from a [`Setup`] (a [`ManualClock`] and the longest time to live the backend
-//! must accept). A backend whose clock the test can drive ([`Time::Driven`]) reads every
-//! deadline from that clock; one whose time is the server's ([`Time::Wall`], TigerBeetle) is
-//! run without the time-dependent cases, and with times to live long enough that nothing
-//! expires during a test.
+//! empty backend from a [`Setup`] (a [`ManualClock`](atomic_stock::ManualClock) and the
+//! longest time to live the backend must accept). A backend whose clock the test can drive
+//! ([`Time::Driven`]) reads every deadline from that clock; one whose time is the server's
+//! ([`Time::Wall`], TigerBeetle) is run without the time-dependent cases, and with times to
+//! live long enough that nothing expires during a test.
 //!
-//! - [`model`]: random sequences of the [`Backend`] verbs (register and restock, reserve with
-//!   a time to live, confirm, release, extend, `expire_due`, item counts), each compared step
-//!   by step with the sequential model of [`spec`] (the same model the core crate's model
-//!   test, its linearizability checker and the fuzz targets use): every answer and every
-//!   item's counts. A failing sequence is shrunk and printed with its seed.
+//! - [`model`]: random sequences of the backend verbs (register and restock, reserve with a
+//!   time to live, confirm, release, extend, `expire_due`, item counts), each compared step by
+//!   step with the sequential model of [`spec`] (the same model the core crate's model test,
+//!   its linearizability checker and the fuzz targets use): every answer and every item's
+//!   counts. A failing sequence is shrunk and printed with its seed.
 //! - [`bad_input`]: every typed error of every verb, each followed by a check that nothing
 //!   changed.
 //! - [`races`]: tasks on a multi-threaded runtime released together by a barrier call confirm,
@@ -26,9 +27,9 @@
 //!   `available + held + sold = received`, and `held` equals the units of the reservations the
 //!   test itself knows to be live.
 //!
-//! A backend failure ([`Failure::Backend`]) fails the test: the suite runs against healthy
-//! servers. What a backend loses when a server fails is measured by its own failover test.
-
+//! A backend failure ([`Failure::Backend`](atomic_stock::Failure::Backend)) fails the test:
+//! the suite runs against healthy servers. What a backend loses when a server fails is
+//! measured by its own failover test.
 //!
 //! # Modules and features
 //! - [`spec`]: the sequential model, plain data, no engine in it.
@@ -38,6 +39,9 @@
 //! - The async suite above, with the `suite` feature (on by default; it needs tokio). The core
 //!   crate's own tests use [`spec`] and [`harness`] without it, as a dev-dependency; the
 //!   `baselines` feature implements [`Engine`](harness::Engine) for the lifecycle baselines.
+
+// Without the suite, the paragraphs above name functions that are not built.
+#![cfg_attr(not(feature = "suite"), allow(rustdoc::broken_intra_doc_links))]
 
 pub mod harness;
 pub mod spec;

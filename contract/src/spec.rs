@@ -2,7 +2,7 @@
 //! what every engine and backend must answer, one operation at a time. One copy serves every
 //! checker: the model test of the core crate (`tests/lifecycle_model.rs`), its linearizability
 //! checker (`tests/linearizability.rs`), the fuzz target `ops_vs_model`, and this crate's
-//! [`model`](crate::model) test of every [`Backend`](atomic_stock::Backend).
+//! async `model` test of every [`Backend`](atomic_stock::Backend).
 //!
 //! [`Model`] is plain data (ordered maps, `Clone + Eq + Hash`), so a checker can copy it at
 //! every branch of a search and memoize on it. Reservations are named in the model by creation
