@@ -35,7 +35,9 @@ pub struct Config {
 /// there are), or one that was never issued.
 #[derive(Clone, Debug)]
 pub enum Ref {
+    /// The reservation of this index (modulo how many the test has seen).
     Seen(usize),
+    /// An id no engine issued.
     Forged,
 }
 
@@ -43,60 +45,92 @@ pub enum Ref {
 /// `(item, quantity)`; times to live and clock advances are in milliseconds.
 #[derive(Clone, Debug)]
 pub enum Op {
+    /// Reserve lines for a cart, with a time to live.
     Reserve(u64, Vec<(u32, i64)>, u64),
+    /// Make a cart's reservation exactly these lines, with a time to live.
     SetCart(u64, Vec<(u32, i64)>, u64),
+    /// Confirm a reservation by id.
     Confirm(Ref),
+    /// Confirm a cart's live reservation.
     ConfirmCart(u64),
+    /// Release a reservation by id.
     Release(Ref),
+    /// Release a cart's live reservation.
     ReleaseCart(u64),
+    /// Give a reservation a new time to live.
     Extend(Ref, u64),
+    /// Give back part of a reservation.
     ReleaseLines(Ref, Vec<(u32, i64)>),
+    /// Add units of an item.
     Restock(u32, i64),
+    /// Remove available units of an item.
     Shrink(u32, i64),
+    /// Move the clock.
     Advance(u64),
+    /// Expire every reservation due.
     ExpireDue,
 }
 
 /// What an operation answered, in a form both sides can produce.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Outcome {
+    /// A reservation made, added to or extended: its model index and its deadline.
     Receipt {
+        /// The reservation's creation index.
         reservation: usize,
+        /// Milliseconds from the start (0 where deadlines are not compared).
         deadline_ms: u64,
     },
+    /// A confirm's answer.
     Confirmation(Confirmation),
+    /// Success without a value.
     Unit,
+    /// How many reservations `expire_due` ended.
     Count(usize),
+    /// A reserve's or cart update's refusal.
     Reserve(ReserveError),
+    /// A refusal by a verb on an existing reservation.
     Reservation(ReservationError),
+    /// A restock's or shrink's refusal.
     Adjust(AdjustError),
 }
 
 /// A live reservation of the model.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct Hold {
+    /// Creation index.
     pub index: usize,
+    /// Units held, by item.
     pub lines: BTreeMap<u32, i64>,
+    /// Milliseconds from the start.
     pub deadline: u64,
 }
 
 /// How a reservation of the model finished.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Finished {
+    /// Sold.
     Confirmed,
+    /// Given back by a release (or by releasing all its lines).
     Released,
+    /// Given back at its deadline.
     Expired,
 }
 
 /// The sequential specification.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct Model {
+    /// The inventory's shape.
     pub config: Config,
+    /// Units free to reserve, by item.
     pub available: Vec<i64>,
+    /// Units ever received (registered plus restocked, minus shrunk), by item.
     pub received: Vec<i64>,
+    /// Units sold by confirms, by item.
     pub sold: Vec<i64>,
     /// The live reservation of each cart.
     pub carts: BTreeMap<u64, Hold>,
+    /// How each finished reservation ended, by index.
     pub finished: BTreeMap<usize, Finished>,
     /// Cart of every reservation created so far, by index.
     pub created: Vec<u64>,
@@ -105,6 +139,8 @@ pub struct Model {
 }
 
 impl Model {
+    /// Every item at `config.initial` units, no reservation, time 0.
+    #[must_use]
     pub fn new(config: Config) -> Self {
         let n = config.items as usize;
         Model {
@@ -174,6 +210,7 @@ impl Model {
         self.finished.insert(hold.index, how);
     }
 
+    /// Ends every reservation whose deadline has come; how many.
     pub fn expire_due(&mut self) -> usize {
         let due: Vec<u64> = self
             .carts
@@ -229,6 +266,7 @@ impl Model {
         self.carts.get_mut(&cart)
     }
 
+    /// A reserve for `cart`: a new reservation, or lines added to its live one.
     pub fn reserve(&mut self, cart: u64, raw: &[(u32, i64)], ttl_ms: u64) -> Outcome {
         let Some(ttl) = self.ttl(ttl_ms) else {
             return Outcome::Reserve(ReserveError::InvalidTtl {
@@ -290,6 +328,7 @@ impl Model {
         }
     }
 
+    /// A cart update: `cart`'s reservation becomes exactly `raw` (a reserve if none is live).
     pub fn set_cart(&mut self, cart: u64, raw: &[(u32, i64)], ttl_ms: u64) -> Outcome {
         let Some(ttl) = self.ttl(ttl_ms) else {
             return Outcome::Reserve(ReserveError::InvalidTtl {
@@ -357,6 +396,8 @@ impl Model {
         }
     }
 
+    /// Resolves a cart to itself if it holds a live reservation, or to the error naming why
+    /// not.
     pub fn resolve_cart(&mut self, cart: u64) -> Result<u64, ReservationError> {
         if self.carts.contains_key(&cart) {
             if self.live(cart).is_none() {
@@ -369,6 +410,8 @@ impl Model {
         })
     }
 
+    /// A confirm of what [`resolve`](Model::resolve) or [`resolve_cart`](Model::resolve_cart)
+    /// found.
     pub fn confirm(&mut self, found: Result<Option<u64>, ReservationError>) -> Outcome {
         match found {
             Ok(Some(cart)) => {
@@ -380,6 +423,8 @@ impl Model {
         }
     }
 
+    /// A release of what [`resolve`](Model::resolve) or [`resolve_cart`](Model::resolve_cart)
+    /// found.
     pub fn release(&mut self, found: Result<Option<u64>, ReservationError>) -> Outcome {
         match found {
             Ok(Some(cart)) => {
@@ -391,6 +436,7 @@ impl Model {
         }
     }
 
+    /// A new deadline, `ttl_ms` from now, for reservation `index`.
     pub fn extend(&mut self, index: Option<usize>, ttl_ms: u64) -> Outcome {
         let Some(ttl) = self.ttl(ttl_ms) else {
             return Outcome::Reservation(ReservationError::InvalidTtl {
@@ -412,6 +458,7 @@ impl Model {
         }
     }
 
+    /// Gives back part of reservation `index`; all of it releases the reservation.
     pub fn release_lines(&mut self, index: Option<usize>, raw: &[(u32, i64)]) -> Outcome {
         let released = match self.validate(raw) {
             Ok(l) => l,
