@@ -219,6 +219,7 @@ pub use reservation::{
 };
 pub use stock::load::Loaded;
 pub use stock::stats::Stats;
+pub use stock::take::validate_lines;
 pub use stock::{Stock, StockEngine};
 pub use timer::clock::{Clock, CoarseClock, ManualClock, SystemClock};
 pub use timer::LagHistogram;

@@ -1,20 +1,14 @@
 //! Model-based test: random sequences of reserve, cart update, confirm, release, extend,
 //! partial release, restock, shrink, clock advance and `expire_due`, run against the real
-//! `Inventory` and against the sequential model of `tests/support/model.rs`. Every result and
-//! every per-item count must match after every step.
+//! `Inventory`, the two lifecycle baselines, and the sequential model of
+//! `atomic_stock_contract::spec`. Every result and every per-item count must match after every
+//! step.
 
-#[path = "support/model.rs"]
-mod model;
-
-use atomic_stock::baseline::{GlobalLockInventory, ItemLocksInventory, LifecycleSettings};
-use atomic_stock::{
-    AdjustError, AuditError, AuditReport, CartId, Confirmation, Inventory, ItemId, ManualClock,
-    ReservationError,
-};
-use model::{Config, Engine, Harness, Op, Ref};
+use atomic_stock::baseline::{GlobalLockInventory, ItemLocksInventory};
+use atomic_stock::Inventory;
+use atomic_stock_contract::harness::{Engine, Harness};
+use atomic_stock_contract::spec::{Config, Op, Ref};
 use quickcheck::{Arbitrary, Gen, QuickCheck};
-use std::sync::Arc;
-use std::time::Duration;
 
 const ITEMS: u32 = 3;
 const CARTS: u64 = 3;
@@ -50,10 +44,14 @@ fn reference(g: &mut Gen) -> Ref {
     }
 }
 
-impl Arbitrary for Op {
-    fn arbitrary(g: &mut Gen) -> Op {
+/// One operation of a quickcheck sequence (the model's [`Op`], drawn from this test's ranges).
+#[derive(Clone, Debug)]
+struct Step(Op);
+
+impl Arbitrary for Step {
+    fn arbitrary(g: &mut Gen) -> Step {
         let cart = u64::arbitrary(g) % CARTS;
-        match u8::arbitrary(g) % 14 {
+        Step(match u8::arbitrary(g) % 14 {
             0..=2 => Op::Reserve(cart, lines(g), ttl(g)),
             3 => Op::SetCart(cart, lines(g), ttl(g)),
             4 => Op::Confirm(reference(g)),
@@ -72,47 +70,13 @@ impl Arbitrary for Op {
             ),
             12 => Op::Advance(*g.choose(&[1, 5, 10, 25]).unwrap()),
             _ => Op::ExpireDue,
-        }
+        })
     }
 }
 
-/// Implements [`Engine`] for a lifecycle baseline (its inherent methods have those names).
-macro_rules! baseline_engine {
-    ($engine:ty) => {
-        impl Engine for $engine {
-            fn build(clock: Arc<ManualClock>, config: &Config) -> Self {
-                <$engine>::with_settings(
-                    LifecycleSettings::default()
-                        .clock(clock)
-                        .finished_memory(1 << 16)
-                        .max_ttl(Duration::from_millis(config.max_ttl_ms)),
-                )
-            }
-            fn confirm_cart(&self, cart: CartId) -> Result<Confirmation, ReservationError> {
-                <$engine>::confirm_cart(self, cart)
-            }
-            fn release_cart(&self, cart: CartId) -> Result<(), ReservationError> {
-                <$engine>::release_cart(self, cart)
-            }
-            fn shrink(&self, item: ItemId, quantity: i64) -> Result<(), AdjustError> {
-                <$engine>::shrink(self, item, quantity)
-            }
-            fn live_reservations(&self) -> usize {
-                <$engine>::live_reservations(self)
-            }
-            fn audit(&self) -> Result<AuditReport, AuditError> {
-                <$engine>::audit(self)
-            }
-        }
-    };
-}
-
-baseline_engine!(ItemLocksInventory);
-baseline_engine!(GlobalLockInventory);
-
-fn run<E: Engine>(ops: Vec<Op>) -> bool {
+fn run<E: Engine>(steps: Vec<Step>) -> bool {
     let mut harness = Harness::<E>::new(CONFIG);
-    for (step, op) in ops.iter().enumerate() {
+    for (step, Step(op)) in steps.iter().enumerate() {
         if let Err(difference) = harness.step(op) {
             eprintln!("step {step}: {difference}");
             return false;
@@ -126,7 +90,7 @@ fn check<E: Engine>() {
     QuickCheck::new()
         .tests(cases)
         .rng(Gen::new(60))
-        .quickcheck(run::<E> as fn(Vec<Op>) -> bool);
+        .quickcheck(run::<E> as fn(Vec<Step>) -> bool);
 }
 
 #[test]

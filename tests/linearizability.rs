@@ -5,7 +5,7 @@
 //! or 3 items of small stock. Every call is stamped with a ticket from one global counter just
 //! before it is invoked and just after it returns, so "A returned before B was invoked" is
 //! exact. Each history is then checked against the sequential model of
-//! `tests/support/model.rs` with a Wing & Gong search: a depth-first search over the orders
+//! `atomic_stock_contract::spec` with a Wing & Gong search: a depth-first search over the orders
 //! that respect real time (an operation may come next only if no pending operation returned
 //! before it was invoked), applying each operation to a copy of the model and requiring the
 //! same answer, memoizing (set of linearized operations, model state, id mapping) so that each
@@ -30,14 +30,11 @@
 //! `LIN_HISTORIES` sets how many histories to record and check (default 3,000, a few seconds);
 //! `LIN_SEED` sets the first seed.
 
-#[path = "support/model.rs"]
-mod model;
-
 use atomic_stock::{
     CartId, Inventory, ItemId, ManualClock, ReservationError, ReservationId, ReservationState,
     ReserveError, TakeError,
 };
-use model::{Config, Model, Outcome};
+use atomic_stock_contract::spec::{self, Config, Model, Outcome};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
@@ -287,7 +284,7 @@ impl<'h> Checker<'h> {
 /// sequential model always answers `NoReservation` once the reservation is gone; this accepts
 /// the other answer when it names how the cart's latest reservation really finished.
 fn finished_during_the_call(model: &Model, cart: u64, answer: &Outcome) -> bool {
-    use model::Finished;
+    use spec::Finished;
     let Some(latest) = model.created.iter().rposition(|&c| c == cart) else {
         return false;
     };
@@ -399,7 +396,7 @@ fn invoke(inv: &Inventory, start: std::time::Instant, call: &Call) -> Answer {
         Call::Reserve(cart, raw) => {
             match inv.reserve(
                 CartId::new(*cart),
-                &model::to_lines(raw),
+                &spec::to_lines(raw),
                 Duration::from_millis(TTL_MS),
             ) {
                 Ok(r) => Answer::Receipt(r.id, (r.deadline - start).as_millis() as u64),
@@ -409,7 +406,7 @@ fn invoke(inv: &Inventory, start: std::time::Instant, call: &Call) -> Answer {
         Call::SetCart(cart, raw) => {
             match inv.set_cart(
                 CartId::new(*cart),
-                &model::to_lines(raw),
+                &spec::to_lines(raw),
                 Duration::from_millis(TTL_MS),
             ) {
                 Ok(r) => Answer::Receipt(r.id, (r.deadline - start).as_millis() as u64),
@@ -426,7 +423,7 @@ fn invoke(inv: &Inventory, start: std::time::Instant, call: &Call) -> Answer {
         ),
         Call::Release(id) => outcome(inv.release(*id)),
         Call::ReleaseCart(cart) => outcome(inv.release_cart(CartId::new(*cart))),
-        Call::ReleaseLines(id, raw) => outcome(inv.release_lines(*id, &model::to_lines(raw))),
+        Call::ReleaseLines(id, raw) => outcome(inv.release_lines(*id, &spec::to_lines(raw))),
         Call::Restock(i, q) => Answer::Outcome(
             inv.restock(item(*i), *q)
                 .map_or_else(Outcome::Adjust, |()| Outcome::Unit),

@@ -1,18 +1,16 @@
 //! Arbitrary operation sequences on a real `Inventory` (manual clock, one shard, every finished
-//! outcome remembered) and on the sequential model of `tests/support/model.rs`: every answer,
-//! every item's counts and the number of live reservations must agree after every step, and
-//! the audit must pass at the end.
+//! outcome remembered) and on the sequential model of `atomic_stock_contract::spec`, stepped
+//! together by its `Harness`: every answer, every item's counts and the number of live
+//! reservations must agree after every step, and the audit must pass at the end.
 //!
 //! Arguments are mostly drawn from small ranges (so that stock runs out, carts collide and
 //! reservations expire), sometimes raw (any item id, any quantity, any time to live).
 #![no_main]
 
-#[path = "../../tests/support/model.rs"]
-mod model;
-
 use arbitrary::Arbitrary;
+use atomic_stock_contract::harness::Harness;
+use atomic_stock_contract::spec::{Config, Op, Ref};
 use libfuzzer_sys::fuzz_target;
-use model::{Config, Harness, Op, Ref};
 
 const ITEMS: u32 = 4;
 const CARTS: u64 = 4;

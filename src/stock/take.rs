@@ -126,6 +126,49 @@ impl<T: Copy> Canonical<T> {
     }
 }
 
+/// Validates `lines` as every engine of this crate does before taking anything, and returns
+/// them canonical: one line per item, quantities of an item's lines added up, in ascending
+/// item order.
+///
+/// `known` says whether an item exists. The checks, and so which error a request with several
+/// faults gets: no lines ([`EmptyCart`](TakeError::EmptyCart)); more than
+/// [`MAX_LINES`](crate::limits::MAX_LINES) ([`TooManyLines`](TakeError::TooManyLines)); then
+/// line by line in input order, a quantity outside `1..=`[`MAX_LINE_QUANTITY`]
+/// ([`InvalidQuantity`](TakeError::InvalidQuantity)) before an item `known` refuses
+/// ([`UnknownItem`](TakeError::UnknownItem)); last, an item whose lines add up to more than
+/// [`MAX_LINE_QUANTITY`] ([`QuantityOverflow`](TakeError::QuantityOverflow), the first such
+/// item in id order). A backend that keeps its stock elsewhere
+/// calls this first, so that bad input gets the in-process engine's answer without a round
+/// trip that could change anything.
+///
+/// ```
+/// use atomic_stock::limits::MAX_LINE_QUANTITY;
+/// use atomic_stock::{validate_lines, ItemId, Line, TakeError};
+///
+/// let (a, b) = (ItemId::new(0), ItemId::new(1));
+/// let known = |item: ItemId| item.get() < 2;
+/// let lines = [Line::new(b, 2), Line::new(a, 1), Line::new(b, 3)];
+/// assert_eq!(
+///     validate_lines(&lines, known),
+///     Ok(vec![Line::new(a, 1), Line::new(b, 5)])
+/// );
+/// assert_eq!(
+///     validate_lines(&[Line::new(ItemId::new(7), 1)], known),
+///     Err(TakeError::UnknownItem { item: ItemId::new(7) })
+/// );
+/// let overflow = [Line::new(a, MAX_LINE_QUANTITY), Line::new(a, 1)];
+/// assert_eq!(
+///     validate_lines(&overflow, known),
+///     Err(TakeError::QuantityOverflow { item: a })
+/// );
+/// ```
+pub fn validate_lines(
+    lines: &[Line],
+    known: impl Fn(ItemId) -> bool,
+) -> Result<Vec<Line>, TakeError> {
+    Canonical::new(lines, |item| known(item).then_some(())).map(|c| c.lines().collect())
+}
+
 /// Validates `lines` and passes them to `f` in canonical order: a single line alone, with
 /// [`check`] only (no sorting, no buffer: the one-line fast path of `Stock::take`), more
 /// through [`Canonical::new`]. For engines whose take is the same code for one line and many

@@ -20,8 +20,10 @@ use crate::backend::{Engine, MAX_PARTS};
 use crate::error::RedisError;
 use crate::part::{format_lines, format_parts, parse_parts, Part};
 use atomic_stock::limits::{MAX_LINES, MAX_LINE_QUANTITY};
-use atomic_stock::{CartId, Failure, ItemId, Line, Receipt, ReserveError, TakeError};
-use std::collections::BTreeMap;
+use atomic_stock::{
+    validate_lines, CartId, Failure, ItemId, Line, Receipt, ReserveError, TakeError,
+};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -87,41 +89,21 @@ impl Drop for Taken {
 }
 
 impl Engine {
-    /// Validates and merges lines exactly as the in-process engine does: no lines, too many
-    /// lines, then per line in input order a bad quantity or an unknown item, then a merged
-    /// quantity over the limit (first item in id order). Ascending item order.
+    /// Validates and merges lines with the in-process engine's own [`validate_lines`] (so the
+    /// same input gets the same error), in ascending item order. Which items exist is asked
+    /// first, once per distinct item, of the cache or the server.
     async fn canonical(&self, lines: &[Line]) -> Result<Vec<Line>, Failure<TakeError, RedisError>> {
-        if lines.is_empty() {
-            return Err(Failure::Refused(TakeError::EmptyCart));
-        }
-        if lines.len() > MAX_LINES {
-            return Err(Failure::Refused(TakeError::TooManyLines {
-                lines: lines.len(),
-                max: MAX_LINES,
-            }));
-        }
-        for line in lines {
-            if !(1..=MAX_LINE_QUANTITY).contains(&line.quantity) {
-                return Err(Failure::Refused(TakeError::InvalidQuantity {
-                    item: line.item,
-                    quantity: line.quantity,
-                }));
-            }
-            if !self.known(line.item).await.map_err(Failure::Backend)? {
-                return Err(Failure::Refused(TakeError::UnknownItem { item: line.item }));
+        let mut known = BTreeSet::new();
+        if lines.len() <= MAX_LINES {
+            for line in lines {
+                if !known.contains(&line.item)
+                    && self.known(line.item).await.map_err(Failure::Backend)?
+                {
+                    known.insert(line.item);
+                }
             }
         }
-        let mut merged: BTreeMap<ItemId, i64> = BTreeMap::new();
-        for line in lines {
-            *merged.entry(line.item).or_insert(0) += line.quantity;
-        }
-        if let Some((&item, _)) = merged.iter().find(|(_, &q)| q > MAX_LINE_QUANTITY) {
-            return Err(Failure::Refused(TakeError::QuantityOverflow { item }));
-        }
-        Ok(merged
-            .into_iter()
-            .map(|(item, quantity)| Line::new(item, quantity))
-            .collect())
+        validate_lines(lines, |item| known.contains(&item)).map_err(Failure::Refused)
     }
 
     /// The attempt's parts, one per shard, in ascending shard order.

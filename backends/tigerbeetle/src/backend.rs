@@ -3,10 +3,11 @@
 use crate::ids::{self, CODE_ITEM, CODE_OPERATOR, CODE_RESTOCK};
 use atomic_stock::limits::{MAX_ITEMS, MAX_LINES, MAX_LINE_QUANTITY, MAX_STOCK};
 use atomic_stock::{
-    AdjustError, Backend, CartId, CatalogError, Clock, Confirmation, Failure, ItemId, ItemLevels,
-    Line, Receipt, ReservationError, ReservationId, ReserveError, SystemClock, TakeError,
+    validate_lines, AdjustError, Backend, CartId, CatalogError, Clock, Confirmation, Failure,
+    ItemId, ItemLevels, Line, Receipt, ReservationError, ReservationId, ReserveError, SystemClock,
+    TakeError,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -324,39 +325,24 @@ impl TigerBeetle {
         self.receive(item, quantity).await.map_err(Failure::Backend)
     }
 
-    /// Validates and merges lines exactly as the in-process engine does.
+    /// Validates and merges lines with the in-process engine's own [`validate_lines`] (so the
+    /// same input gets the same error), in ascending item order. Which items exist is asked
+    /// first, once per distinct item, of the cache or the cluster.
     async fn canonical(
         &self,
         lines: &[Line],
     ) -> Result<Vec<Line>, Failure<TakeError, TigerBeetleError>> {
-        if lines.is_empty() {
-            return Err(Failure::Refused(TakeError::EmptyCart));
-        }
-        if lines.len() > MAX_LINES {
-            return Err(Failure::Refused(TakeError::TooManyLines {
-                lines: lines.len(),
-                max: MAX_LINES,
-            }));
-        }
-        for line in lines {
-            if !(1..=MAX_LINE_QUANTITY).contains(&line.quantity) {
-                return Err(Failure::Refused(TakeError::InvalidQuantity {
-                    item: line.item,
-                    quantity: line.quantity,
-                }));
-            }
-            if !self.known(line.item).await.map_err(Failure::Backend)? {
-                return Err(Failure::Refused(TakeError::UnknownItem { item: line.item }));
+        let mut known = BTreeSet::new();
+        if lines.len() <= MAX_LINES {
+            for line in lines {
+                if !known.contains(&line.item)
+                    && self.known(line.item).await.map_err(Failure::Backend)?
+                {
+                    known.insert(line.item);
+                }
             }
         }
-        let mut merged: BTreeMap<ItemId, i64> = BTreeMap::new();
-        for line in lines {
-            *merged.entry(line.item).or_insert(0) += line.quantity;
-        }
-        if let Some((&item, _)) = merged.iter().find(|(_, &q)| q > MAX_LINE_QUANTITY) {
-            return Err(Failure::Refused(TakeError::QuantityOverflow { item }));
-        }
-        Ok(merged.into_iter().map(|(i, q)| Line::new(i, q)).collect())
+        validate_lines(lines, |item| known.contains(&item)).map_err(Failure::Refused)
     }
 
     /// The latest generation of pending transfers of reservation `seq` of `cart`, if any

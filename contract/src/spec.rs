@@ -1,26 +1,24 @@
-//! The sequential specification of the reservation lifecycle, written from the documentation,
-//! shared by every checker that needs one: the quickcheck model test
-//! (`tests/lifecycle_model.rs`), the fuzz targets (`fuzz/fuzz_targets/`, which include this
-//! file by path) and the linearizability checker (`tests/linearizability.rs`).
+//! The sequential specification of the reservation lifecycle, written from the documentation:
+//! what every engine and backend must answer, one operation at a time. One copy serves every
+//! checker: the model test of the core crate (`tests/lifecycle_model.rs`), its linearizability
+//! checker (`tests/linearizability.rs`), the fuzz target `ops_vs_model`, and this crate's
+//! async `model` test of every [`Backend`](atomic_stock::Backend).
 //!
 //! [`Model`] is plain data (ordered maps, `Clone + Eq + Hash`), so a checker can copy it at
-//! every branch of a search and memoize on it. [`Harness`] runs one [`Op`] against a real
-//! [`Inventory`] (on a [`ManualClock`], one shard) and against the model, and compares the
-//! answers and every item's counts.
+//! every branch of a search and memoize on it. Reservations are named in the model by creation
+//! index (0, 1, 2, ...); [`Outcome::Receipt`] carries that index, and the harnesses
+//! ([`crate::harness`]) map real [`ReservationId`](atomic_stock::ReservationId)s to it.
 //!
-//! Reservations are named in the model by creation index (0, 1, 2, ...); [`Outcome::Receipt`]
-//! carries that index, and the harness maps real [`ReservationId`]s to it.
-// Each including test or fuzz target uses a different part of this file.
-#![allow(dead_code)]
+//! The model validates lines itself rather than calling
+//! [`validate_lines`](atomic_stock::validate_lines): it is the specification that validation is
+//! checked against.
 
 use atomic_stock::limits::{MAX_LINES, MAX_LINE_QUANTITY, MAX_STOCK};
 use atomic_stock::{
-    AdjustError, AuditError, AuditReport, CartId, Confirmation, Inventory, ItemId, Line,
-    ManualClock, ReservationEngine, ReservationError, ReservationId, ReserveError, TakeError,
+    AdjustError, CartId, Confirmation, ItemId, Line, ReservationError, ReserveError, TakeError,
 };
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// The shape of the inventory a model stands for.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -37,7 +35,9 @@ pub struct Config {
 /// there are), or one that was never issued.
 #[derive(Clone, Debug)]
 pub enum Ref {
+    /// The reservation of this index (modulo how many the test has seen).
     Seen(usize),
+    /// An id no engine issued.
     Forged,
 }
 
@@ -45,60 +45,92 @@ pub enum Ref {
 /// `(item, quantity)`; times to live and clock advances are in milliseconds.
 #[derive(Clone, Debug)]
 pub enum Op {
+    /// Reserve lines for a cart, with a time to live.
     Reserve(u64, Vec<(u32, i64)>, u64),
+    /// Make a cart's reservation exactly these lines, with a time to live.
     SetCart(u64, Vec<(u32, i64)>, u64),
+    /// Confirm a reservation by id.
     Confirm(Ref),
+    /// Confirm a cart's live reservation.
     ConfirmCart(u64),
+    /// Release a reservation by id.
     Release(Ref),
+    /// Release a cart's live reservation.
     ReleaseCart(u64),
+    /// Give a reservation a new time to live.
     Extend(Ref, u64),
+    /// Give back part of a reservation.
     ReleaseLines(Ref, Vec<(u32, i64)>),
+    /// Add units of an item.
     Restock(u32, i64),
+    /// Remove available units of an item.
     Shrink(u32, i64),
+    /// Move the clock.
     Advance(u64),
+    /// Expire every reservation due.
     ExpireDue,
 }
 
 /// What an operation answered, in a form both sides can produce.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Outcome {
+    /// A reservation made, added to or extended: its model index and its deadline.
     Receipt {
+        /// The reservation's creation index.
         reservation: usize,
+        /// Milliseconds from the start (0 where deadlines are not compared).
         deadline_ms: u64,
     },
+    /// A confirm's answer.
     Confirmation(Confirmation),
+    /// Success without a value.
     Unit,
+    /// How many reservations `expire_due` ended.
     Count(usize),
+    /// A reserve's or cart update's refusal.
     Reserve(ReserveError),
+    /// A refusal by a verb on an existing reservation.
     Reservation(ReservationError),
+    /// A restock's or shrink's refusal.
     Adjust(AdjustError),
 }
 
 /// A live reservation of the model.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct Hold {
+    /// Creation index.
     pub index: usize,
+    /// Units held, by item.
     pub lines: BTreeMap<u32, i64>,
+    /// Milliseconds from the start.
     pub deadline: u64,
 }
 
 /// How a reservation of the model finished.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Finished {
+    /// Sold.
     Confirmed,
+    /// Given back by a release (or by releasing all its lines).
     Released,
+    /// Given back at its deadline.
     Expired,
 }
 
 /// The sequential specification.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct Model {
+    /// The inventory's shape.
     pub config: Config,
+    /// Units free to reserve, by item.
     pub available: Vec<i64>,
+    /// Units ever received (registered plus restocked, minus shrunk), by item.
     pub received: Vec<i64>,
+    /// Units sold by confirms, by item.
     pub sold: Vec<i64>,
     /// The live reservation of each cart.
     pub carts: BTreeMap<u64, Hold>,
+    /// How each finished reservation ended, by index.
     pub finished: BTreeMap<usize, Finished>,
     /// Cart of every reservation created so far, by index.
     pub created: Vec<u64>,
@@ -107,6 +139,8 @@ pub struct Model {
 }
 
 impl Model {
+    /// Every item at `config.initial` units, no reservation, time 0.
+    #[must_use]
     pub fn new(config: Config) -> Self {
         let n = config.items as usize;
         Model {
@@ -176,6 +210,7 @@ impl Model {
         self.finished.insert(hold.index, how);
     }
 
+    /// Ends every reservation whose deadline has come; how many.
     pub fn expire_due(&mut self) -> usize {
         let due: Vec<u64> = self
             .carts
@@ -231,6 +266,7 @@ impl Model {
         self.carts.get_mut(&cart)
     }
 
+    /// A reserve for `cart`: a new reservation, or lines added to its live one.
     pub fn reserve(&mut self, cart: u64, raw: &[(u32, i64)], ttl_ms: u64) -> Outcome {
         let Some(ttl) = self.ttl(ttl_ms) else {
             return Outcome::Reserve(ReserveError::InvalidTtl {
@@ -292,6 +328,7 @@ impl Model {
         }
     }
 
+    /// A cart update: `cart`'s reservation becomes exactly `raw` (a reserve if none is live).
     pub fn set_cart(&mut self, cart: u64, raw: &[(u32, i64)], ttl_ms: u64) -> Outcome {
         let Some(ttl) = self.ttl(ttl_ms) else {
             return Outcome::Reserve(ReserveError::InvalidTtl {
@@ -359,6 +396,8 @@ impl Model {
         }
     }
 
+    /// Resolves a cart to itself if it holds a live reservation, or to the error naming why
+    /// not.
     pub fn resolve_cart(&mut self, cart: u64) -> Result<u64, ReservationError> {
         if self.carts.contains_key(&cart) {
             if self.live(cart).is_none() {
@@ -371,6 +410,8 @@ impl Model {
         })
     }
 
+    /// A confirm of what [`resolve`](Model::resolve) or [`resolve_cart`](Model::resolve_cart)
+    /// found.
     pub fn confirm(&mut self, found: Result<Option<u64>, ReservationError>) -> Outcome {
         match found {
             Ok(Some(cart)) => {
@@ -382,6 +423,8 @@ impl Model {
         }
     }
 
+    /// A release of what [`resolve`](Model::resolve) or [`resolve_cart`](Model::resolve_cart)
+    /// found.
     pub fn release(&mut self, found: Result<Option<u64>, ReservationError>) -> Outcome {
         match found {
             Ok(Some(cart)) => {
@@ -393,6 +436,7 @@ impl Model {
         }
     }
 
+    /// A new deadline, `ttl_ms` from now, for reservation `index`.
     pub fn extend(&mut self, index: Option<usize>, ttl_ms: u64) -> Outcome {
         let Some(ttl) = self.ttl(ttl_ms) else {
             return Outcome::Reservation(ReservationError::InvalidTtl {
@@ -414,6 +458,7 @@ impl Model {
         }
     }
 
+    /// Gives back part of reservation `index`; all of it releases the reservation.
     pub fn release_lines(&mut self, index: Option<usize>, raw: &[(u32, i64)]) -> Outcome {
         let released = match self.validate(raw) {
             Ok(l) => l,
@@ -499,243 +544,9 @@ impl Model {
     }
 }
 
+/// Raw `(item, quantity)` pairs as the [`Line`]s an engine takes.
 pub fn to_lines(raw: &[(u32, i64)]) -> Vec<Line> {
     raw.iter()
         .map(|&(i, q)| Line::new(ItemId::new(i), q))
         .collect()
-}
-
-/// What the harness needs of an engine beyond [`ReservationEngine`]: building one on a manual
-/// clock, the cart-addressed verbs, shrink, and the counts and audit every engine offers as
-/// inherent methods. Implemented here for [`Inventory`]; the model test implements it for the
-/// lifecycle baselines too, so one specification checks every engine.
-pub trait Engine: ReservationEngine + Sized {
-    fn build(clock: Arc<ManualClock>, config: &Config) -> Self;
-    fn confirm_cart(&self, cart: CartId) -> Result<Confirmation, ReservationError>;
-    fn release_cart(&self, cart: CartId) -> Result<(), ReservationError>;
-    fn shrink(&self, item: ItemId, quantity: i64) -> Result<(), AdjustError>;
-    fn live_reservations(&self) -> usize;
-    fn audit(&self) -> Result<AuditReport, AuditError>;
-}
-
-impl Engine for Inventory {
-    /// Manual clock, one shard, every finished outcome remembered, and a small cart table so
-    /// that buckets chain.
-    fn build(clock: Arc<ManualClock>, config: &Config) -> Self {
-        Inventory::builder()
-            .clock(clock)
-            .shards(1)
-            .finished_memory(1 << 16)
-            .expected_carts(64)
-            .max_ttl(Duration::from_millis(config.max_ttl_ms))
-            .build()
-    }
-    fn confirm_cart(&self, cart: CartId) -> Result<Confirmation, ReservationError> {
-        Inventory::confirm_cart(self, cart)
-    }
-    fn release_cart(&self, cart: CartId) -> Result<(), ReservationError> {
-        Inventory::release_cart(self, cart)
-    }
-    fn shrink(&self, item: ItemId, quantity: i64) -> Result<(), AdjustError> {
-        Inventory::shrink(self, item, quantity)
-    }
-    fn live_reservations(&self) -> usize {
-        Inventory::live_reservations(self)
-    }
-    fn audit(&self) -> Result<AuditReport, AuditError> {
-        Inventory::audit(self)
-    }
-}
-
-/// A real engine and the model side by side, stepped together.
-pub struct Harness<E: Engine = Inventory> {
-    pub inventory: E,
-    pub clock: Arc<ManualClock>,
-    pub start: Instant,
-    /// Real ids by model index.
-    pub ids: Vec<ReservationId>,
-    pub index_of: HashMap<ReservationId, usize>,
-    pub model: Model,
-    /// The id a [`Ref::Forged`] stands for.
-    pub forged: ReservationId,
-}
-
-impl<E: Engine> Harness<E> {
-    /// A fresh engine (see [`Engine::build`]) with `config.items` items of `config.initial`
-    /// units, and its model.
-    pub fn new(config: Config) -> Self {
-        let clock = Arc::new(ManualClock::new());
-        let inventory = E::build(clock.clone(), &config);
-        for _ in 0..config.items {
-            inventory.register_item(config.initial).unwrap();
-        }
-        let start = atomic_stock::Clock::now(&*clock);
-        Harness {
-            inventory,
-            clock,
-            start,
-            ids: Vec::new(),
-            index_of: HashMap::new(),
-            model: Model::new(config),
-            forged: ReservationId::from_bytes([0xAB; 20]),
-        }
-    }
-
-    fn receipt(&mut self, r: atomic_stock::Receipt) -> Outcome {
-        let next = self.ids.len();
-        let reservation = *self.index_of.entry(r.id).or_insert(next);
-        if reservation == next {
-            self.ids.push(r.id);
-        }
-        Outcome::Receipt {
-            reservation,
-            deadline_ms: (r.deadline - self.start).as_millis() as u64,
-        }
-    }
-
-    fn id(&self, r: &Ref) -> ReservationId {
-        match r {
-            Ref::Seen(i) if !self.ids.is_empty() => self.ids[i % self.ids.len()],
-            _ => self.forged,
-        }
-    }
-
-    /// The model index a reference resolves to, on both sides.
-    fn index(&self, r: &Ref) -> Option<usize> {
-        match r {
-            Ref::Seen(i) if !self.ids.is_empty() => Some(i % self.ids.len()),
-            _ => None,
-        }
-    }
-
-    /// Runs `op` on both sides; `Err` describes the first difference (in the answer, an
-    /// item's counts, or the number of live reservations).
-    pub fn step(&mut self, op: &Op) -> Result<(), String> {
-        let ms = Duration::from_millis;
-        let (got, expected) = match op {
-            Op::Reserve(cart, raw, ttl) => {
-                let got = match self
-                    .inventory
-                    .reserve(CartId::new(*cart), &to_lines(raw), ms(*ttl))
-                {
-                    Ok(r) => self.receipt(r),
-                    Err(e) => Outcome::Reserve(e),
-                };
-                (got, self.model.reserve(*cart, raw, *ttl))
-            }
-            Op::SetCart(cart, raw, ttl) => {
-                let got =
-                    match self
-                        .inventory
-                        .set_cart(CartId::new(*cart), &to_lines(raw), ms(*ttl))
-                    {
-                        Ok(r) => self.receipt(r),
-                        Err(e) => Outcome::Reserve(e),
-                    };
-                (got, self.model.set_cart(*cart, raw, *ttl))
-            }
-            Op::Confirm(r) => {
-                let got = self
-                    .inventory
-                    .confirm(self.id(r))
-                    .map_or_else(Outcome::Reservation, Outcome::Confirmation);
-                let found = self.model.resolve(self.index(r));
-                (got, self.model.confirm(found))
-            }
-            Op::ConfirmCart(cart) => {
-                let got = self
-                    .inventory
-                    .confirm_cart(CartId::new(*cart))
-                    .map_or_else(Outcome::Reservation, Outcome::Confirmation);
-                let found = self.model.resolve_cart(*cart).map(Some);
-                (got, self.model.confirm(found))
-            }
-            Op::Release(r) => {
-                let got = self
-                    .inventory
-                    .release(self.id(r))
-                    .map_or_else(Outcome::Reservation, |()| Outcome::Unit);
-                let found = self.model.resolve(self.index(r));
-                (got, self.model.release(found))
-            }
-            Op::ReleaseCart(cart) => {
-                let got = self
-                    .inventory
-                    .release_cart(CartId::new(*cart))
-                    .map_or_else(Outcome::Reservation, |()| Outcome::Unit);
-                let found = self.model.resolve_cart(*cart).map(Some);
-                (got, self.model.release(found))
-            }
-            Op::Extend(r, ttl) => {
-                let got = match self.inventory.extend(self.id(r), ms(*ttl)) {
-                    Ok(receipt) => self.receipt(receipt),
-                    Err(e) => Outcome::Reservation(e),
-                };
-                (got, self.model.extend(self.index(r), *ttl))
-            }
-            Op::ReleaseLines(r, raw) => {
-                let got = self
-                    .inventory
-                    .release_lines(self.id(r), &to_lines(raw))
-                    .map_or_else(Outcome::Reservation, |()| Outcome::Unit);
-                (got, self.model.release_lines(self.index(r), raw))
-            }
-            Op::Restock(item, q) => {
-                let got = self
-                    .inventory
-                    .restock(ItemId::new(*item), *q)
-                    .map_or_else(Outcome::Adjust, |()| Outcome::Unit);
-                (got, self.model.adjust(*item, *q, true))
-            }
-            Op::Shrink(item, q) => {
-                let got = self
-                    .inventory
-                    .shrink(ItemId::new(*item), *q)
-                    .map_or_else(Outcome::Adjust, |()| Outcome::Unit);
-                (got, self.model.adjust(*item, *q, false))
-            }
-            Op::Advance(d) => {
-                self.clock.advance(ms(*d));
-                self.model.now += d;
-                (Outcome::Unit, Outcome::Unit)
-            }
-            Op::ExpireDue => (
-                Outcome::Count(self.inventory.expire_due()),
-                Outcome::Count(self.model.expire_due()),
-            ),
-        };
-        if got != expected {
-            return Err(format!("{op:?}\n  real:  {got:?}\n  model: {expected:?}"));
-        }
-        self.check_levels().map_err(|e| format!("{op:?}\n  {e}"))
-    }
-
-    /// Every item's counts and the number of live reservations agree with the model.
-    pub fn check_levels(&self) -> Result<(), String> {
-        for item in 0..self.model.config.items {
-            let levels = self.inventory.item(ItemId::new(item)).unwrap();
-            let i = item as usize;
-            let want = (
-                self.model.available[i],
-                self.model.held(item),
-                self.model.sold[i],
-                self.model.received[i],
-            );
-            let have = (levels.available, levels.held, levels.sold, levels.received);
-            if have != want || levels.in_flight != 0 {
-                return Err(format!(
-                    "item {item}: real {have:?} (in flight {}), model {want:?}",
-                    levels.in_flight
-                ));
-            }
-        }
-        if self.inventory.live_reservations() != self.model.carts.len() {
-            return Err(format!(
-                "live reservations: real {}, model {}",
-                self.inventory.live_reservations(),
-                self.model.carts.len()
-            ));
-        }
-        Ok(())
-    }
 }
