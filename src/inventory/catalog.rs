@@ -64,13 +64,17 @@ impl Inventory {
         self.inner.stock.shrink(item, quantity)
     }
 
-    fn adjustable(&self, item: ItemId, quantity: i64) -> Result<&slot::Slot, AdjustError> {
-        let slot = self
-            .inner
+    /// The slot of a registered item.
+    fn known(&self, item: ItemId) -> Result<&slot::Slot, AdjustError> {
+        self.inner
             .stock
             .catalog()
             .slot(item)
-            .ok_or(AdjustError::UnknownItem { item })?;
+            .ok_or(AdjustError::UnknownItem { item })
+    }
+
+    fn adjustable(&self, item: ItemId, quantity: i64) -> Result<&slot::Slot, AdjustError> {
+        let slot = self.known(item)?;
         if !(1..=MAX_STOCK).contains(&quantity) {
             return Err(AdjustError::InvalidQuantity { item, quantity });
         }
@@ -191,12 +195,7 @@ impl Inventory {
     /// assert!(inventory.audit().is_ok());
     /// ```
     pub fn set_available(&self, item: ItemId, expected: i64, new: i64) -> Result<(), AdjustError> {
-        let slot = self
-            .inner
-            .stock
-            .catalog()
-            .slot(item)
-            .ok_or(AdjustError::UnknownItem { item })?;
+        let slot = self.known(item)?;
         for quantity in [expected, new] {
             if !(0..=MAX_STOCK).contains(&quantity) {
                 return Err(AdjustError::InvalidQuantity { item, quantity });
@@ -263,12 +262,7 @@ impl Inventory {
     /// assert!(inventory.audit().is_ok());
     /// ```
     pub fn delist(&self, item: ItemId) -> Result<bool, AdjustError> {
-        let slot = self
-            .inner
-            .stock
-            .catalog()
-            .slot(item)
-            .ok_or(AdjustError::UnknownItem { item })?;
+        let slot = self.known(item)?;
         Ok(slot.delist())
     }
 

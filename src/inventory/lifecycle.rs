@@ -13,7 +13,7 @@ use crate::reservation::{
 use crate::stock::lines::{diff, merge, subtract};
 use crate::stock::slot;
 use crate::stock::stats::bump;
-use crate::stock::take::{self, Pending, Resolved, Sources};
+use crate::stock::take::{self, Canonical, Pending, Resolved, Sources};
 use crate::stock::word::TakeMode;
 use crate::sync::atomic::Ordering;
 use crate::timer::Token;
@@ -82,6 +82,19 @@ pub(super) enum Target {
 }
 
 impl Inner {
+    /// Validates a reserve's or cart update's `lines` and `ttl`: the canonical lines, the
+    /// current time and the deadline. Bad input changes nothing.
+    fn request<'a>(
+        &'a self,
+        lines: &[Line],
+        ttl: Duration,
+    ) -> Result<(Canonical<&'a slot::Slot>, u64, u64), ReserveError> {
+        let ttl_nanos = self.ttl(ttl).ok_or(ReserveError::InvalidTtl { ttl })?;
+        let canonical = self.stock.canonical(lines)?;
+        let now = self.now();
+        Ok((canonical, now, now.saturating_add(ttl_nanos)))
+    }
+
     /// Reserves `lines` for `cart`, adding them to the cart's reservation if it has one.
     pub(super) fn reserve(
         &self,
@@ -89,10 +102,7 @@ impl Inner {
         lines: &[Line],
         ttl: Duration,
     ) -> Result<Receipt, ReserveError> {
-        let ttl_nanos = self.ttl(ttl).ok_or(ReserveError::InvalidTtl { ttl })?;
-        let added = self.stock.canonical(lines)?;
-        let now = self.now();
-        let deadline = now.saturating_add(ttl_nanos);
+        let (added, now, deadline) = self.request(lines, ttl)?;
         // The stock is taken once, up front, and kept across retries: whether the lines end
         // up in a new reservation or merged into the cart's existing one, the same units are
         // needed. Until the hold is published they are in flight, so nobody is refused for
@@ -108,16 +118,9 @@ impl Inner {
         loop {
             let position = self.registry.find(cart.get(), &guard);
             if let Some(entry) = position.found(cart.get()) {
-                let current = entry.snapshot(&guard);
-                if current.state != State::Held {
-                    // Finished, not yet unlinked: help, then look again.
-                    self.retire(entry, current.state, &guard);
+                let Some(current) = self.live_hold(entry, now, &guard) else {
                     continue;
-                }
-                if current.hold().deadline <= now {
-                    self.settle(entry, current, State::Expired, &guard);
-                    continue;
-                }
+                };
                 let lines = merge(current.hold().lines(), added.lines())?;
                 let hold = Owned::new(Hold::new(deadline, lines.into_iter()));
                 // The replacement makes the filed token stale before `publish` files the new
@@ -166,6 +169,22 @@ impl Inner {
         }
     }
 
+    /// The hold of the cart entry a reserve or cart update found, if it is live at `now`. A
+    /// finished entry not yet unlinked is retired (helping its finisher), a due one expired;
+    /// either way the caller looks again.
+    fn live_hold<'g>(&self, entry: &'g Entry, now: u64, guard: &'g Guard) -> Option<Snapshot<'g>> {
+        let current = entry.snapshot(guard);
+        if current.state != State::Held {
+            self.retire(entry, current.state, guard);
+            return None;
+        }
+        if current.hold().deadline <= now {
+            self.settle(entry, current, State::Expired, guard);
+            return None;
+        }
+        Some(current)
+    }
+
     /// Finishes a reserve whose hold is now in `entry`: tells the timer its deadline, commits
     /// the units taken for it (in that order, see [`crate::timer`]), counts it.
     fn publish(
@@ -204,10 +223,7 @@ impl Inner {
         lines: &[Line],
         ttl: Duration,
     ) -> Result<Receipt, ReserveError> {
-        let ttl_nanos = self.ttl(ttl).ok_or(ReserveError::InvalidTtl { ttl })?;
-        let wanted = self.stock.canonical(lines)?;
-        let now = self.now();
-        let deadline = now.saturating_add(ttl_nanos);
+        let (wanted, now, deadline) = self.request(lines, ttl)?;
         self.epoch.throttle();
         let upkeep = Upkeep::new(self);
         let guard = self.epoch.pin();
@@ -244,15 +260,9 @@ impl Inner {
                     }
                 }
             };
-            let current = entry.snapshot(&guard);
-            if current.state != State::Held {
-                self.retire(entry, current.state, &guard);
+            let Some(current) = self.live_hold(entry, now, &guard) else {
                 continue;
-            }
-            if current.hold().deadline <= now {
-                self.settle(entry, current, State::Expired, &guard);
-                continue;
-            }
+            };
             let (additions, removals) = diff(current.hold().lines(), wanted.entries());
             // If the additions cannot be had, the error returns here and the cart keeps
             // exactly what it held.
