@@ -68,6 +68,13 @@ impl Inner {
         self.origin + Duration::from_nanos(nanos)
     }
 
+    /// The current time, and the deadline `ttl_nanos` from it.
+    #[inline]
+    pub(super) fn deadline(&self, ttl_nanos: u64) -> (u64, u64) {
+        let now = self.now();
+        (now, now.saturating_add(ttl_nanos))
+    }
+
     pub(super) fn ttl(&self, ttl: Duration) -> Option<u64> {
         if ttl.is_zero() || ttl > self.max_ttl {
             return None;
