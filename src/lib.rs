@@ -208,7 +208,7 @@ struct ReadmeDoctests;
 
 pub use error::{AdjustError, BuildError, CatalogError, LoadError, Shortage, TakeError};
 pub use ids::{ItemId, Line};
-pub use integrations::backend::{Backend, Failure};
+pub use integrations::backend::{Backend, BoxError, BoxFuture, DynBackend, Failure};
 #[doc(hidden)]
 pub use inventory::audit::Run;
 pub use inventory::engine::ReservationEngine;
