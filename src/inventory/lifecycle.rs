@@ -7,9 +7,7 @@
 use crate::carts::registry::{Entry, Hold, Snapshot, State};
 use crate::error::TakeError;
 use crate::ids::Line;
-use crate::reservation::{
-    CartId, Confirmation, Receipt, ReservationError, ReservationId, ReserveError,
-};
+use crate::reservation::{CartId, Confirmation, Receipt, ReservationError, ReserveError, Target};
 use crate::stock::lines::{diff, merge, subtract};
 use crate::stock::slot;
 use crate::stock::stats::bump;
@@ -72,13 +70,6 @@ impl Drop for Upkeep<'_> {
             self.inner.timer.maintain(shard, self.inner);
         }
     }
-}
-
-/// Which reservation an operation acts on.
-#[derive(Clone, Copy)]
-pub(super) enum Target {
-    Id(ReservationId),
-    Cart(CartId),
 }
 
 impl Inner {

@@ -11,9 +11,10 @@ pub(crate) mod outcomes;
 mod shared;
 pub(crate) mod trace;
 
+use crate::reservation::Target;
 pub use audit::{AuditError, AuditReport, ItemLevels};
 pub use builder::InventoryBuilder;
-use lifecycle::{Found, Target};
+use lifecycle::Found;
 use shared::public_state;
 pub use shared::Inventory;
 
