@@ -122,6 +122,8 @@
 //!   [Events](#events-feature-tracing)). Without the feature no event is compiled in.
 //! * `metrics`: `Inventory::export_metrics`, which publishes [`Stats`] and two gauges through
 //!   the `metrics` facade for whatever exporter the host installed.
+//! * `tokio`: `Inventory::reaper_task`, the reaper as a task of a tokio runtime instead of a
+//!   thread: bounded steps that yield between them, and an inventory whose drop never waits.
 //! * `baselines`: the per-item-mutex and global-lock engines every performance figure of this
 //!   crate is compared against (module `baseline`).
 //!
@@ -209,6 +211,9 @@ struct ReadmeDoctests;
 pub use error::{AdjustError, BuildError, CatalogError, LoadError, Shortage, TakeError};
 pub use ids::{ItemId, Line};
 pub use integrations::backend::{Backend, BoxError, BoxFuture, DynBackend, Failure};
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use integrations::reaper_task::REAPER_TASK_BATCH;
 #[doc(hidden)]
 pub use inventory::audit::Run;
 pub use inventory::engine::ReservationEngine;
