@@ -84,7 +84,11 @@
 //! until one of them finishes. Those operations never wait themselves (or wait only on
 //! higher items), so the wait is bounded by their completion; the waiter spins briefly, yields,
 //! then parks and is woken by the operation that finishes. A descheduled in-flight operation
-//! therefore delays only requests that would otherwise have been refused. `expire_due` and the
+//! therefore delays only requests that would otherwise have been refused. That wait is unbounded
+//! by default; [`InventoryBuilder::max_wait`] bounds it (past the bound the call takes nothing
+//! and answers [`TakeError::Busy`], never a shortfall it could not decide), and
+//! [`Inventory::reserve_async`] and [`Inventory::set_cart_async`] never park: where the blocking
+//! call would wait, they yield to the executor and ask again. `expire_due` and the
 //! reaper take the timer's mutex; so does a reserve that finds too little stock while a
 //! reservation may be due, to expire what is due before refusing (the one lock a reserve can
 //! take; the timer's upkeep on the reserve path only ever `try_lock`s it).

@@ -320,6 +320,7 @@ pub(crate) enum Target {
 }
 
 impl Target {
+    #[cfg(feature = "baselines")]
     pub(crate) fn cart(self) -> CartId {
         match self {
             Target::Id(id) => id.cart,

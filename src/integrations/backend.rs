@@ -16,7 +16,9 @@
 //! already complete: dropping it, or wrapping it in a timeout, cancels nothing. (A remote
 //! backend does its work when awaited; code that must behave the same on both should always
 //! await what it starts.) Nothing here blocks an executor thread, apart from the exact
-//! shortfall decision's bounded wait described in the crate docs; the backend error is
+//! shortfall decision's wait described in the crate docs ("Progress"; bound it with
+//! [`InventoryBuilder::max_wait`](crate::InventoryBuilder::max_wait), or call
+//! [`Inventory::reserve_async`], which never parks); the backend error is
 //! [`Infallible`].
 //!
 //! [`Receipt::deadline`](crate::Receipt::deadline) is an instant on the backend's clock; with

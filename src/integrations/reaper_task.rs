@@ -3,9 +3,8 @@
 //! itself once the inventory is dropped. Dropping the inventory then never waits for anything.
 
 use crate::inventory::Inventory;
+use crate::sync::yield_now::YieldNow;
 use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// Most reservations one step of the task expires before it yields to the runtime.
@@ -56,26 +55,9 @@ impl Inventory {
                 drop(inventory);
                 match sleep {
                     Some(sleep) => tokio::time::sleep(sleep).await,
-                    None => YieldNow(false).await,
+                    None => YieldNow::default().await,
                 }
             }
         }
-    }
-}
-
-/// Returns pending once, asking to be polled again: lets the runtime run other tasks between
-/// two batches without a timer.
-struct YieldNow(bool);
-
-impl Future for YieldNow {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
     }
 }

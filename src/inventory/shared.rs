@@ -51,6 +51,8 @@ pub(crate) struct Inner {
     pub(super) max_live: u64,
     pub(super) max_live_per_shard: i64,
     pub(super) max_ttl: Duration,
+    /// How long a take may wait for operations in flight (`None`: until they settle).
+    pub(super) max_wait: Option<Duration>,
 }
 
 impl Inner {
