@@ -125,6 +125,53 @@ fn lookup_round(threads: usize, resolve: Resolve) -> f64 {
     (per_thread * threads) as f64 / seconds
 }
 
+/// One round of resolution alone: `threads` threads share `OPS * 10` lookups of a random SKU;
+/// returns lookups per second.
+fn resolve_round(threads: usize, resolve: Resolve) -> f64 {
+    let inventory = Inventory::new();
+    let skus: Vec<String> = (0..SKUS).map(|i| format!("SKU-{i:06}")).collect();
+    let loaded = inventory
+        .load_catalog(skus.iter().map(|s| (s.as_str(), 1_000_000)))
+        .unwrap();
+    let ids: Vec<ItemId> = loaded.ids().collect();
+    let map: HashMap<Box<str>, ItemId> = skus
+        .iter()
+        .map(|s| (s.as_str().into(), inventory.item_by_sku(s).unwrap()))
+        .collect();
+    let cow = ArcSwap::from_pointee(map.clone());
+    let locked = Mutex::new(map);
+    let barrier = Barrier::new(threads + 1);
+    let per_thread = OPS * 10 / threads;
+    let elapsed = std::thread::scope(|scope| {
+        for t in 0..threads {
+            let (inventory, skus, ids, cow, locked, barrier) =
+                (&inventory, &skus, &ids, &cow, &locked, &barrier);
+            scope.spawn(move || {
+                let mut rng = XorShift::for_thread(t);
+                let mut sum = 0u64;
+                barrier.wait();
+                for _ in 0..per_thread {
+                    let pick = rng.below(SKUS as u64) as usize;
+                    let item = match resolve {
+                        Resolve::ById => ids[pick],
+                        Resolve::BySku => inventory.item_by_sku(&skus[pick]).unwrap(),
+                        Resolve::MutexSku => {
+                            *locked.lock().unwrap().get(skus[pick].as_str()).unwrap()
+                        }
+                        Resolve::CowSku => *cow.load().get(skus[pick].as_str()).unwrap(),
+                    };
+                    sum += u64::from(item.get());
+                }
+                std::hint::black_box(sum);
+            });
+        }
+        barrier.wait();
+        Instant::now()
+    });
+    let seconds = elapsed.elapsed().as_secs_f64();
+    (per_thread * threads) as f64 / seconds
+}
+
 fn lookup(rounds: usize) {
     let variants = [
         Resolve::ById,
@@ -150,6 +197,23 @@ fn lookup(rounds: usize) {
             m[3],
             m[1] / m[0],
             m[1] / m[2]
+        );
+    }
+    println!(
+        "resolution alone, {} lookups per round (Mlookups/s)",
+        OPS * 10
+    );
+    for threads in [1, 2, 16, 256] {
+        let mut samples = vec![Vec::new(); variants.len()];
+        for _ in 0..rounds {
+            for (v, &resolve) in variants.iter().enumerate() {
+                samples[v].push(resolve_round(threads, resolve) / 1e6);
+            }
+        }
+        let m: Vec<f64> = samples.into_iter().map(median).collect();
+        println!(
+            "{threads:>7}  {:>5.2}  {:>6.2}  {:>9.2}  {:>7.2}",
+            m[0], m[1], m[2], m[3]
         );
     }
 }
