@@ -5,13 +5,14 @@
 //! cargo run --release --example catalog -- lookup [ROUNDS]   # reserve by id / SKU / mutex SKU
 //! cargo run --release --example catalog -- register [N]      # one-by-one registration cost
 //! cargo run --release --example catalog -- load [ITEMS]      # bulk load: time, bytes per item
+//! cargo run --release --example catalog -- bulk [ITEMS]      # levels and audit, serial/parallel
 //! ```
 //!
 //! Every variant of a mode runs once per round, the variants interleaved, and each figure is
 //! the median over the rounds: on a shared machine, noise then hits every variant alike.
 
 use arc_swap::ArcSwap;
-use atomic_stock::{CartId, Inventory, ItemId, Line};
+use atomic_stock::{CartId, Inventory, ItemId, Line, Run};
 use atomic_stock_measure::args::{self, Arg, Parser, ValueExt};
 use atomic_stock_measure::figures::median;
 use atomic_stock_measure::heap::{self, Counting};
@@ -24,13 +25,14 @@ use std::time::{Duration, Instant};
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-const USAGE: &str = "usage: catalog lookup [ROUNDS] | register [N] | load [ITEMS]";
+const USAGE: &str = "usage: catalog lookup [ROUNDS] | register [N] | load [ITEMS] | bulk [ITEMS]";
 
 /// What to measure, and how much of it.
 enum Mode {
     Lookup { rounds: usize },
     Register { skus: usize },
     Load { items: usize },
+    Bulk { items: usize },
 }
 
 impl Mode {
@@ -55,8 +57,11 @@ impl Mode {
             Some("load") => Ok(Mode::Load {
                 items: number(1_000_000)?,
             }),
+            Some("bulk") => Ok(Mode::Bulk {
+                items: number(10_000_000)?,
+            }),
             Some(other) => Err(format!("unknown mode {other:?}").into()),
-            None => Err("a mode: lookup, register or load".into()),
+            None => Err("a mode: lookup, register, load or bulk".into()),
         }
     }
 }
@@ -287,11 +292,72 @@ fn load(items: usize) {
     );
 }
 
+/// Rounds of each bulk measurement.
+const BULK_ROUNDS: usize = 7;
+
+/// `levels()` and `audit()` over catalogs of up to `items` items (sizes growing tenfold from
+/// 10,000), serial against parallel on rayon's pool, interleaved, with one live reservation
+/// per 100 items so that the audit's registry walk has something to count.
+fn bulk(items: usize) {
+    println!(
+        "levels() and audit() over every item, serial vs parallel on {} rayon threads, median of {BULK_ROUNDS} rounds (ms)",
+        rayon_threads()
+    );
+    println!("    items  levels-serial  levels-parallel  audit-serial  audit-parallel");
+    let mut size = 10_000.min(items);
+    loop {
+        let inventory = Inventory::builder().max_reservations(1 << 22).build();
+        for _ in 0..size {
+            inventory.register_item(1_000).unwrap();
+        }
+        let ttl = Duration::from_secs(600);
+        for k in 0..size / 100 {
+            let line = Line::new(ItemId::new((k * 100) as u32), 1);
+            inventory
+                .reserve(CartId::new(k as u64), &[line], ttl)
+                .unwrap();
+        }
+        let mut samples = vec![Vec::new(); 4];
+        for _ in 0..BULK_ROUNDS {
+            for (v, run) in [Run::Serial, Run::Parallel].into_iter().enumerate() {
+                let start = Instant::now();
+                let levels = inventory.levels_with(run);
+                samples[v].push(start.elapsed().as_secs_f64() * 1e3);
+                assert_eq!(levels.len(), size);
+                drop(levels);
+                let start = Instant::now();
+                let report = inventory.audit_with(run).unwrap();
+                samples[2 + v].push(start.elapsed().as_secs_f64() * 1e3);
+                assert_eq!(report.items, size);
+            }
+        }
+        let m: Vec<f64> = samples.into_iter().map(median).collect();
+        println!(
+            "{size:>9}  {:>13.3}  {:>15.3}  {:>12.3}  {:>14.3}",
+            m[0], m[1], m[2], m[3]
+        );
+        if size >= items {
+            break;
+        }
+        size = (size * 10).min(items);
+    }
+}
+
+/// Threads in rayon's global pool (what `Run::Parallel` uses).
+fn rayon_threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 fn main() -> ExitCode {
     match args::parse("catalog", USAGE, Mode::read) {
         Ok(Mode::Lookup { rounds }) => lookup(rounds),
         Ok(Mode::Register { skus }) => register(skus),
         Ok(Mode::Load { items }) => load(items),
+        Ok(Mode::Bulk { items }) => bulk(items),
         Err(exit) => return exit,
     }
     ExitCode::SUCCESS
