@@ -131,8 +131,13 @@ impl Inventory {
 
     /// Every item's counts, indexed by id (`levels()[i]` is item `i`'s), as
     /// [`item`](Inventory::item) reads them one by one: exact at quiescence, each item's fields
-    /// values it had during the call otherwise. For a dashboard or an export; O(items), on the
-    /// calling thread (see `DESIGN.md`, "7b. Bulk work").
+    /// values it had during the call otherwise.
+    ///
+    /// This is the export of every item's `available`, `held` and `sold` for a dashboard or a
+    /// report (with the `serde` feature, [`ItemLevels`] serializes; pair an entry with its SKU
+    /// through [`sku`](Inventory::sku)). For per-item metrics of the most active items only,
+    /// see `export_item_metrics` (feature `metrics`). O(items); spread over rayon's pool for
+    /// large catalogs (see `DESIGN.md`, "7b. Bulk work").
     ///
     /// ```
     /// use atomic_stock::{CartId, Inventory, Line};
@@ -144,10 +149,57 @@ impl Inventory {
     /// inventory.reserve(CartId::new(1), &[Line::new(tea, 1)], Duration::from_secs(60)).unwrap();
     /// let levels = inventory.levels();
     /// assert_eq!((levels[0].available, levels[1].held), (5, 1));
+    ///
+    /// // An export, one line per item: id, SKU, available, held, sold.
+    /// let shop = Inventory::new();
+    /// shop.load_csv("MUG-1,5\nTEA-9,2\n".as_bytes()).unwrap();
+    /// let lines: Vec<String> = shop
+    ///     .levels()
+    ///     .iter()
+    ///     .enumerate()
+    ///     .map(|(id, l)| {
+    ///         let sku = shop.sku(atomic_stock::ItemId::new(id as u32)).unwrap_or("");
+    ///         format!("{id},{sku},{},{},{}", l.available, l.held, l.sold)
+    ///     })
+    ///     .collect();
+    /// assert_eq!(lines, ["0,MUG-1,5,0,0", "1,TEA-9,2,0,0"]);
     /// ```
     #[must_use]
     pub fn levels(&self) -> Vec<ItemLevels> {
         self.levels_with(Run::Auto)
+    }
+
+    /// The `top` items of highest activity, `held + sold` (above zero), most active first,
+    /// ties to the lower id, with their levels (read again for the `top` only). O(items) reads
+    /// and O(top) memory: a min-heap of the best `top` seen.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn most_active(&self, top: usize) -> Vec<(ItemId, ItemLevels)> {
+        use std::cmp::Reverse;
+        if top == 0 {
+            return Vec::new();
+        }
+        let catalog = self.inner.stock.catalog();
+        let mut hottest = std::collections::BinaryHeap::with_capacity(top + 1);
+        for index in 0..catalog.len() {
+            let item = ItemId::new(index);
+            let levels = item_levels(catalog.slot(item).expect("below the length read first"));
+            let activity = levels.held + levels.sold;
+            if activity > 0 {
+                // The heap's top is the least active kept (the higher id on a tie).
+                hottest.push(Reverse((activity, Reverse(item))));
+                if hottest.len() > top {
+                    hottest.pop();
+                }
+            }
+        }
+        hottest
+            .into_sorted_vec()
+            .into_iter()
+            .map(|Reverse((_, Reverse(item)))| {
+                let slot = catalog.slot(item).expect("registered: read above");
+                (item, item_levels(slot))
+            })
+            .collect()
     }
 
     /// [`levels`](Inventory::levels) run as told (for the measurements).
