@@ -2,14 +2,16 @@
 //! over every item serial against parallel.
 //!
 //! ```text
-//! cargo run --release --example catalog -- lookup [ROUNDS]   # reserve by id / SKU / mutex SKU
+//! cargo run --release --example catalog -- lookup [ROUNDS]   # reserve by id / SKU / mutex SKU,
+//!                                                           # then the SKU resolution alone
 //! cargo run --release --example catalog -- register [N]      # one-by-one registration cost
 //! cargo run --release --example catalog -- load [ITEMS]      # bulk load: time, bytes per item
 //! cargo run --release --example catalog -- bulk [ITEMS]      # levels and audit, serial/parallel
 //! ```
 //!
-//! Every variant of a mode runs once per round, the variants interleaved, and each figure is
-//! the median over the rounds: on a shared machine, noise then hits every variant alike.
+//! Every variant of a mode runs once per round, the variants interleaved (in `lookup`, each
+//! round starting with the next variant), and each figure is the median over the rounds: on a
+//! shared machine, noise then hits every variant alike.
 
 use arc_swap::ArcSwap;
 use atomic_stock::{CartId, Inventory, ItemId, Line, Run};
@@ -75,106 +77,111 @@ enum Resolve {
     ById,
     /// `Inventory::item_by_sku` (lock-free).
     BySku,
-    /// One `Mutex<HashMap>` from SKU to id: the plain design, for the comparison.
+    /// One `Mutex<HashMap>` from SKU to id (std's SipHash): the plain design, for the comparison.
     MutexSku,
     /// A copy-on-write `HashMap` published in an `ArcSwap` (the read side only).
     CowSku,
 }
 
+/// The catalog every lookup round resolves SKUs against, in each variant's structure.
+struct Lookups {
+    inventory: Inventory,
+    skus: Vec<String>,
+    ids: Vec<ItemId>,
+    cow: ArcSwap<HashMap<Box<str>, ItemId>>,
+    locked: Mutex<HashMap<Box<str>, ItemId>>,
+}
+
+impl Lookups {
+    fn new() -> Self {
+        let inventory = Inventory::builder().max_reservations(1 << 22).build();
+        let skus: Vec<String> = (0..SKUS).map(|i| format!("SKU-{i:06}")).collect();
+        let loaded = inventory
+            .load_catalog(skus.iter().map(|s| (s.as_str(), 1_000_000)))
+            .unwrap();
+        let ids: Vec<ItemId> = loaded.ids().collect();
+        let map: HashMap<Box<str>, ItemId> = skus
+            .iter()
+            .map(|s| (s.as_str().into(), inventory.item_by_sku(s).unwrap()))
+            .collect();
+        Lookups {
+            inventory,
+            skus,
+            ids,
+            cow: ArcSwap::from_pointee(map.clone()),
+            locked: Mutex::new(map),
+        }
+    }
+
+    #[inline]
+    fn resolve(&self, resolve: Resolve, pick: usize) -> ItemId {
+        let sku = self.skus[pick].as_str();
+        match resolve {
+            Resolve::ById => self.ids[pick],
+            Resolve::BySku => self.inventory.item_by_sku(sku).unwrap(),
+            Resolve::MutexSku => *self.locked.lock().unwrap().get(sku).unwrap(),
+            Resolve::CowSku => *self.cow.load().get(sku).unwrap(),
+        }
+    }
+}
+
+/// Runs `work(thread)` on `threads` threads released together by a barrier and returns the
+/// span from the first thread's start to the last one's end, as the threads themselves saw it
+/// (a main thread descheduled after the barrier would start its clock late).
+fn span(threads: usize, work: impl Fn(usize) + Sync) -> Duration {
+    let barrier = Barrier::new(threads);
+    let times: Vec<(Instant, Instant)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (barrier, work) = (&barrier, &work);
+                scope.spawn(move || {
+                    barrier.wait();
+                    let start = Instant::now();
+                    work(t);
+                    (start, Instant::now())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let first = times.iter().map(|t| t.0).min().unwrap();
+    let last = times.iter().map(|t| t.1).max().unwrap();
+    last - first
+}
+
 /// One round: `threads` threads share `OPS` reserves of one unit of a random SKU; returns
 /// reserves per second.
 fn lookup_round(threads: usize, resolve: Resolve) -> f64 {
-    let inventory = Inventory::builder().max_reservations(1 << 22).build();
-    let skus: Vec<String> = (0..SKUS).map(|i| format!("SKU-{i:06}")).collect();
-    let loaded = inventory
-        .load_catalog(skus.iter().map(|s| (s.as_str(), 1_000_000)))
-        .unwrap();
-    let ids: Vec<ItemId> = loaded.ids().collect();
-    let map: HashMap<Box<str>, ItemId> = skus
-        .iter()
-        .map(|s| (s.as_str().into(), inventory.item_by_sku(s).unwrap()))
-        .collect();
-    let cow = ArcSwap::from_pointee(map.clone());
-    let locked = Mutex::new(map);
-    let barrier = Barrier::new(threads + 1);
+    let lookups = Lookups::new();
     let per_thread = OPS / threads;
     let ttl = Duration::from_secs(600);
-    let elapsed = std::thread::scope(|scope| {
-        for t in 0..threads {
-            let (inventory, skus, ids, cow, locked, barrier) =
-                (&inventory, &skus, &ids, &cow, &locked, &barrier);
-            scope.spawn(move || {
-                let mut rng = XorShift::for_thread(t);
-                barrier.wait();
-                for k in 0..per_thread {
-                    let pick = rng.below(SKUS as u64) as usize;
-                    let item = match resolve {
-                        Resolve::ById => ids[pick],
-                        Resolve::BySku => inventory.item_by_sku(&skus[pick]).unwrap(),
-                        Resolve::MutexSku => {
-                            *locked.lock().unwrap().get(skus[pick].as_str()).unwrap()
-                        }
-                        Resolve::CowSku => *cow.load().get(skus[pick].as_str()).unwrap(),
-                    };
-                    let cart = CartId::new((t as u64) << 32 | k as u64);
-                    inventory.reserve(cart, &[Line::new(item, 1)], ttl).unwrap();
-                }
-            });
+    let elapsed = span(threads, |t| {
+        let mut rng = XorShift::for_thread(t);
+        for k in 0..per_thread {
+            let item = lookups.resolve(resolve, rng.below(SKUS as u64) as usize);
+            let cart = CartId::new((t as u64) << 32 | k as u64);
+            let line = [Line::new(item, 1)];
+            lookups.inventory.reserve(cart, &line, ttl).unwrap();
         }
-        barrier.wait();
-        let start = Instant::now();
-        // The scope joins every thread before returning.
-        start
     });
-    let seconds = elapsed.elapsed().as_secs_f64();
-    (per_thread * threads) as f64 / seconds
+    (per_thread * threads) as f64 / elapsed.as_secs_f64()
 }
 
 /// One round of resolution alone: `threads` threads share `OPS * 10` lookups of a random SKU;
 /// returns lookups per second.
 fn resolve_round(threads: usize, resolve: Resolve) -> f64 {
-    let inventory = Inventory::new();
-    let skus: Vec<String> = (0..SKUS).map(|i| format!("SKU-{i:06}")).collect();
-    let loaded = inventory
-        .load_catalog(skus.iter().map(|s| (s.as_str(), 1_000_000)))
-        .unwrap();
-    let ids: Vec<ItemId> = loaded.ids().collect();
-    let map: HashMap<Box<str>, ItemId> = skus
-        .iter()
-        .map(|s| (s.as_str().into(), inventory.item_by_sku(s).unwrap()))
-        .collect();
-    let cow = ArcSwap::from_pointee(map.clone());
-    let locked = Mutex::new(map);
-    let barrier = Barrier::new(threads + 1);
+    let lookups = Lookups::new();
     let per_thread = OPS * 10 / threads;
-    let elapsed = std::thread::scope(|scope| {
-        for t in 0..threads {
-            let (inventory, skus, ids, cow, locked, barrier) =
-                (&inventory, &skus, &ids, &cow, &locked, &barrier);
-            scope.spawn(move || {
-                let mut rng = XorShift::for_thread(t);
-                let mut sum = 0u64;
-                barrier.wait();
-                for _ in 0..per_thread {
-                    let pick = rng.below(SKUS as u64) as usize;
-                    let item = match resolve {
-                        Resolve::ById => ids[pick],
-                        Resolve::BySku => inventory.item_by_sku(&skus[pick]).unwrap(),
-                        Resolve::MutexSku => {
-                            *locked.lock().unwrap().get(skus[pick].as_str()).unwrap()
-                        }
-                        Resolve::CowSku => *cow.load().get(skus[pick].as_str()).unwrap(),
-                    };
-                    sum += u64::from(item.get());
-                }
-                std::hint::black_box(sum);
-            });
+    let elapsed = span(threads, |t| {
+        let mut rng = XorShift::for_thread(t);
+        let mut sum = 0u64;
+        for _ in 0..per_thread {
+            let item = lookups.resolve(resolve, rng.below(SKUS as u64) as usize);
+            sum += u64::from(item.get());
         }
-        barrier.wait();
-        Instant::now()
+        std::hint::black_box(sum);
     });
-    let seconds = elapsed.elapsed().as_secs_f64();
-    (per_thread * threads) as f64 / seconds
+    (per_thread * threads) as f64 / elapsed.as_secs_f64()
 }
 
 fn lookup(rounds: usize) {
@@ -188,9 +195,11 @@ fn lookup(rounds: usize) {
     println!("threads  by-id  by-sku  mutex-sku  cow-sku   by-sku/by-id  by-sku/mutex");
     for threads in [1, 2, 16, 256] {
         let mut samples = vec![Vec::new(); variants.len()];
-        for _ in 0..rounds {
-            for (v, &resolve) in variants.iter().enumerate() {
-                samples[v].push(lookup_round(threads, resolve) / 1e6);
+        for round in 0..rounds {
+            // Each round starts with the next variant, so that none always runs first or
+            // always follows the same one.
+            for v in (0..variants.len()).map(|v| (v + round) % variants.len()) {
+                samples[v].push(lookup_round(threads, variants[v]) / 1e6);
             }
         }
         let m: Vec<f64> = samples.into_iter().map(median).collect();
@@ -205,20 +214,25 @@ fn lookup(rounds: usize) {
         );
     }
     println!(
-        "resolution alone, {} lookups per round (Mlookups/s)",
+        "resolution alone (no reserve), {} lookups per round, median of {rounds} rounds (Mlookups/s)",
         OPS * 10
     );
+    println!("threads  by-id  by-sku  mutex-sku  cow-sku   by-sku/mutex");
     for threads in [1, 2, 16, 256] {
         let mut samples = vec![Vec::new(); variants.len()];
-        for _ in 0..rounds {
-            for (v, &resolve) in variants.iter().enumerate() {
-                samples[v].push(resolve_round(threads, resolve) / 1e6);
+        for round in 0..rounds {
+            for v in (0..variants.len()).map(|v| (v + round) % variants.len()) {
+                samples[v].push(resolve_round(threads, variants[v]) / 1e6);
             }
         }
         let m: Vec<f64> = samples.into_iter().map(median).collect();
         println!(
-            "{threads:>7}  {:>5.2}  {:>6.2}  {:>9.2}  {:>7.2}",
-            m[0], m[1], m[2], m[3]
+            "{threads:>7}  {:>5.0}  {:>6.2}  {:>9.2}  {:>7.2}   {:>12.3}",
+            m[0],
+            m[1],
+            m[2],
+            m[3],
+            m[1] / m[2]
         );
     }
 }
