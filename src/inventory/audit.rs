@@ -2,9 +2,13 @@
 //! spread over rayon's pool.
 //!
 //! Each item is read independently (a few atomic loads of its slot), so the work splits into
-//! chunks of consecutive ids without coordination. Whether the split pays has not been measured
-//! yet, so [`Run::Auto`] stays on the calling thread (`DESIGN.md`, "7b. Bulk work"); the parallel
-//! path is there, tested, for the measurement.
+//! chunks of consecutive ids without coordination. Both are bound by memory rather than by
+//! the loads: `levels` writes 40 bytes per item into a fresh vector (page faults, at millions
+//! of items, cost more than the reads), the audit reads a vector of held units beside the
+//! slots. So the split pays little, and only at size: measured on 2 cores (`DESIGN.md`, "7b.
+//! Bulk work"), [`Run::Auto`] spreads `levels` over rayon's pool from [`LEVELS_PARALLEL_FROM`]
+//! items and keeps the audit on the calling thread, where the parallel walk was never
+//! reliably faster.
 
 use crate::stock::catalog::Catalog;
 use crate::stock::slot::Slot;
@@ -213,11 +217,17 @@ impl Inventory {
 /// Items per parallel task: large enough that splitting costs little against the reads.
 const CHUNK: usize = 1 << 14;
 
+/// Catalog size from which [`Run::Auto`] builds [`Inventory::levels`] on rayon's pool: 2^22
+/// (about 4 million) items. Below it the parallel snapshot was no faster than the serial one;
+/// at 10 million items it was faster in every run (`DESIGN.md`, "7b. Bulk work").
+const LEVELS_PARALLEL_FROM: u32 = 1 << 22;
+
 /// How bulk work runs.
 #[doc(hidden)]
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Run {
-    /// The default: on the calling thread until a measurement shows where parallel pays.
+    /// The default, as measured: `levels` in parallel from [`LEVELS_PARALLEL_FROM`] items,
+    /// serial below; the audit serial.
     Auto,
     /// On the calling thread.
     Serial,
@@ -225,9 +235,21 @@ pub enum Run {
     Parallel,
 }
 
+/// The bulk work a [`Run`] decides for.
+#[derive(Clone, Copy, Debug)]
+enum Work {
+    Levels { items: u32 },
+    Audit,
+}
+
 impl Run {
-    fn parallel(self) -> bool {
-        matches!(self, Run::Parallel)
+    fn parallel(self, work: Work) -> bool {
+        match (self, work) {
+            (Run::Serial, _) => false,
+            (Run::Parallel, _) => true,
+            (Run::Auto, Work::Levels { items }) => items >= LEVELS_PARALLEL_FROM,
+            (Run::Auto, Work::Audit) => false,
+        }
     }
 }
 
@@ -248,6 +270,7 @@ pub(crate) fn item_levels(slot: &Slot) -> ItemLevels {
 /// Every registered item's counts, by id.
 pub(crate) fn levels(catalog: &Catalog, run: Run) -> Vec<ItemLevels> {
     let items = catalog.len();
+    let parallel = run.parallel(Work::Levels { items });
     let read = |index: u32| {
         item_levels(
             catalog
@@ -255,7 +278,7 @@ pub(crate) fn levels(catalog: &Catalog, run: Run) -> Vec<ItemLevels> {
                 .expect("below the length read first"),
         )
     };
-    if run.parallel() {
+    if parallel {
         (0..items).into_par_iter().map(read).collect()
     } else {
         (0..items).map(read).collect()
@@ -296,7 +319,7 @@ pub(crate) fn audit_items(stock: &Stock, held: &[i64], run: Run) -> Result<Total
         }
         Ok(totals)
     };
-    if !run.parallel() {
+    if !run.parallel(Work::Audit) {
         return check(0, held);
     }
     let chunks: Vec<Result<Totals, AuditError>> = held
@@ -312,4 +335,19 @@ pub(crate) fn audit_items(stock: &Stock, held: &[i64], run: Run) -> Result<Total
         totals.sold += chunk.sold;
     }
     Ok(totals)
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_runs_levels_in_parallel_from_the_bound_and_the_audit_serially() {
+        let levels = |items| Work::Levels { items };
+        assert!(!Run::Auto.parallel(levels(LEVELS_PARALLEL_FROM - 1)));
+        assert!(Run::Auto.parallel(levels(LEVELS_PARALLEL_FROM)));
+        assert!(!Run::Auto.parallel(Work::Audit));
+        assert!(Run::Parallel.parallel(levels(1)) && Run::Parallel.parallel(Work::Audit));
+        assert!(!Run::Serial.parallel(levels(u32::MAX)) && !Run::Serial.parallel(Work::Audit));
+    }
 }
