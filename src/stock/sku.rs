@@ -247,7 +247,7 @@ impl SkuIndex {
     }
 
     /// Items with a name cell (registered, or being registered).
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn cells(&self) -> u32 {
         self.names.len()
     }
