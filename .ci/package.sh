@@ -68,6 +68,7 @@ features_own() {
     cargo test --features serde --test serde
     cargo test --features tracing --test tracing
     cargo test --features metrics --test metrics
+    cargo test --features tokio --test reaper_task
 }
 # All together: the whole suite, the doc examples, clippy.
 features_all() {

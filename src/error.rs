@@ -61,6 +61,16 @@ pub enum TakeError {
         /// The delisted item.
         item: ItemId,
     },
+    /// Not decided: `item` looked short while other requests had units of it in flight, and
+    /// they did not settle within the caller's wait bound
+    /// ([`InventoryBuilder::max_wait`](crate::InventoryBuilder::max_wait), or none at all in
+    /// [`Inventory::reserve_async`](crate::Inventory::reserve_async)'s polls). Nothing was
+    /// taken; asking again may succeed. Never a shortfall in disguise: a shortfall is only
+    /// decided with nothing in flight.
+    Busy {
+        /// The item whose in-flight operations were waited for.
+        item: ItemId,
+    },
 }
 
 impl fmt::Display for TakeError {
@@ -92,6 +102,10 @@ impl fmt::Display for TakeError {
                 "not enough stock of {item}: {requested} requested, {available} available"
             ),
             TakeError::Delisted { item } => write!(f, "{item} is delisted"),
+            TakeError::Busy { item } => write!(
+                f,
+                "{item}: requests in flight did not settle within the wait bound; nothing taken"
+            ),
         }
     }
 }

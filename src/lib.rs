@@ -84,7 +84,11 @@
 //! until one of them finishes. Those operations never wait themselves (or wait only on
 //! higher items), so the wait is bounded by their completion; the waiter spins briefly, yields,
 //! then parks and is woken by the operation that finishes. A descheduled in-flight operation
-//! therefore delays only requests that would otherwise have been refused. `expire_due` and the
+//! therefore delays only requests that would otherwise have been refused. That wait is unbounded
+//! by default; [`InventoryBuilder::max_wait`] bounds it (past the bound the call takes nothing
+//! and answers [`TakeError::Busy`], never a shortfall it could not decide), and
+//! [`Inventory::reserve_async`] and [`Inventory::set_cart_async`] never park: where the blocking
+//! call would wait, they yield to the executor and ask again. `expire_due` and the
 //! reaper take the timer's mutex; so does a reserve that finds too little stock while a
 //! reservation may be due, to expire what is due before refusing (the one lock a reserve can
 //! take; the timer's upkeep on the reserve path only ever `try_lock`s it).
@@ -122,6 +126,8 @@
 //!   [Events](#events-feature-tracing)). Without the feature no event is compiled in.
 //! * `metrics`: `Inventory::export_metrics`, which publishes [`Stats`] and two gauges through
 //!   the `metrics` facade for whatever exporter the host installed.
+//! * `tokio`: `Inventory::reaper_task`, the reaper as a task of a tokio runtime instead of a
+//!   thread: bounded steps that yield between them, and an inventory whose drop never waits.
 //! * `baselines`: the per-item-mutex and global-lock engines every performance figure of this
 //!   crate is compared against (module `baseline`).
 //!
@@ -208,7 +214,10 @@ struct ReadmeDoctests;
 
 pub use error::{AdjustError, BuildError, CatalogError, LoadError, Shortage, TakeError};
 pub use ids::{ItemId, Line};
-pub use integrations::backend::{Backend, Failure};
+pub use integrations::backend::{Backend, BoxError, BoxFuture, DynBackend, Failure};
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use integrations::reaper_task::REAPER_TASK_BATCH;
 #[doc(hidden)]
 pub use inventory::audit::Run;
 pub use inventory::engine::ReservationEngine;

@@ -311,3 +311,20 @@ pub(crate) fn instance_tag() -> u32 {
     );
     hasher.finish() as u32
 }
+
+/// Which reservation an operation acts on.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Target {
+    Id(ReservationId),
+    Cart(CartId),
+}
+
+impl Target {
+    #[cfg(feature = "baselines")]
+    pub(crate) fn cart(self) -> CartId {
+        match self {
+            Target::Id(id) => id.cart,
+            Target::Cart(cart) => cart,
+        }
+    }
+}

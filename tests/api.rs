@@ -113,3 +113,53 @@ fn a_shortfall_matches_in_one_step() {
         Failure::Backend(std::io::Error::other("down"));
     assert_eq!(failed.shortfall(), None);
 }
+
+/// Polls a future once: the in-process engines' futures are ready when returned.
+fn ready_now<T>(mut f: atomic_stock::BoxFuture<'_, T>) -> T {
+    use std::task::{Context, Poll, Waker};
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(value) => value,
+        Poll::Pending => panic!("an in-process future was not ready"),
+    }
+}
+
+#[test]
+fn backends_are_trait_objects() {
+    use atomic_stock::{CartId, Confirmation, DynBackend, Failure, ReservationError};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let mut engines: Vec<Arc<dyn DynBackend>> = vec![Arc::new(Inventory::new())];
+    #[cfg(feature = "baselines")]
+    {
+        engines.push(Arc::new(atomic_stock::baseline::ItemLocksInventory::new()));
+        engines.push(Arc::new(atomic_stock::baseline::GlobalLockInventory::new()));
+    }
+    for engine in &engines {
+        let mug = ready_now(engine.register_item(3)).unwrap();
+        let ttl = Duration::from_secs(60);
+        let receipt = ready_now(engine.reserve(CartId::new(1), &[Line::new(mug, 2)], ttl)).unwrap();
+        let short = ready_now(engine.reserve(CartId::new(2), &[Line::new(mug, 2)], ttl));
+        assert_eq!(
+            short
+                .as_ref()
+                .map_err(Failure::shortfall)
+                .err()
+                .flatten()
+                .map(|s| s.available),
+            Some(1),
+            "{}: {short:?}",
+            engine.name()
+        );
+        assert!(matches!(
+            ready_now(engine.confirm(receipt.id)),
+            Ok(Confirmation::Confirmed)
+        ));
+        assert!(matches!(
+            ready_now(engine.release(receipt.id)),
+            Err(Failure::Refused(ReservationError::Confirmed))
+        ));
+        let levels = ready_now(engine.item(mug)).unwrap().unwrap();
+        assert_eq!((levels.available, levels.sold), (1, 2), "{}", engine.name());
+    }
+}

@@ -724,7 +724,7 @@ fn main() -> ExitCode {
         }
         print_table(
             "scarce: mixed 1/4/16-line carts, each with one unit of a scarce hot item \
-             (success rate per cart size, issue #6.3)",
+             (success rate per cart size)",
             &scarce_rows,
         );
     }

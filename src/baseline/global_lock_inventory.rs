@@ -10,11 +10,12 @@
 
 use super::lifecycle::{
     Act, Acted, Ledger, Lifecycle, LifecycleSettings, Locking, Outcome, Record, Reservations,
-    Target, Timebase,
+    Timebase,
 };
 use crate::error::{CatalogError, TakeError};
 use crate::ids::{ItemId, Line};
 use crate::limits::MAX_ITEMS;
+use crate::reservation::Target;
 use crate::reservation::{CartId, ReservationError, ReserveError};
 use crate::stock::lines::{diff, merge, subtract};
 use crate::stock::take::{Canonical, Resolved};

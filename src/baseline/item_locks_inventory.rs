@@ -29,11 +29,12 @@
 
 use super::lifecycle::{
     mix, Act, Acted, Ledger, Lifecycle, LifecycleSettings, Locking, Outcome, Record, Reservations,
-    Target, Timebase,
+    Timebase,
 };
 use crate::error::{CatalogError, TakeError};
 use crate::ids::ItemId;
 use crate::limits::MAX_ITEMS;
+use crate::reservation::Target;
 use crate::reservation::{CartId, ReservationError, ReserveError};
 use crate::stock::lines::{diff, merge, subtract};
 use crate::stock::take::{Canonical, Resolved};
@@ -87,7 +88,7 @@ impl CartLocks {
 }
 
 /// Where an operation on an existing reservation found it (under the cart's lock).
-enum Found<'a> {
+enum Lookup<'a> {
     /// Held and not due, with this sequence number; the shard's lock is still held, the
     /// record is at the cart's key.
     Held(MutexGuard<'a, Reservations>, u64),
@@ -106,18 +107,18 @@ enum Step {
 
 /// Stock taken for a reserve that has not published its reservation yet; dropping it gives
 /// the stock back.
-struct Taken<'a> {
+struct Pending<'a> {
     entries: &'a [Resolved<&'a ItemLock>],
     kept: bool,
 }
 
-impl Taken<'_> {
+impl Pending<'_> {
     fn keep(mut self) {
         self.kept = true;
     }
 }
 
-impl Drop for Taken<'_> {
+impl Drop for Pending<'_> {
     fn drop(&mut self) {
         if !self.kept {
             for r in self.entries {
@@ -175,7 +176,7 @@ impl ItemLocking {
         &self,
         time: &Timebase,
         entries: &'a [Resolved<&'a ItemLock>],
-    ) -> Result<Taken<'a>, TakeError> {
+    ) -> Result<Pending<'a>, TakeError> {
         match take_sorted(entries) {
             Err(TakeError::Shortfall { .. }) if self.maybe_due(time.now()) => {
                 self.expire_due(time.now());
@@ -183,7 +184,7 @@ impl ItemLocking {
             }
             result => result?,
         }
-        Ok(Taken {
+        Ok(Pending {
             entries,
             kept: false,
         })
@@ -225,17 +226,17 @@ impl ItemLocking {
     }
 
     /// Under the cart's lock: finds what `target` names, expiring it on the way if due.
-    fn find(&self, target: Target, now: u64) -> Result<Found<'_>, ReservationError> {
+    fn find(&self, target: Target, now: u64) -> Result<Lookup<'_>, ReservationError> {
         let cart = target.cart();
         let shard = self.shard(cart).lock();
         match shard.find(target)? {
             Ok((_, deadline)) if deadline <= now => {
                 // Due but not reaped yet: it is expired now.
                 self.finish(shard, cart, Outcome::Expired);
-                Ok(Found::Finished(Outcome::Expired))
+                Ok(Lookup::Finished(Outcome::Expired))
             }
-            Ok((seq, _)) => Ok(Found::Held(shard, seq)),
-            Err(outcome) => Ok(Found::Finished(outcome)),
+            Ok((seq, _)) => Ok(Lookup::Held(shard, seq)),
+            Err(outcome) => Ok(Lookup::Finished(outcome)),
         }
     }
 }
@@ -298,7 +299,7 @@ impl Locking for ItemLocking {
         ttl: u64,
     ) -> Result<(u64, u64), ReserveError> {
         let deadline = time.now().saturating_add(ttl);
-        // Taken before the cart is locked, as `Inventory` does: the same units are needed
+        // Pending before the cart is locked, as `Inventory` does: the same units are needed
         // whether they join the cart's reservation or start a new one.
         let taken = self.take(time, added.entries())?;
         self.carts.with(cart, || {
@@ -407,8 +408,8 @@ impl Locking for ItemLocking {
         let cart = target.cart();
         self.carts.with(cart, || {
             let (mut shard, seq) = match self.find(target, now)? {
-                Found::Held(shard, seq) => (shard, seq),
-                Found::Finished(outcome) => return Ok(Acted::Finished(outcome)),
+                Lookup::Held(shard, seq) => (shard, seq),
+                Lookup::Finished(outcome) => return Ok(Acted::Finished(outcome)),
             };
             match act {
                 Act::Confirm => self.finish(shard, cart, Outcome::Confirmed),

@@ -16,7 +16,7 @@ use crate::inventory::{AuditError, AuditReport, ItemLevels};
 use crate::limits::{self, MAX_STOCK};
 use crate::reservation::{
     instance_tag, CartId, Confirmation, Receipt, ReservationError, ReservationId, ReservationInfo,
-    ReservationState, ReserveError,
+    ReservationState, ReserveError, Target,
 };
 use crate::stock::catalog::validate_registration;
 use crate::stock::take::{Canonical, Resolved};
@@ -291,22 +291,6 @@ impl Outcome {
             Outcome::Confirmed => ReservationState::Confirmed,
             Outcome::Released => ReservationState::Released,
             Outcome::Expired => ReservationState::Expired,
-        }
-    }
-}
-
-/// Which reservation an operation acts on.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Target {
-    Id(ReservationId),
-    Cart(CartId),
-}
-
-impl Target {
-    pub(crate) fn cart(self) -> CartId {
-        match self {
-            Target::Id(id) => id.cart,
-            Target::Cart(cart) => cart,
         }
     }
 }

@@ -16,7 +16,9 @@
 //! already complete: dropping it, or wrapping it in a timeout, cancels nothing. (A remote
 //! backend does its work when awaited; code that must behave the same on both should always
 //! await what it starts.) Nothing here blocks an executor thread, apart from the exact
-//! shortfall decision's bounded wait described in the crate docs; the backend error is
+//! shortfall decision's wait described in the crate docs ("Progress"; bound it with
+//! [`InventoryBuilder::max_wait`](crate::InventoryBuilder::max_wait), or call
+//! [`Inventory::reserve_async`], which never parks); the backend error is
 //! [`Infallible`].
 //!
 //! [`Receipt::deadline`](crate::Receipt::deadline) is an instant on the backend's clock; with
@@ -34,6 +36,7 @@ use crate::reservation::{
 use std::convert::Infallible;
 use std::fmt;
 use std::future::{ready, Future};
+use std::pin::Pin;
 use std::time::Duration;
 
 /// Why a backend operation did not succeed: the operation was refused (the same typed error the
@@ -211,5 +214,167 @@ impl<E: ReservationEngine> Backend for E {
         item: ItemId,
     ) -> impl Future<Output = Result<Option<ItemLevels>, Infallible>> + Send {
         ready(Ok(ReservationEngine::item(self, item)))
+    }
+}
+
+/// An error of any backend, for [`DynBackend`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A boxed future, as [`DynBackend`]'s methods return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// [`Backend`] as a trait object: the same methods, each returning a boxed future and the
+/// backend's error boxed, so that a service can choose its engine at run time and hold it as
+/// `Arc<dyn DynBackend>`. Implemented for every [`Backend`]; the price is one allocation per
+/// call (and one more if the backend fails), which the static [`Backend`] does not pay.
+///
+/// ```
+/// use atomic_stock::{CartId, Confirmation, DynBackend, Inventory, Line};
+/// use std::sync::Arc;
+/// use std::task::{Context, Poll, Waker};
+/// use std::time::Duration;
+///
+/// // Chosen from configuration; a remote backend crate's type fits here as well.
+/// let backend: Arc<dyn DynBackend> = Arc::new(Inventory::new());
+///
+/// // In a service this is `.await`; the in-process engine's futures are ready at once.
+/// fn now<T>(mut f: atomic_stock::BoxFuture<'_, T>) -> T {
+///     match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+///         Poll::Ready(value) => value,
+///         Poll::Pending => unreachable!("in-process futures are ready"),
+///     }
+/// }
+/// let mug = now(backend.register_item(10)).unwrap();
+/// let receipt = now(backend.reserve(CartId::new(1), &[Line::new(mug, 2)], Duration::from_secs(60)))
+///     .unwrap();
+/// assert!(matches!(now(backend.confirm(receipt.id)), Ok(Confirmation::Confirmed)));
+/// assert_eq!(now(backend.item(mug)).unwrap().unwrap().sold, 2);
+/// ```
+pub trait DynBackend: Send + Sync {
+    /// A short name for reports.
+    fn name(&self) -> &str;
+
+    /// [`Backend::register_item`].
+    fn register_item(
+        &self,
+        initial: i64,
+    ) -> BoxFuture<'_, Result<ItemId, Failure<CatalogError, BoxError>>>;
+
+    /// [`Backend::restock`].
+    fn restock(
+        &self,
+        item: ItemId,
+        quantity: i64,
+    ) -> BoxFuture<'_, Result<(), Failure<AdjustError, BoxError>>>;
+
+    /// [`Backend::reserve`].
+    fn reserve<'a>(
+        &'a self,
+        cart: CartId,
+        lines: &'a [Line],
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<Receipt, Failure<ReserveError, BoxError>>>;
+
+    /// [`Backend::confirm`].
+    fn confirm(
+        &self,
+        id: ReservationId,
+    ) -> BoxFuture<'_, Result<Confirmation, Failure<ReservationError, BoxError>>>;
+
+    /// [`Backend::release`].
+    fn release(
+        &self,
+        id: ReservationId,
+    ) -> BoxFuture<'_, Result<(), Failure<ReservationError, BoxError>>>;
+
+    /// [`Backend::extend`].
+    fn extend(
+        &self,
+        id: ReservationId,
+        ttl: Duration,
+    ) -> BoxFuture<'_, Result<Receipt, Failure<ReservationError, BoxError>>>;
+
+    /// [`Backend::expire_due`].
+    fn expire_due(&self) -> BoxFuture<'_, Result<usize, BoxError>>;
+
+    /// [`Backend::item`].
+    fn item(&self, item: ItemId) -> BoxFuture<'_, Result<Option<ItemLevels>, BoxError>>;
+}
+
+/// The backend's own error, boxed; the refusal stays typed.
+fn boxed<E, B: std::error::Error + Send + Sync + 'static>(
+    failure: Failure<E, B>,
+) -> Failure<E, BoxError> {
+    match failure {
+        Failure::Refused(e) => Failure::Refused(e),
+        Failure::Backend(b) => Failure::Backend(Box::new(b)),
+    }
+}
+
+impl<T: Backend> DynBackend for T {
+    fn name(&self) -> &str {
+        Backend::name(self)
+    }
+
+    fn register_item(
+        &self,
+        initial: i64,
+    ) -> BoxFuture<'_, Result<ItemId, Failure<CatalogError, BoxError>>> {
+        let call = Backend::register_item(self, initial);
+        Box::pin(async move { call.await.map_err(boxed) })
+    }
+
+    fn restock(
+        &self,
+        item: ItemId,
+        quantity: i64,
+    ) -> BoxFuture<'_, Result<(), Failure<AdjustError, BoxError>>> {
+        let call = Backend::restock(self, item, quantity);
+        Box::pin(async move { call.await.map_err(boxed) })
+    }
+
+    fn reserve<'a>(
+        &'a self,
+        cart: CartId,
+        lines: &'a [Line],
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<Receipt, Failure<ReserveError, BoxError>>> {
+        let call = Backend::reserve(self, cart, lines, ttl);
+        Box::pin(async move { call.await.map_err(boxed) })
+    }
+
+    fn confirm(
+        &self,
+        id: ReservationId,
+    ) -> BoxFuture<'_, Result<Confirmation, Failure<ReservationError, BoxError>>> {
+        let call = Backend::confirm(self, id);
+        Box::pin(async move { call.await.map_err(boxed) })
+    }
+
+    fn release(
+        &self,
+        id: ReservationId,
+    ) -> BoxFuture<'_, Result<(), Failure<ReservationError, BoxError>>> {
+        let call = Backend::release(self, id);
+        Box::pin(async move { call.await.map_err(boxed) })
+    }
+
+    fn extend(
+        &self,
+        id: ReservationId,
+        ttl: Duration,
+    ) -> BoxFuture<'_, Result<Receipt, Failure<ReservationError, BoxError>>> {
+        let call = Backend::extend(self, id, ttl);
+        Box::pin(async move { call.await.map_err(boxed) })
+    }
+
+    fn expire_due(&self) -> BoxFuture<'_, Result<usize, BoxError>> {
+        let call = Backend::expire_due(self);
+        Box::pin(async move { call.await.map_err(|e| Box::new(e) as BoxError) })
+    }
+
+    fn item(&self, item: ItemId) -> BoxFuture<'_, Result<Option<ItemLevels>, BoxError>> {
+        let call = Backend::item(self, item);
+        Box::pin(async move { call.await.map_err(|e| Box::new(e) as BoxError) })
     }
 }

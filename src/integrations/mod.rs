@@ -5,5 +5,7 @@
 pub(crate) mod backend;
 #[cfg(feature = "metrics")]
 pub(crate) mod metrics;
+#[cfg(feature = "tokio")]
+pub(crate) mod reaper_task;
 #[cfg(feature = "serde")]
 pub(crate) mod wire;

@@ -31,6 +31,7 @@ pub struct InventoryBuilder {
     max_reservations: u64,
     finished_memory: usize,
     max_ttl: Duration,
+    max_wait: Option<Duration>,
     reaper: Option<Duration>,
 }
 
@@ -43,6 +44,7 @@ impl Default for InventoryBuilder {
             max_reservations: limits::DEFAULT_MAX_RESERVATIONS,
             finished_memory: limits::DEFAULT_FINISHED_MEMORY,
             max_ttl: limits::DEFAULT_MAX_TTL,
+            max_wait: None,
             reaper: None,
         }
     }
@@ -110,6 +112,28 @@ impl InventoryBuilder {
     #[must_use]
     pub fn max_ttl(mut self, ttl: Duration) -> Self {
         self.max_ttl = ttl;
+        self
+    }
+
+    /// Bounds how long a reserve or cart update waits, on a stock it finds short, for other
+    /// requests whose units of it are in flight (they commit or give back within
+    /// microseconds when they run; a descheduled one can take a scheduler's time slice or
+    /// more). Past the bound the call gives up with
+    /// [`TakeError::Busy`](crate::TakeError::Busy), having taken nothing, instead of deciding;
+    /// it never answers a shortfall it could not decide. Any duration is accepted (zero: never
+    /// park; a bound beyond the clock's range: none). Default: no bound, the call waits until
+    /// the answer is exact. [`Inventory::reserve_async`] never parks, whatever this is.
+    ///
+    /// ```
+    /// use atomic_stock::Inventory;
+    /// use std::time::Duration;
+    ///
+    /// let inventory = Inventory::builder().max_wait(Duration::from_millis(5)).build();
+    /// # let _ = inventory;
+    /// ```
+    #[must_use]
+    pub fn max_wait(mut self, wait: Duration) -> Self {
+        self.max_wait = Some(wait);
         self
     }
 
@@ -226,6 +250,7 @@ impl InventoryBuilder {
             max_live_per_shard: i64::try_from(self.max_reservations.div_ceil(shards as u64))
                 .unwrap_or(i64::MAX),
             max_ttl: self.max_ttl,
+            max_wait: self.max_wait,
         });
         let reaper = self.reaper.map(|tick| {
             let inner = inner.clone();

@@ -7,13 +7,11 @@
 use crate::carts::registry::{Entry, Hold, Snapshot, State};
 use crate::error::TakeError;
 use crate::ids::Line;
-use crate::reservation::{
-    CartId, Confirmation, Receipt, ReservationError, ReservationId, ReserveError,
-};
+use crate::reservation::{CartId, Confirmation, Receipt, ReservationError, ReserveError, Target};
 use crate::stock::lines::{diff, merge, subtract};
 use crate::stock::slot;
 use crate::stock::stats::bump;
-use crate::stock::take::{self, Canonical, Pending, Resolved, Sources};
+use crate::stock::take::{self, Pending, Resolved, Sources};
 use crate::stock::word::TakeMode;
 use crate::sync::atomic::Ordering;
 use crate::timer::Token;
@@ -74,27 +72,7 @@ impl Drop for Upkeep<'_> {
     }
 }
 
-/// Which reservation an operation acts on.
-#[derive(Clone, Copy)]
-pub(super) enum Target {
-    Id(ReservationId),
-    Cart(CartId),
-}
-
 impl Inner {
-    /// Validates a reserve's or cart update's `lines` and `ttl`: the canonical lines, the
-    /// current time and the deadline. Bad input changes nothing.
-    fn request<'a>(
-        &'a self,
-        lines: &[Line],
-        ttl: Duration,
-    ) -> Result<(Canonical<&'a slot::Slot>, u64, u64), ReserveError> {
-        let ttl_nanos = self.ttl(ttl).ok_or(ReserveError::InvalidTtl { ttl })?;
-        let canonical = self.stock.canonical(lines)?;
-        let now = self.now();
-        Ok((canonical, now, now.saturating_add(ttl_nanos)))
-    }
-
     /// Reserves `lines` for `cart`, adding them to the cart's reservation if it has one.
     pub(super) fn reserve(
         &self,
@@ -102,7 +80,9 @@ impl Inner {
         lines: &[Line],
         ttl: Duration,
     ) -> Result<Receipt, ReserveError> {
-        let (added, now, deadline) = self.request(lines, ttl)?;
+        let ttl_nanos = self.ttl(ttl).ok_or(ReserveError::InvalidTtl { ttl })?;
+        let added = self.stock.canonical(lines)?;
+        let (now, deadline) = self.deadline(ttl_nanos);
         // The stock is taken once, up front, and kept across retries: whether the lines end
         // up in a new reservation or merged into the cart's existing one, the same units are
         // needed. Until the hold is published they are in flight, so nobody is refused for
@@ -223,7 +203,9 @@ impl Inner {
         lines: &[Line],
         ttl: Duration,
     ) -> Result<Receipt, ReserveError> {
-        let (wanted, now, deadline) = self.request(lines, ttl)?;
+        let ttl_nanos = self.ttl(ttl).ok_or(ReserveError::InvalidTtl { ttl })?;
+        let wanted = self.stock.canonical(lines)?;
+        let (now, deadline) = self.deadline(ttl_nanos);
         self.epoch.throttle();
         let upkeep = Upkeep::new(self);
         let guard = self.epoch.pin();
@@ -346,8 +328,7 @@ impl Inner {
         ttl: Duration,
     ) -> Result<Receipt, ReservationError> {
         let ttl_nanos = self.ttl(ttl).ok_or(ReservationError::InvalidTtl { ttl })?;
-        let now = self.now();
-        let deadline = now.saturating_add(ttl_nanos);
+        let (now, deadline) = self.deadline(ttl_nanos);
         self.epoch.throttle();
         let upkeep = Upkeep::new(self);
         let guard = self.epoch.pin();

@@ -11,20 +11,24 @@ pub(crate) mod outcomes;
 mod shared;
 pub(crate) mod trace;
 
+use crate::reservation::Target;
 pub use audit::{AuditError, AuditReport, ItemLevels};
 pub use builder::InventoryBuilder;
-use lifecycle::{Found, Target};
+use lifecycle::Found;
 use shared::public_state;
 pub use shared::Inventory;
 
-use crate::ids::Line;
+use crate::error::TakeError;
+use crate::ids::{ItemId, Line};
 use crate::reservation::{
     CartId, Confirmation, Receipt, ReservationError, ReservationId, ReservationInfo,
     ReservationState, ReserveError,
 };
+use crate::stock::park;
 use crate::stock::stats::Stats;
+use crate::sync::yield_now::YieldNow;
 use crate::timer::LagHistogram;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 impl Inventory {
     /// Reserves `lines` for `cart` until `ttl` from now, all or nothing.
@@ -41,7 +45,12 @@ impl Inventory {
         lines: &[Line],
         ttl: Duration,
     ) -> Result<Receipt, ReserveError> {
-        let result = self.inner.reserve(cart, lines, ttl);
+        let result = match self.inner.max_wait {
+            None => self.inner.reserve(cart, lines, ttl),
+            Some(wait) => park::bounded(Instant::now().checked_add(wait), || {
+                self.inner.reserve(cart, lines, ttl)
+            }),
+        };
         trace::reserved!(cart, lines, &result);
         result
     }
@@ -56,9 +65,74 @@ impl Inventory {
         lines: &[Line],
         ttl: Duration,
     ) -> Result<Receipt, ReserveError> {
-        let result = self.inner.set_cart(cart, lines, ttl);
+        let result = match self.inner.max_wait {
+            None => self.inner.set_cart(cart, lines, ttl),
+            Some(wait) => park::bounded(Instant::now().checked_add(wait), || {
+                self.inner.set_cart(cart, lines, ttl)
+            }),
+        };
         trace::reserved!(cart, lines, &result);
         result
+    }
+
+    /// [`reserve`](Inventory::reserve) for async code: it never parks the executor's thread.
+    /// Where the blocking call would wait for other requests' units in flight, this future
+    /// yields to the executor and asks again when polled next, so a task holding a worker
+    /// thread never stalls the tasks beside it. Dropping it before it completes leaves nothing
+    /// taken: each attempt is a whole call that either took everything or nothing.
+    ///
+    /// ```
+    /// use atomic_stock::{CartId, Inventory, Line};
+    /// use std::time::Duration;
+    ///
+    /// # let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// # runtime.block_on(async {
+    /// let inventory = Inventory::new();
+    /// let mug = inventory.register_item(10).unwrap();
+    /// let receipt = inventory
+    ///     .reserve_async(CartId::new(1), &[Line::new(mug, 2)], Duration::from_secs(600))
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(inventory.item(mug).unwrap().held, 2);
+    /// # let _ = receipt;
+    /// # });
+    /// ```
+    pub async fn reserve_async(
+        &self,
+        cart: CartId,
+        lines: &[Line],
+        ttl: Duration,
+    ) -> Result<Receipt, ReserveError> {
+        loop {
+            let attempt = park::bounded(Some(Instant::now()), || {
+                self.inner.reserve(cart, lines, ttl)
+            });
+            if !matches!(attempt, Err(ReserveError::Stock(TakeError::Busy { .. }))) {
+                trace::reserved!(cart, lines, &attempt);
+                return attempt;
+            }
+            YieldNow::default().await;
+        }
+    }
+
+    /// [`set_cart`](Inventory::set_cart) for async code: never parks, as
+    /// [`reserve_async`](Inventory::reserve_async).
+    pub async fn set_cart_async(
+        &self,
+        cart: CartId,
+        lines: &[Line],
+        ttl: Duration,
+    ) -> Result<Receipt, ReserveError> {
+        loop {
+            let attempt = park::bounded(Some(Instant::now()), || {
+                self.inner.set_cart(cart, lines, ttl)
+            });
+            if !matches!(attempt, Err(ReserveError::Stock(TakeError::Busy { .. }))) {
+                trace::reserved!(cart, lines, &attempt);
+                return attempt;
+            }
+            YieldNow::default().await;
+        }
     }
 
     /// Confirms a reservation (payment succeeded): its stock becomes sold.
@@ -216,6 +290,24 @@ impl Inventory {
     pub fn stall_pinned(&self, duration: Duration) {
         let _guard = self.inner.epoch.pin();
         std::thread::sleep(duration);
+    }
+
+    /// Runs `f` while one operation is in flight on `item` (announced, as a release about to
+    /// return units would be), then ends it returning nothing: what a request stopped between
+    /// its announcement and its decision looks like to others. For tests of the wait for
+    /// operations in flight. Returns `None` for an unknown item.
+    #[doc(hidden)]
+    pub fn with_in_flight<R>(&self, item: ItemId, f: impl FnOnce() -> R) -> Option<R> {
+        let slot = self.inner.stock.catalog().slot(item)?;
+        let source = slot.announce();
+        struct End<'a>(&'a crate::stock::slot::Slot, crate::stock::word::Source);
+        impl Drop for End<'_> {
+            fn drop(&mut self) {
+                self.0.commit(self.1);
+            }
+        }
+        let _end = End(slot, source);
+        Some(f())
     }
 
     /// Distribution of expiry lag (deadline to stock returned) of every expiry so far.

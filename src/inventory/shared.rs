@@ -51,6 +51,8 @@ pub(crate) struct Inner {
     pub(super) max_live: u64,
     pub(super) max_live_per_shard: i64,
     pub(super) max_ttl: Duration,
+    /// How long a take may wait for operations in flight (`None`: until they settle).
+    pub(super) max_wait: Option<Duration>,
 }
 
 impl Inner {
@@ -66,6 +68,13 @@ impl Inner {
 
     pub(super) fn instant(&self, nanos: u64) -> Instant {
         self.origin + Duration::from_nanos(nanos)
+    }
+
+    /// The current time, and the deadline `ttl_nanos` from it.
+    #[inline]
+    pub(super) fn deadline(&self, ttl_nanos: u64) -> (u64, u64) {
+        let now = self.now();
+        (now, now.saturating_add(ttl_nanos))
     }
 
     pub(super) fn ttl(&self, ttl: Duration) -> Option<u64> {

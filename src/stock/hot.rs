@@ -68,6 +68,8 @@ pub(crate) enum Decision {
     Short,
     /// Something moved (a join, a drain, a wait): take again.
     Retry { waited: bool },
+    /// A shard's operations in flight did not settle within the wait's bound: undecided.
+    Busy,
 }
 
 impl HotStock {
@@ -278,8 +280,10 @@ impl HotStock {
                 return Decision::Retry { waited: false };
             }
             if in_flight(w) > 0 {
-                park::wait_for_change(&cell.word, w);
-                return Decision::Retry { waited: true };
+                return match park::wait_within_bound(&cell.word, w) {
+                    Ok(_) => Decision::Retry { waited: true },
+                    Err(park::Busy) => Decision::Busy,
+                };
             }
         }
         // Acquire: pairs with the Release of the central word's updates (the `fetch_or` in

@@ -12,14 +12,64 @@
 //! progress until another one does".
 
 use crate::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 /// Set in a stock word while at least one thread is parked on it (bit 63, never used by the
 /// counts: the in-flight count tops out at bit 62).
 pub(crate) const WAITERS: u64 = 1 << 63;
 
+/// The wait of the current thread's operation ran past its bound (see [`bounded`]).
+#[derive(Debug)]
+pub(crate) struct Busy;
+
+#[cfg(not(loom))]
+std::thread_local! {
+    /// The instant past which a take of the current thread's operation stops waiting for
+    /// operations in flight (`None`: it waits until they settle).
+    static WAIT_UNTIL: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` with every wait of [`wait_within_bound`] on this thread ending at `until` at the
+/// latest (`None`: no bound), and restores the previous bound afterwards, even on panic.
+#[cfg(not(loom))]
+pub(crate) fn bounded<R>(until: Option<Instant>, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<Instant>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            WAIT_UNTIL.with(|w| w.set(self.0));
+        }
+    }
+    let _restore = Restore(WAIT_UNTIL.with(|w| w.replace(until)));
+    f()
+}
+
+/// Under loom a wait is a yield and time is not modelled: no bound.
+#[cfg(loom)]
+pub(crate) fn bounded<R>(_until: Option<Instant>, f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+/// As [`wait_for_change`], but gives up with [`Busy`] once the current thread's bound (see
+/// [`bounded`]) has passed: the spinning and yielding before parking are short, and the park
+/// itself ends at the bound. Without a bound it is `wait_for_change`.
+pub(crate) fn wait_within_bound(word: &AtomicU64, seen: u64) -> Result<u64, Busy> {
+    #[cfg(not(loom))]
+    let until = WAIT_UNTIL.with(std::cell::Cell::get);
+    #[cfg(loom)]
+    let until = None;
+    wait(word, seen, until)
+}
+
 /// Spins, then yields, then parks until `word` holds something other than `seen` (ignoring the
 /// [`WAITERS`] bit), and returns the new value.
 pub(crate) fn wait_for_change(word: &AtomicU64, seen: u64) -> u64 {
+    match wait(word, seen, None) {
+        Ok(current) => current,
+        Err(Busy) => unreachable!("a wait without a bound never gives up"),
+    }
+}
+
+fn wait(word: &AtomicU64, seen: u64, until: Option<Instant>) -> Result<u64, Busy> {
     let seen = seen & !WAITERS;
     #[cfg(not(loom))]
     let backoff = crossbeam_utils::Backoff::new();
@@ -29,10 +79,11 @@ pub(crate) fn wait_for_change(word: &AtomicU64, seen: u64) -> u64 {
         // decision sees everything that preceded it.
         let current = word.load(Ordering::Acquire);
         if current & !WAITERS != seen {
-            return current;
+            return Ok(current);
         }
         #[cfg(loom)]
         {
+            let _ = until;
             loom::thread::yield_now();
         }
         #[cfg(not(loom))]
@@ -41,6 +92,9 @@ pub(crate) fn wait_for_change(word: &AtomicU64, seen: u64) -> u64 {
                 backoff.snooze();
                 continue;
             }
+            if until.is_some_and(|until| Instant::now() >= until) {
+                return Err(Busy);
+            }
             // Under Miri, yield instead of parking: parking_lot_core 0.9.12 passes an
             // `&AtomicI32` to the futex syscall, which Miri rejects since rust-lang/rust#161734
             // type-checks c-variadic arguments. The announce/wake protocol is modelled by loom
@@ -48,7 +102,7 @@ pub(crate) fn wait_for_change(word: &AtomicU64, seen: u64) -> u64 {
             #[cfg(miri)]
             std::thread::yield_now();
             #[cfg(not(miri))]
-            park(word, current);
+            park(word, current, until);
         }
     }
 }
@@ -57,7 +111,7 @@ pub(crate) fn wait_for_change(word: &AtomicU64, seen: u64) -> u64 {
 /// if the word moved on meanwhile.
 #[cfg(not(loom))]
 #[cfg_attr(miri, allow(dead_code))]
-fn park(word: &AtomicU64, current: u64) {
+fn park(word: &AtomicU64, current: u64, until: Option<Instant>) {
     let announced = current | WAITERS;
     if current & WAITERS == 0 {
         // Relaxed: the bit carries no data and pairs with no load. The parking lot's bucket
@@ -84,7 +138,7 @@ fn park(word: &AtomicU64, current: u64) {
             || {},
             |_, _| {},
             parking_lot_core::DEFAULT_PARK_TOKEN,
-            None,
+            until,
         );
     }
 }

@@ -167,20 +167,31 @@ impl Slot {
                 return Err(Short {
                     available: available(word),
                     delisted: true,
+                    busy: false,
                     retries,
                     waited,
                 });
             }
             if in_flight(word) > 0 {
-                // Undecided: the answer depends on operations in flight. Wait for a change.
+                // Undecided: the answer depends on operations in flight. Wait for a change,
+                // within the operation's bound if it has one.
                 waited = true;
-                park::wait_for_change(&self.word, word);
+                if park::wait_within_bound(&self.word, word).is_err() {
+                    return Err(Short {
+                        available: available(word),
+                        delisted: false,
+                        busy: true,
+                        retries,
+                        waited,
+                    });
+                }
                 continue;
             }
             let Some(hot) = self.hot() else {
                 return Err(Short {
                     available: available(word),
                     delisted: false,
+                    busy: false,
                     retries,
                     waited,
                 });
@@ -192,11 +203,21 @@ impl Slot {
                     return Err(Short {
                         available: available(word),
                         delisted: false,
+                        busy: false,
                         retries,
                         waited,
                     })
                 }
                 crate::stock::hot::Decision::Retry { waited: w } => waited |= w,
+                crate::stock::hot::Decision::Busy => {
+                    return Err(Short {
+                        available: available(word),
+                        delisted: false,
+                        busy: true,
+                        retries,
+                        waited: true,
+                    })
+                }
             }
         }
     }

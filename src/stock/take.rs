@@ -399,6 +399,9 @@ pub(crate) fn take_all<'a>(
                 if short.delisted {
                     return Err(TakeError::Delisted { item: r.line.item });
                 }
+                if short.busy {
+                    return Err(TakeError::Busy { item: r.line.item });
+                }
                 return Err(TakeError::Shortfall {
                     item: r.line.item,
                     requested: r.line.quantity,

@@ -139,6 +139,9 @@ pub(crate) struct Short {
     pub(crate) available: i64,
     /// Refused because the item is delisted, not for want of units.
     pub(crate) delisted: bool,
+    /// Not decided: operations in flight did not settle within the wait's bound (see
+    /// `park::bounded`); `available` is what the word held meanwhile.
+    pub(crate) busy: bool,
     pub(crate) retries: u32,
     /// Whether the decision had to wait for in-flight operations first.
     pub(crate) waited: bool,

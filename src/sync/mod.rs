@@ -6,6 +6,7 @@
 
 pub(crate) mod segmented;
 pub(crate) mod shard;
+pub(crate) mod yield_now;
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic;
