@@ -122,8 +122,9 @@ impl Inventory {
     /// levels, for a full export, are in [`levels`](Inventory::levels).
     ///
     /// O(items) reads (four atomic loads per item, no allocation beyond the `top` kept) and
-    /// no lock a reserve takes: cheap for a catalog of thousands, some milliseconds per million
-    /// items, so call it every few seconds, not per operation. The levels are read one item at
+    /// no lock a reserve takes: a walk like the audit's, which took about 10 ns per item over
+    /// 10 million items (`DESIGN.md`, "7b. Bulk work"), so call it every few seconds, not per
+    /// operation. The levels are read one item at
     /// a time, as [`item`](Inventory::item) reads them.
     ///
     /// ```
