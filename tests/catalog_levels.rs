@@ -163,3 +163,34 @@ fn no_hold_is_taken_after_delist_returns() {
         assert_eq!(held, inventory.item(other).unwrap().held);
     }
 }
+
+/// `levels` and `audit` give the same answers serial and parallel, over more items than one
+/// parallel task takes (the chunks' seams and the totals' sums are exercised).
+#[test]
+fn parallel_bulk_work_agrees_with_serial() {
+    use atomic_stock::Run;
+    let inventory = Inventory::new();
+    let items: u32 = if cfg!(miri) { 200 } else { 70_000 };
+    for i in 0..items {
+        inventory.register_item(i64::from(i % 7) + 3).unwrap();
+    }
+    let ttl = std::time::Duration::from_secs(600);
+    for k in 0..items / 97 {
+        let line = Line::new(ItemId::new(k * 97), 2);
+        let held = inventory
+            .reserve(CartId::new(u64::from(k)), &[line], ttl)
+            .unwrap();
+        if k % 3 == 0 {
+            inventory.confirm(held.id).unwrap();
+        }
+    }
+    let serial = inventory.levels_with(Run::Serial);
+    assert_eq!(serial.len(), items as usize);
+    assert_eq!(inventory.levels_with(Run::Parallel), serial);
+    assert_eq!(inventory.levels_with(Run::Auto), serial);
+    let audit = inventory.audit_with(Run::Serial).unwrap();
+    assert_eq!(inventory.audit_with(Run::Parallel).unwrap(), audit);
+    assert_eq!(audit.items, items as usize);
+    assert_eq!(audit.held, serial.iter().map(|l| l.held).sum::<i64>());
+    assert_eq!(audit.sold, serial.iter().map(|l| l.sold).sum::<i64>());
+}

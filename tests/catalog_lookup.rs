@@ -3,7 +3,7 @@
 //! registrations run, and bad input is refused with a typed error that changes nothing.
 
 use atomic_stock::limits::MAX_SKU_LEN;
-use atomic_stock::{CatalogError, Inventory, ItemId, LoadError};
+use atomic_stock::{AdjustError, CatalogError, Inventory, ItemId, LoadError};
 use std::collections::HashSet;
 use std::sync::Barrier;
 
@@ -184,4 +184,64 @@ fn a_large_load_registers_in_order_and_audits() {
     }
     let report = inventory.audit().unwrap();
     assert_eq!(report.items, 100_001);
+}
+
+#[test]
+fn unknown_skus_and_ids_answer_none_or_a_typed_error() {
+    let inventory = Inventory::new();
+    // SKUs on both sides of the length kept inline in the index (24 bytes), and of the bound.
+    // One letter per SKU, so that a SKU one byte shorter or longer is not another one.
+    let skus: Vec<String> = [1, 8, 23, 24, 25, 64, MAX_SKU_LEN]
+        .iter()
+        .zip('a'..)
+        .map(|(&len, letter)| letter.to_string().repeat(len))
+        .collect();
+    for sku in &skus {
+        inventory.register_sku(sku, 1).unwrap();
+    }
+    for (i, sku) in skus.iter().enumerate() {
+        assert_eq!(inventory.item_by_sku(sku), Some(ItemId::new(i as u32)));
+        // One byte more, one byte less, one byte changed at the end: unknown.
+        assert_eq!(inventory.item_by_sku(&format!("{sku}z")), None);
+        assert_eq!(inventory.item_by_sku(&sku[1..]), None);
+        let changed = format!("{}z", &sku[1..]);
+        assert_eq!(inventory.item_by_sku(&changed), None);
+    }
+    assert_eq!(inventory.item_by_sku(&"g".repeat(MAX_SKU_LEN + 1)), None);
+    assert_eq!(inventory.item_by_sku("a\0"), None);
+
+    let unknown = ItemId::new(skus.len() as u32);
+    assert_eq!(inventory.sku(unknown), None);
+    assert_eq!(inventory.item(unknown), None);
+    assert_eq!(inventory.is_delisted(unknown), None);
+    assert_eq!(
+        inventory.delist(unknown),
+        Err(AdjustError::UnknownItem { item: unknown })
+    );
+    assert_eq!(
+        inventory.set_available(unknown, 0, 1),
+        Err(AdjustError::UnknownItem { item: unknown })
+    );
+    assert_eq!(inventory.items(), skus.len());
+    assert!(inventory.audit().is_ok());
+}
+
+#[test]
+fn an_empty_sku_refuses_a_bulk_load() {
+    let inventory = Inventory::new();
+    assert_eq!(
+        inventory
+            .load_catalog([("A", 1), ("", 1), ("B", 1)])
+            .unwrap_err(),
+        LoadError::Invalid {
+            line: 2,
+            error: CatalogError::InvalidSku { len: 0 },
+        }
+    );
+    // An empty SKU field in CSV input is refused the same way, naming the file's line.
+    assert!(matches!(
+        inventory.load_csv("A,1\n,1\n".as_bytes()).unwrap_err(),
+        LoadError::Invalid { line: 2, .. } | LoadError::Malformed { line: 2, .. }
+    ));
+    assert_eq!((inventory.items(), inventory.item_by_sku("A")), (0, None));
 }

@@ -102,3 +102,115 @@ fn counters_and_gauges_follow_the_operations() {
         stats.cas_retries
     );
 }
+
+/// The per-item gauges `export_item_metrics` sends to a fresh debugging recorder, by
+/// (name, item label, sku label); also returns the count the call reported.
+fn exported_items(
+    inventory: &Inventory,
+    top: usize,
+) -> (usize, HashMap<(String, String, String), f64>) {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let count = metrics::with_local_recorder(&recorder, || inventory.export_item_metrics(top));
+    let gauges = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, _unit, _description, value)| {
+            let (kind, key) = key.into_parts();
+            let label = |name: &str| {
+                key.labels()
+                    .find(|label| label.key() == name)
+                    .map(|label| label.value().to_owned())
+                    .unwrap_or_else(|| panic!("{} has no label {name}", key.name()))
+            };
+            let value = match (kind, value) {
+                (MetricKind::Gauge, DebugValue::Gauge(value)) => value.into_inner(),
+                other => panic!("{} is not a gauge: {other:?}", key.name()),
+            };
+            ((key.name().to_owned(), label("item"), label("sku")), value)
+        })
+        .collect();
+    (count, gauges)
+}
+
+#[test]
+fn item_gauges_cover_the_most_active_items_only() {
+    let inventory = Inventory::new();
+    let ttl = Duration::from_secs(600);
+    let mug = inventory.register_sku("MUG-1", 10).unwrap();
+    let tea = inventory.register_sku("TEA-9", 10).unwrap();
+    let pot = inventory.register_sku("POT-3", 10).unwrap();
+    let bare = inventory.register_item(10).unwrap();
+    // The mug: 3 held. The tea: 2 sold. The pot: reserved and released, so no activity.
+    // The item without a SKU: 1 held.
+    inventory
+        .reserve(CartId::new(1), &[Line::new(mug, 3)], ttl)
+        .unwrap();
+    let paid = inventory
+        .reserve(CartId::new(2), &[Line::new(tea, 2)], ttl)
+        .unwrap();
+    inventory.confirm(paid.id).unwrap();
+    let dropped = inventory
+        .reserve(CartId::new(3), &[Line::new(pot, 4)], ttl)
+        .unwrap();
+    inventory.release(dropped.id).unwrap();
+    inventory
+        .reserve(CartId::new(4), &[Line::new(bare, 1)], ttl)
+        .unwrap();
+
+    let key = |name: &str, item: u32, sku: &str| {
+        (
+            format!("atomic_stock_item_{name}"),
+            item.to_string(),
+            sku.to_owned(),
+        )
+    };
+    let (count, gauges) = exported_items(&inventory, 2);
+    assert_eq!((count, gauges.len()), (2, 6), "{gauges:?}");
+    assert_eq!(gauges[&key("held", 0, "MUG-1")], 3.0);
+    assert_eq!(gauges[&key("available", 0, "MUG-1")], 7.0);
+    assert_eq!(gauges[&key("sold", 0, "MUG-1")], 0.0);
+    assert_eq!(gauges[&key("sold", 1, "TEA-9")], 2.0);
+    assert_eq!(gauges[&key("available", 1, "TEA-9")], 8.0);
+
+    // Every active item, the one without a SKU labelled with an empty one; never the pot.
+    let (count, gauges) = exported_items(&inventory, usize::MAX);
+    assert_eq!((count, gauges.len()), (3, 9), "{gauges:?}");
+    assert_eq!(gauges[&key("held", 3, "")], 1.0);
+    assert!(!gauges.keys().any(|(_, item, _)| item == "2"));
+
+    let (count, gauges) = exported_items(&inventory, 0);
+    assert_eq!((count, gauges.len()), (0, 0));
+}
+
+#[test]
+fn item_gauges_are_bounded() {
+    use atomic_stock::limits::MAX_EXPORTED_ITEMS;
+    let inventory = Inventory::new();
+    let ttl = Duration::from_secs(600);
+    let items = MAX_EXPORTED_ITEMS + 50;
+    for i in 0..items {
+        let item = inventory.register_sku(&format!("SKU-{i}"), 1_000).unwrap();
+        // Item i has i + 1 units held: the most active are the last ones registered.
+        inventory
+            .reserve(CartId::new(i as u64), &[Line::new(item, i as i64 + 1)], ttl)
+            .unwrap();
+    }
+    let (count, gauges) = exported_items(&inventory, usize::MAX);
+    assert_eq!(count, MAX_EXPORTED_ITEMS);
+    assert_eq!(gauges.len(), 3 * MAX_EXPORTED_ITEMS);
+    let lowest = (items - MAX_EXPORTED_ITEMS) as u32;
+    assert!(gauges
+        .keys()
+        .all(|(_, item, _)| item.parse::<u32>().unwrap() >= lowest));
+    let last = (items - 1) as u32;
+    assert_eq!(
+        gauges[&(
+            "atomic_stock_item_held".to_owned(),
+            last.to_string(),
+            format!("SKU-{last}")
+        )],
+        items as f64
+    );
+}

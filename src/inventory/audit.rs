@@ -2,9 +2,13 @@
 //! spread over rayon's pool.
 //!
 //! Each item is read independently (a few atomic loads of its slot), so the work splits into
-//! chunks of consecutive ids without coordination. Whether the split pays has not been measured
-//! yet, so [`Run::Auto`] stays on the calling thread (`DESIGN.md`, "7b. Bulk work"); the parallel
-//! path is there, tested, for the measurement.
+//! chunks of consecutive ids without coordination. Both are bound by memory rather than by
+//! the loads: `levels` writes 40 bytes per item into a fresh vector (page faults, at millions
+//! of items, cost more than the reads), the audit reads a vector of held units beside the
+//! slots. So the split pays little, and only at size: measured on 2 cores (`DESIGN.md`, "7b.
+//! Bulk work"), [`Run::Auto`] spreads `levels` over rayon's pool from [`LEVELS_PARALLEL_FROM`]
+//! items and keeps the audit on the calling thread, where the parallel walk was never
+//! reliably faster.
 
 use crate::stock::catalog::Catalog;
 use crate::stock::slot::Slot;
@@ -131,8 +135,13 @@ impl Inventory {
 
     /// Every item's counts, indexed by id (`levels()[i]` is item `i`'s), as
     /// [`item`](Inventory::item) reads them one by one: exact at quiescence, each item's fields
-    /// values it had during the call otherwise. For a dashboard or an export; O(items), on the
-    /// calling thread (see `DESIGN.md`, "7b. Bulk work").
+    /// values it had during the call otherwise.
+    ///
+    /// This is the export of every item's `available`, `held` and `sold` for a dashboard or a
+    /// report (with the `serde` feature, [`ItemLevels`] serializes; pair an entry with its SKU
+    /// through [`sku`](Inventory::sku)). For per-item metrics of the most active items only,
+    /// see `export_item_metrics` (feature `metrics`). O(items); spread over rayon's pool for
+    /// large catalogs (see `DESIGN.md`, "7b. Bulk work").
     ///
     /// ```
     /// use atomic_stock::{CartId, Inventory, Line};
@@ -144,10 +153,57 @@ impl Inventory {
     /// inventory.reserve(CartId::new(1), &[Line::new(tea, 1)], Duration::from_secs(60)).unwrap();
     /// let levels = inventory.levels();
     /// assert_eq!((levels[0].available, levels[1].held), (5, 1));
+    ///
+    /// // An export, one line per item: id, SKU, available, held, sold.
+    /// let shop = Inventory::new();
+    /// shop.load_csv("MUG-1,5\nTEA-9,2\n".as_bytes()).unwrap();
+    /// let lines: Vec<String> = shop
+    ///     .levels()
+    ///     .iter()
+    ///     .enumerate()
+    ///     .map(|(id, l)| {
+    ///         let sku = shop.sku(atomic_stock::ItemId::new(id as u32)).unwrap_or("");
+    ///         format!("{id},{sku},{},{},{}", l.available, l.held, l.sold)
+    ///     })
+    ///     .collect();
+    /// assert_eq!(lines, ["0,MUG-1,5,0,0", "1,TEA-9,2,0,0"]);
     /// ```
     #[must_use]
     pub fn levels(&self) -> Vec<ItemLevels> {
         self.levels_with(Run::Auto)
+    }
+
+    /// The `top` items of highest activity, `held + sold` (above zero), most active first,
+    /// ties to the lower id, with their levels (read again for the `top` only). O(items) reads
+    /// and O(top) memory: a min-heap of the best `top` seen.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn most_active(&self, top: usize) -> Vec<(ItemId, ItemLevels)> {
+        use std::cmp::Reverse;
+        if top == 0 {
+            return Vec::new();
+        }
+        let catalog = self.inner.stock.catalog();
+        let mut hottest = std::collections::BinaryHeap::with_capacity(top + 1);
+        for index in 0..catalog.len() {
+            let item = ItemId::new(index);
+            let levels = item_levels(catalog.slot(item).expect("below the length read first"));
+            let activity = levels.held + levels.sold;
+            if activity > 0 {
+                // The heap's top is the least active kept (the higher id on a tie).
+                hottest.push(Reverse((activity, Reverse(item))));
+                if hottest.len() > top {
+                    hottest.pop();
+                }
+            }
+        }
+        hottest
+            .into_sorted_vec()
+            .into_iter()
+            .map(|Reverse((_, Reverse(item)))| {
+                let slot = catalog.slot(item).expect("registered: read above");
+                (item, item_levels(slot))
+            })
+            .collect()
     }
 
     /// [`levels`](Inventory::levels) run as told (for the measurements).
@@ -161,11 +217,17 @@ impl Inventory {
 /// Items per parallel task: large enough that splitting costs little against the reads.
 const CHUNK: usize = 1 << 14;
 
+/// Catalog size from which [`Run::Auto`] builds [`Inventory::levels`] on rayon's pool: 2^22
+/// (about 4 million) items. Below it the parallel snapshot was no faster than the serial one;
+/// at 10 million items it was faster in every run (`DESIGN.md`, "7b. Bulk work").
+const LEVELS_PARALLEL_FROM: u32 = 1 << 22;
+
 /// How bulk work runs.
 #[doc(hidden)]
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Run {
-    /// The default: on the calling thread until a measurement shows where parallel pays.
+    /// The default, as measured: `levels` in parallel from [`LEVELS_PARALLEL_FROM`] items,
+    /// serial below; the audit serial.
     Auto,
     /// On the calling thread.
     Serial,
@@ -173,9 +235,21 @@ pub enum Run {
     Parallel,
 }
 
+/// The bulk work a [`Run`] decides for.
+#[derive(Clone, Copy, Debug)]
+enum Work {
+    Levels { items: u32 },
+    Audit,
+}
+
 impl Run {
-    fn parallel(self) -> bool {
-        matches!(self, Run::Parallel)
+    fn parallel(self, work: Work) -> bool {
+        match (self, work) {
+            (Run::Serial, _) => false,
+            (Run::Parallel, _) => true,
+            (Run::Auto, Work::Levels { items }) => items >= LEVELS_PARALLEL_FROM,
+            (Run::Auto, Work::Audit) => false,
+        }
     }
 }
 
@@ -196,6 +270,7 @@ pub(crate) fn item_levels(slot: &Slot) -> ItemLevels {
 /// Every registered item's counts, by id.
 pub(crate) fn levels(catalog: &Catalog, run: Run) -> Vec<ItemLevels> {
     let items = catalog.len();
+    let parallel = run.parallel(Work::Levels { items });
     let read = |index: u32| {
         item_levels(
             catalog
@@ -203,7 +278,7 @@ pub(crate) fn levels(catalog: &Catalog, run: Run) -> Vec<ItemLevels> {
                 .expect("below the length read first"),
         )
     };
-    if run.parallel() {
+    if parallel {
         (0..items).into_par_iter().map(read).collect()
     } else {
         (0..items).map(read).collect()
@@ -244,7 +319,7 @@ pub(crate) fn audit_items(stock: &Stock, held: &[i64], run: Run) -> Result<Total
         }
         Ok(totals)
     };
-    if !run.parallel() {
+    if !run.parallel(Work::Audit) {
         return check(0, held);
     }
     let chunks: Vec<Result<Totals, AuditError>> = held
@@ -260,4 +335,19 @@ pub(crate) fn audit_items(stock: &Stock, held: &[i64], run: Run) -> Result<Total
         totals.sold += chunk.sold;
     }
     Ok(totals)
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_runs_levels_in_parallel_from_the_bound_and_the_audit_serially() {
+        let levels = |items| Work::Levels { items };
+        assert!(!Run::Auto.parallel(levels(LEVELS_PARALLEL_FROM - 1)));
+        assert!(Run::Auto.parallel(levels(LEVELS_PARALLEL_FROM)));
+        assert!(!Run::Auto.parallel(Work::Audit));
+        assert!(Run::Parallel.parallel(levels(1)) && Run::Parallel.parallel(Work::Audit));
+        assert!(!Run::Serial.parallel(levels(u32::MAX)) && !Run::Serial.parallel(Work::Audit));
+    }
 }

@@ -77,8 +77,8 @@ impl Catalog {
             });
         }
         let id = self.append(&mut writer, sku.map(Box::from), initial);
-        if let Some(hash) = hash {
-            self.skus.insert(&mut writer, hash, id);
+        if let Some((sku, hash)) = sku.zip(hash) {
+            self.skus.insert(&mut writer, sku, hash, id);
         }
         Ok(id)
     }
@@ -111,7 +111,8 @@ impl Catalog {
         let first = ItemId::new(self.slots.len());
         for (entry, hash) in entries.into_iter().zip(hashes) {
             let id = self.append(&mut writer, Some(entry.sku), entry.initial);
-            self.skus.insert(&mut writer, hash, id);
+            let sku = self.skus.name(id).expect("appended with its SKU");
+            self.skus.insert(&mut writer, sku, hash, id);
         }
         Ok(first)
     }
