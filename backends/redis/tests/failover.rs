@@ -122,14 +122,24 @@ fn scenario(mut cluster: LocalCluster, durability: Durability, lagging: bool) {
                 .expect("connect")
         }
     };
-    let backend = Arc::new(runtime.block_on(connect(cluster.urls(), durability)));
+    // The catalog is registered with a patient wait: the first acknowledgements of replicas
+    // that have just synchronized can take longer than the load's timeout on a busy machine.
+    let setup = match durability {
+        Durability::Async => Durability::Async,
+        _ => Durability::Replicas {
+            count: 1,
+            timeout: Duration::from_secs(10),
+        },
+    };
     let items: Vec<ItemId> = runtime.block_on(async {
+        let catalog = connect(cluster.urls(), setup).await;
         let mut items = Vec::new();
         for _ in 0..ITEMS {
-            items.push(backend.register_item(STOCK).await.expect("register"));
+            items.push(catalog.register_item(STOCK).await.expect("register"));
         }
         items
     });
+    let backend = Arc::new(runtime.block_on(connect(cluster.urls(), durability)));
     let victim = cluster.masters().expect("masters")[0];
 
     // The load, with the kill in the middle (on a blocking thread: it waits for the process).
