@@ -87,7 +87,9 @@ pub enum Durability {
         /// Replicas that must acknowledge (at least 1).
         count: u32,
         /// Longest wait (rounded up to whole milliseconds, at least 1 ms: Redis reads 0 as
-        /// "forever"). The wait blocks the connection to that master, so keep it short.
+        /// "forever"). The wait blocks the connection to that master, so keep it short, and
+        /// well under the client's response timeout (5 s), past which the call fails as a
+        /// timeout instead (an error too, never a success).
         timeout: Duration,
     },
 }

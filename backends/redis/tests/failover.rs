@@ -128,7 +128,7 @@ fn scenario(mut cluster: LocalCluster, durability: Durability, lagging: bool) {
         Durability::Async => Durability::Async,
         _ => Durability::Replicas {
             count: 1,
-            timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(4),
         },
     };
     let items: Vec<ItemId> = runtime.block_on(async {
