@@ -2,7 +2,9 @@
 # CI for the distributed backends (issue #10): the workspace members beyond the core crate.
 # Installs Debian's redis-server, redis-tools and postgresql; builds the members; runs the
 # contract suite against the in-process engine and a real Redis Cluster (started by the tests
-# on 127.0.0.1, stopped by their guards), the healing and failover tests, the TigerBeetle tests
+# on 127.0.0.1, stopped by their guards; again, shorter, with every step waited for by a
+# replica), the healing and failover tests (the latter with and without `WAIT`: about 50 s;
+# FAILOVER_ALL=1 adds a fourth scenario), the TigerBeetle tests
 # on a one-replica cluster they start from ../shared/tigerbeetle/tigerbeetle (the server is in no
 # package registry; a missing binary fails the step), and a short side-by-side run.
 # Bounded: under 6 minutes on 2 cores from a clean target directory (about 2 of them

@@ -9,6 +9,12 @@
 //! loopback: the Redis Cluster (3 masters) and PostgreSQL are started by this program in
 //! temporary directories and stopped at the end.
 //!
+//! Engines (`--engines`, comma-separated; default the first, second and last):
+//! `in-process`; `redis-cluster` (3 masters, no replicas); `redis-replicas` (3 masters with a
+//! replica each, acknowledged by the master: `Durability::Async`); `redis-wait` (the same
+//! cluster, every step acknowledged only after `WAIT 1`: `Durability::Replicas`, timeout
+//! `--wait-ms`, default 1000); `postgres`.
+//!
 //! ```sh
 //! cargo run --release -p atomic-stock-compare -- --seconds 5 --clients 50 --csv target/compare.csv
 //! ```
@@ -16,7 +22,7 @@
 mod postgres;
 
 use atomic_stock::{Backend, CartId, Inventory, Line};
-use atomic_stock_redis::{LocalCluster, RedisCluster};
+use atomic_stock_redis::{Durability, LocalCluster, RedisCluster};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,6 +32,7 @@ struct Settings {
     items: u32,
     csv: String,
     engines: Vec<String>,
+    wait_ms: u64,
 }
 
 fn settings() -> Settings {
@@ -39,6 +46,7 @@ fn settings() -> Settings {
             "redis-cluster".into(),
             "postgres".into(),
         ],
+        wait_ms: 1_000,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -49,6 +57,7 @@ fn settings() -> Settings {
             "--items" => s.items = value.parse().expect("--items N"),
             "--csv" => s.csv = value,
             "--engines" => s.engines = value.split(',').map(str::to_owned).collect(),
+            "--wait-ms" => s.wait_ms = value.parse().expect("--wait-ms N"),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -146,6 +155,22 @@ async fn run_backend<B: Backend + 'static>(backend: Arc<B>, s: &Settings) -> Fig
     }
     let seconds = start.elapsed().as_secs_f64();
     collect(backend.name().to_string(), results, seconds)
+}
+
+/// The workload on a fresh local cluster of 3 masters with `replicas` replicas each.
+async fn run_redis(s: &Settings, replicas: usize, durability: Durability, label: &str) -> Figures {
+    let cluster = LocalCluster::start(3, replicas, Duration::from_secs(5))
+        .expect("start a local Redis Cluster (apt-get install redis-server redis-tools)");
+    let backend = RedisCluster::builder(cluster.urls())
+        .namespace(&format!("compare-{}", std::process::id()))
+        .durability(durability)
+        .connect()
+        .await
+        .expect("connect");
+    let mut figures = run_backend(Arc::new(backend), s).await;
+    figures.engine.push_str(label);
+    drop(cluster);
+    figures
 }
 
 fn collect(engine: String, results: Vec<ClientResult>, seconds: f64) -> Figures {
@@ -257,20 +282,20 @@ fn main() {
     for engine in s.engines.clone() {
         let figures = match engine.as_str() {
             "in-process" => runtime.block_on(run_backend(Arc::new(Inventory::new()), &s)),
-            "redis-cluster" => {
-                let cluster = LocalCluster::start(3, 0, Duration::from_secs(5)).expect(
-                    "start a local Redis Cluster (apt-get install redis-server redis-tools)",
-                );
-                let figures = runtime.block_on(async {
-                    let backend = RedisCluster::builder(cluster.urls())
-                        .namespace(&format!("compare-{}", std::process::id()))
-                        .connect()
-                        .await
-                        .expect("connect");
-                    run_backend(Arc::new(backend), &s).await
-                });
-                drop(cluster);
-                figures
+            "redis-cluster" => runtime.block_on(run_redis(&s, 0, Durability::Async, "")),
+            "redis-replicas" => runtime.block_on(run_redis(
+                &s,
+                1,
+                Durability::Async,
+                ", 1 replica each, async",
+            )),
+            "redis-wait" => {
+                let durability = Durability::Replicas {
+                    count: 1,
+                    timeout: Duration::from_millis(s.wait_ms),
+                };
+                let label = format!(", 1 replica each, WAIT 1 {}", s.wait_ms);
+                runtime.block_on(run_redis(&s, 1, durability, &label))
             }
             "postgres" => {
                 let server = postgres::LocalPostgres::start()
@@ -295,7 +320,7 @@ fn print_table(s: &Settings, all: &[Figures]) {
         s.clients, s.items, s.seconds
     );
     println!(
-        "{:<44} {:>14} {:>9} {:>12} {:>12} {:>12} {:>12}",
+        "{:<60} {:>14} {:>9} {:>12} {:>12} {:>12} {:>12}",
         "engine",
         "reservations/s",
         "refused",
@@ -319,7 +344,7 @@ fn print_table(s: &Settings, all: &[Figures]) {
             percentile(&f.confirm_ns, 0.99),
         );
         println!(
-            "{:<44} {:>14.0} {:>9} {:>10.1}µs {:>10.1}µs {:>10.1}µs {:>10.1}µs",
+            "{:<60} {:>14.0} {:>9} {:>10.1}µs {:>10.1}µs {:>10.1}µs {:>10.1}µs",
             f.engine, rate, f.refused, r50, r99, c50, c99
         );
         csv.push_str(&format!(

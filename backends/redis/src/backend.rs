@@ -3,6 +3,7 @@
 //! `reserve.rs` (taking parts, committing), `fate.rs` (confirm, release, extend) and
 //! `sweep.rs` (expiry).
 
+use crate::durability::{fence_of, Durability};
 use crate::error::RedisError;
 use crate::keys::Keys;
 use crate::reply::Reply;
@@ -14,7 +15,7 @@ use atomic_stock::{
 };
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::{AsyncCommands, Script};
+use redis::{AsyncCommands, ErrorKind, Pipeline, Script, ServerErrorKind, Value};
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -44,6 +45,7 @@ pub struct RedisClusterBuilder {
     max_ttl: Duration,
     max_reservations: u64,
     outcome_memory: Duration,
+    durability: Durability,
 }
 
 impl RedisClusterBuilder {
@@ -99,15 +101,45 @@ impl RedisClusterBuilder {
         self
     }
 
+    /// When a state change is acknowledged (default [`Durability::Async`]: as soon as its
+    /// master applied it). With [`Durability::Replicas`], every step of every call that
+    /// changes state (reserve, confirm, release, extend, expiry, the sweeper's healing,
+    /// register, restock) is followed by `WAIT` on its master, and the call answers `Ok` only
+    /// if enough replicas acknowledged; otherwise it fails with
+    /// [`RedisError::NotReplicated`]. See [`Durability`] for what that does and does not
+    /// promise, and the README for what it costs.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), atomic_stock_redis::RedisError> {
+    /// use atomic_stock_redis::{Durability, RedisCluster};
+    /// use std::time::Duration;
+    /// let stock = RedisCluster::builder(vec!["redis://127.0.0.1:7000".into()])
+    ///     .durability(Durability::Replicas { count: 1, timeout: Duration::from_millis(200) })
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
     /// Connects to the cluster (any reachable subset of its nodes, as `redis://host:port`).
     pub async fn connect(self) -> Result<RedisCluster, RedisError> {
         let client = ClusterClientBuilder::new(self.nodes.clone())
             .connection_timeout(Duration::from_secs(2))
             .response_timeout(Duration::from_secs(5))
             .build()?;
-        let mut conn = client.get_async_connection().await?;
+        let conn = client.get_async_connection().await?;
         let keys = Keys::new(&self.namespace, self.shards);
-        let client_number: u64 = conn.incr(keys.clients(), 1).await?;
+        // The client number keeps ids unique across clients: waited for like any state change.
+        let mut numbering = redis::pipe();
+        numbering.incr(keys.clients(), 1);
+        let client_number: u64 = redis::from_redis_value(
+            send(&conn, self.durability, numbering, &keys.clients()).await?,
+        )
+        .map_err(|e| RedisError::Protocol(format!("client number: {e}")))?;
         let clock = self.clock;
         let origin = clock.now();
         let origin_ms = SystemTime::now()
@@ -129,6 +161,7 @@ impl RedisClusterBuilder {
                 max_ttl: self.max_ttl,
                 max_live_per_shard: self.max_reservations.div_ceil(u64::from(self.shards)),
                 outcome_memory_ms: self.outcome_memory.as_millis() as u64,
+                durability: self.durability,
             }),
         })
     }
@@ -158,6 +191,7 @@ pub(crate) struct Engine {
     pub(crate) max_ttl: Duration,
     pub(crate) max_live_per_shard: u64,
     pub(crate) outcome_memory_ms: u64,
+    pub(crate) durability: Durability,
 }
 
 impl std::fmt::Debug for RedisCluster {
@@ -188,6 +222,7 @@ impl RedisCluster {
             max_ttl: Duration::from_secs(24 * 3600),
             max_reservations: 1 << 24,
             outcome_memory: Duration::from_secs(24 * 3600),
+            durability: Durability::Async,
         }
     }
 }
@@ -229,13 +264,36 @@ impl Engine {
         ReservationId::new(cart, seq, self.tag)
     }
 
-    /// Runs a script on the shard of its first key.
+    /// Runs a script that changes state on the shard of its first key, acknowledged as the
+    /// backend's [`Durability`] asks.
     pub(crate) async fn run(
         &self,
         script: &Script,
         keys: &[String],
         args: &[String],
     ) -> Result<Reply, RedisError> {
+        Reply::new(self.invoke(script, keys, args, self.durability).await?)
+    }
+
+    /// Runs a script that changes nothing the caller is told about (the sweeper's listing):
+    /// never waited for; the steps it leads to are.
+    pub(crate) async fn run_read(
+        &self,
+        script: &Script,
+        keys: &[String],
+        args: &[String],
+    ) -> Result<Reply, RedisError> {
+        Reply::new(self.invoke(script, keys, args, Durability::Async).await?)
+    }
+
+    /// The script's raw answer.
+    pub(crate) async fn invoke(
+        &self,
+        script: &Script,
+        keys: &[String],
+        args: &[String],
+        durability: Durability,
+    ) -> Result<Value, RedisError> {
         let mut invocation = script.prepare_invoke();
         for key in keys {
             invocation.key(key);
@@ -244,8 +302,22 @@ impl Engine {
             invocation.arg(arg);
         }
         let mut conn = self.conn.clone();
-        let value: redis::Value = invocation.invoke_async(&mut conn).await?;
-        Reply::new(value)
+        if durability.wait().is_none() {
+            return Ok(invocation.invoke_async(&mut conn).await?);
+        }
+        let mut pipe = redis::pipe();
+        pipe.invoke_script(&invocation);
+        match send(&conn, durability, pipe.clone(), &keys[0]).await {
+            // The master has not seen the script since it started (or became master): load it
+            // on every master and send the step again. The failed pipeline ran nothing of it.
+            Err(RedisError::Redis(e))
+                if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) =>
+            {
+                invocation.load_async(&mut conn).await?;
+                send(&conn, durability, pipe, &keys[0]).await
+            }
+            other => other,
+        }
     }
 
     /// Whether `item` was registered (ids are dense: asks the cluster only for an id at or past
@@ -283,19 +355,20 @@ impl Engine {
             }));
         }
         let item = ItemId::new(reply.int(1).map_err(Failure::Backend)? as u32);
-        let mut conn = self.conn.clone();
-        let () = conn
-            .hset_multiple(
-                self.keys.item(item),
-                &[
-                    ("available", initial),
-                    ("held", 0),
-                    ("sold", 0),
-                    ("received", initial),
-                ],
-            )
+        let key = self.keys.item(item);
+        let mut write = redis::pipe();
+        write.hset_multiple(
+            &key,
+            &[
+                ("available", initial),
+                ("held", 0),
+                ("sold", 0),
+                ("received", initial),
+            ],
+        );
+        send(&self.conn, self.durability, write, &key)
             .await
-            .map_err(|e| Failure::Backend(e.into()))?;
+            .map_err(Failure::Backend)?;
         Ok(item)
     }
 
@@ -349,6 +422,29 @@ impl Engine {
             _ => Ok(None),
         }
     }
+}
+
+/// Sends `write` (a pipeline of one command, on the slot of `key`) and answers its reply; under
+/// [`Durability::Replicas`], followed in the same pipeline by the shard's fence and `WAIT`
+/// (see [`Durability`]), and an error unless enough replicas acknowledged.
+async fn send(
+    conn: &ClusterConnection,
+    durability: Durability,
+    mut write: Pipeline,
+    key: &str,
+) -> Result<Value, RedisError> {
+    let mut conn = conn.clone();
+    let Some((wanted, timeout_ms)) = durability.wait() else {
+        let (value,): (Value,) = write.query_async(&mut conn).await?;
+        return Ok(value);
+    };
+    write.incr(fence_of(key), 1).ignore();
+    write.cmd("WAIT").arg(wanted).arg(timeout_ms);
+    let (value, replicas): (Value, u32) = write.query_async(&mut conn).await?;
+    if replicas < wanted {
+        return Err(RedisError::NotReplicated { replicas, wanted });
+    }
+    Ok(value)
 }
 
 impl Backend for RedisCluster {

@@ -90,11 +90,9 @@ impl Engine {
             let keys = [self.keys.due(part.shard)];
             let args = [part.attempt.to_string(), deadline.to_string()];
             async move {
-                let mut conn = self.conn.clone();
-                let mut invocation = self.scripts.touch.prepare_invoke();
-                invocation.key(&keys[0]).arg(&args[0]).arg(&args[1]);
-                let _: i64 = invocation.invoke_async(&mut conn).await?;
-                Ok::<(), RedisError>(())
+                self.invoke(&self.scripts.touch, &keys, &args, self.durability)
+                    .await
+                    .map(drop)
             }
         });
         futures_util::future::try_join_all(touches).await?;

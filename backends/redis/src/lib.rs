@@ -43,8 +43,13 @@
 //!   the client from its [`Clock`](atomic_stock::Clock) and sent to the scripts; expiry happens
 //!   when someone calls `expire_due` (run a sweeper task), or when a reserve finds too little
 //!   stock, or when a verb finds the reservation past its deadline.
-//! - **Durability** is Redis's: replication is asynchronous, so a failover can lose
-//!   acknowledged writes (see the README for what the failover test measured).
+//! - **Durability** is Redis's: replication is asynchronous, so by default
+//!   ([`Durability::Async`]) a failover can lose acknowledged writes: confirms, and with them
+//!   units sold twice. [`Durability::Replicas`] acknowledges a call only after `WAIT` counted
+//!   enough replicas for every step it took, and otherwise fails it with
+//!   [`RedisError::NotReplicated`] (outcome unknown): that narrows the loss, it does not make
+//!   Redis strongly consistent (see [`Durability`]), and it costs throughput. The README has
+//!   what the failover test measured in both modes.
 //!
 //! # Example
 //!
@@ -70,6 +75,7 @@
 #![warn(rust_2018_idioms, unreachable_pub)]
 
 mod backend;
+mod durability;
 mod error;
 mod fate;
 mod keys;
@@ -81,5 +87,6 @@ mod scripts;
 mod sweep;
 
 pub use backend::{RedisCluster, RedisClusterBuilder, DEFAULT_SHARDS, MAX_PARTS, MAX_SHARDS};
+pub use durability::Durability;
 pub use error::RedisError;
 pub use local_cluster::LocalCluster;

@@ -160,11 +160,19 @@ impl LocalCluster {
         }
         cluster.wait_ok()?;
         if replicas > 0 {
-            // Every replica has finished its first synchronization.
+            // Every replica has finished its first synchronization, and every master counts
+            // its replicas online (only those answer the acknowledgements `WAIT` asks for).
             for node in &cluster.nodes {
                 wait_until("replicas in sync", || {
                     query(node.port, "INFO replication").is_ok_and(|info| {
-                        !info.contains("role:slave") || info.contains("master_link_status:up")
+                        if info.contains("role:slave") {
+                            return info.contains("master_link_status:up");
+                        }
+                        let online = info
+                            .lines()
+                            .filter(|l| l.starts_with("slave") && l.contains("state=online"))
+                            .count();
+                        online >= replicas
                     })
                 })?;
             }

@@ -38,7 +38,7 @@ impl Engine {
         let args = [now.to_string(), SWEEP_BATCH.to_string()];
         let mut expired = 0;
         for _ in 0..MAX_SWEEP_ROUNDS {
-            let reply = self.run(&self.scripts.sweep, &keys, &args).await?;
+            let reply = self.run_read(&self.scripts.sweep, &keys, &args).await?;
             let due = reply.int(0)?;
             for k in (1..reply.len()).step_by(2) {
                 let attempt: u64 = reply

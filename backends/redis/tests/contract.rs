@@ -2,17 +2,25 @@
 //! 127.0.0.1, started for the test and stopped after it. Each backend the suite asks for is a
 //! fresh namespace on that cluster, driven by the suite's manual clock.
 //!
+//! A second test runs a shorter suite with `Durability::Replicas` (`WAIT 1` after every step)
+//! on three masters with a replica each: the same answers, waited for. The two tests take
+//! turns (one cluster at a time on a small machine).
+//!
 //! Needs Debian's `redis-server` and `redis-tools`; without them the test is reported as
 //! skipped (printed), unless `ATOMIC_STOCK_REQUIRE_REDIS=1` (CI) makes that a failure.
 
 use atomic_stock_contract::{bad_input, concurrent_audit, model, races, Cases, Setup, Time};
-use atomic_stock_redis::{LocalCluster, RedisCluster};
+use atomic_stock_redis::{Durability, LocalCluster, RedisCluster};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
-fn start_cluster() -> Option<LocalCluster> {
+/// One cluster at a time.
+static TURN: Mutex<()> = Mutex::new(());
+
+fn start_cluster(replicas: usize) -> Option<LocalCluster> {
     let required = std::env::var("ATOMIC_STOCK_REQUIRE_REDIS").is_ok_and(|v| v == "1");
-    match LocalCluster::start(3, 0, Duration::from_secs(5)) {
+    match LocalCluster::start(3, replicas, Duration::from_secs(5)) {
         Ok(cluster) => Some(cluster),
         Err(e) if !required => {
             println!("SKIPPED: no local Redis Cluster could be started ({e})");
@@ -24,9 +32,34 @@ fn start_cluster() -> Option<LocalCluster> {
 
 #[test]
 fn contract_suite_on_a_three_master_cluster() {
-    let Some(cluster) = start_cluster() else {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(cluster) = start_cluster(0) else {
         return;
     };
+    suite(&cluster, Durability::Async, |cases| cases);
+    drop(cluster);
+}
+
+/// The suite with every step waited for by one replica. Shorter: `CONTRACT_CASES` sets the
+/// async run's sequences; this one runs a quarter of them (at least 5).
+#[test]
+fn contract_suite_waiting_for_a_replica() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(cluster) = start_cluster(1) else {
+        return;
+    };
+    let durability = Durability::Replicas {
+        count: 1,
+        timeout: Duration::from_secs(2),
+    };
+    suite(&cluster, durability, |cases| Cases {
+        cases: (cases.cases / 4).max(5),
+        ..cases
+    });
+    drop(cluster);
+}
+
+fn suite(cluster: &LocalCluster, durability: Durability, shorter: impl Fn(Cases) -> Cases) {
     let urls = cluster.urls();
     let namespaces = AtomicU64::new(0);
     // 16 shards: every item and most carts on a shard of their own (carts cross shards);
@@ -45,6 +78,7 @@ fn contract_suite_on_a_three_master_cluster() {
                 .shards(shards)
                 .clock(setup.clock)
                 .max_ttl(setup.max_ttl)
+                .durability(durability)
                 .connect()
                 .await
                 .expect("connect to the local cluster")
@@ -58,17 +92,21 @@ fn contract_suite_on_a_three_master_cluster() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        model(&make, Time::Driven, Cases::from_env(60, 60)).await;
-        model(&make_few, Time::Driven, Cases::from_env(40, 60)).await;
+        model(&make, Time::Driven, shorter(Cases::from_env(60, 60))).await;
+        model(&make_few, Time::Driven, shorter(Cases::from_env(40, 60))).await;
         bad_input(&make, Time::Driven).await;
         races(&make, Time::Driven, 100).await;
         let ops = std::env::var("CONTRACT_CONCURRENT_OPS")
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(300);
+        let ops = if durability == Durability::Async {
+            ops
+        } else {
+            (ops / 4).max(50)
+        };
         concurrent_audit(&make, Time::Driven, 16, ops).await;
         concurrent_audit(&make_few, Time::Driven, 16, ops).await;
     });
     drop(runtime);
-    drop(cluster);
 }

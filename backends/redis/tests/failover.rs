@@ -16,15 +16,24 @@
 //! - items whose counts no longer add up (`available + held + sold != received`), or with
 //!   negative availability.
 //!
-//! Redis replication is asynchronous, so losses are expected and *reported*, not asserted:
-//! the test fails only if the cluster does not come back. Bounded: about 6 s of load.
+//! Each scenario runs with the clients' backend in one of two durability modes:
+//!
+//! - `Durability::Async` (the default): replication is asynchronous, so losses are expected
+//!   and *reported*, not asserted;
+//! - `Durability::Replicas { count: 1, .. }` (`WAIT 1` after every step): with one replica per
+//!   master, the replica promoted is the one that acknowledged, so no acknowledged confirm may
+//!   be lost and no unit oversold. Asserted; the errors the clients saw instead are reported.
+//!
+//! By default three scenarios run (async in sync, async lagging, waited lagging: about 45 s
+//! with the clusters' start and recovery); `FAILOVER_ALL=1` adds the waited in-sync one.
+//! The test fails if the cluster does not come back, or if the waited mode lost anything.
 //! Skipped (printed) without `redis-server`, unless `ATOMIC_STOCK_REQUIRE_REDIS=1`.
 
 use atomic_stock::{
     Backend, CartId, Confirmation, Failure, ItemId, Line, ManualClock, ReservationError,
     ReservationId,
 };
-use atomic_stock_redis::{LocalCluster, RedisCluster};
+use atomic_stock_redis::{Durability, LocalCluster, RedisCluster, RedisError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,6 +47,11 @@ const KILL_AFTER: Duration = Duration::from_secs(2);
 /// the node timeout, so that nobody marks the replica itself as failed).
 const LAG: Duration = Duration::from_millis(800);
 const TTL: Duration = Duration::from_secs(600);
+/// The waited mode: every step acknowledged by the master's one replica, within this time.
+const WAITED: Durability = Durability::Replicas {
+    count: 1,
+    timeout: Duration::from_millis(500),
+};
 
 /// What one client was told.
 #[derive(Default)]
@@ -45,7 +59,14 @@ struct Told {
     reserved: Vec<(ReservationId, [Line; 2])>,
     confirmed: Vec<(ReservationId, [Line; 2])>,
     failures: usize,
+    /// Of the failures, those where the replicas did not acknowledge in time.
+    not_replicated: usize,
+    /// One of the other failures, as an example.
+    other_failure: Option<String>,
     refusals: usize,
+    /// Latencies of acknowledged reserves and confirms.
+    reserve_us: Vec<u64>,
+    confirm_us: Vec<u64>,
     /// Longest reserve-and-confirm, as the client saw it (the stall during failover).
     longest: Duration,
 }
@@ -53,7 +74,15 @@ struct Told {
 #[test]
 fn failover_loses_what_it_loses() {
     let required = std::env::var("ATOMIC_STOCK_REQUIRE_REDIS").is_ok_and(|v| v == "1");
-    for lagging in [false, true] {
+    let mut scenarios = vec![
+        (Durability::Async, false),
+        (Durability::Async, true),
+        (WAITED, true),
+    ];
+    if std::env::var("FAILOVER_ALL").is_ok_and(|v| v == "1") {
+        scenarios.push((WAITED, false));
+    }
+    for (durability, lagging) in scenarios {
         let cluster = match LocalCluster::start(3, 1, Duration::from_millis(1_000)) {
             Ok(c) => c,
             Err(e) if !required => {
@@ -62,11 +91,18 @@ fn failover_loses_what_it_loses() {
             }
             Err(e) => panic!("cannot start a local Redis Cluster: {e}"),
         };
-        scenario(cluster, lagging);
+        scenario(cluster, durability, lagging);
     }
 }
 
-fn scenario(mut cluster: LocalCluster, lagging: bool) {
+fn percentile_ms(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize] as f64 / 1_000.0
+}
+
+fn scenario(mut cluster: LocalCluster, durability: Durability, lagging: bool) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -74,25 +110,36 @@ fn scenario(mut cluster: LocalCluster, lagging: bool) {
         .unwrap();
     let namespace = format!("failover-{}", std::process::id());
     let clock = Arc::new(ManualClock::new());
-    let connect = |urls: Vec<String>| {
+    let connect = |urls: Vec<String>, durability: Durability| {
         let (namespace, clock) = (namespace.clone(), clock.clone());
         async move {
             RedisCluster::builder(urls)
                 .namespace(&namespace)
                 .clock(clock)
+                .durability(durability)
                 .connect()
                 .await
                 .expect("connect")
         }
     };
-    let backend = Arc::new(runtime.block_on(connect(cluster.urls())));
+    // The catalog is registered with a patient wait: the first acknowledgements of replicas
+    // that have just synchronized can take longer than the load's timeout on a busy machine.
+    let setup = match durability {
+        Durability::Async => Durability::Async,
+        _ => Durability::Replicas {
+            count: 1,
+            timeout: Duration::from_secs(4),
+        },
+    };
     let items: Vec<ItemId> = runtime.block_on(async {
+        let catalog = connect(cluster.urls(), setup).await;
         let mut items = Vec::new();
         for _ in 0..ITEMS {
-            items.push(backend.register_item(STOCK).await.expect("register"));
+            items.push(catalog.register_item(STOCK).await.expect("register"));
         }
         items
     });
+    let backend = Arc::new(runtime.block_on(connect(cluster.urls(), durability)));
     let victim = cluster.masters().expect("masters")[0];
 
     // The load, with the kill in the middle (on a blocking thread: it waits for the process).
@@ -116,20 +163,26 @@ fn scenario(mut cluster: LocalCluster, lagging: bool) {
                             told.refusals += 1;
                             continue;
                         }
-                        Err(Failure::Backend(_)) => {
-                            told.failures += 1;
+                        Err(Failure::Backend(e)) => {
+                            told.failed(&e);
                             tokio::time::sleep(Duration::from_millis(20)).await;
                             continue;
                         }
                     };
+                    told.reserve_us.push(began.elapsed().as_micros() as u64);
                     told.reserved.push((id, lines));
+                    let confirming = Instant::now();
                     let confirmed = backend.confirm(id).await;
                     told.longest = told.longest.max(began.elapsed());
                     match confirmed {
-                        Ok(_) => told.confirmed.push((id, lines)),
+                        Ok(_) => {
+                            told.confirm_us
+                                .push(confirming.elapsed().as_micros() as u64);
+                            told.confirmed.push((id, lines));
+                        }
                         Err(Failure::Refused(_)) => told.refusals += 1,
-                        Err(Failure::Backend(_)) => {
-                            told.failures += 1;
+                        Err(Failure::Backend(e)) => {
+                            told.failed(&e);
                             tokio::time::sleep(Duration::from_millis(20)).await;
                         }
                     }
@@ -169,9 +222,10 @@ fn scenario(mut cluster: LocalCluster, lagging: bool) {
         .expect("the replica takes over and the cluster serves every slot");
     let recovered_in = recovering.elapsed();
 
-    // Audit through a fresh connection (the old one may still point at the dead node).
+    // Audit through a fresh connection (the old one may still point at the dead node), not
+    // waited for: the promoted replica has no replica of its own, so nothing on it could be.
     let audit = runtime.block_on(async {
-        let fresh = connect(cluster.urls()).await;
+        let fresh = connect(cluster.urls(), Durability::Async).await;
         clock.advance(TTL + Duration::from_secs(1));
         let mut healed = Err(String::new());
         for _ in 0..50 {
@@ -238,11 +292,22 @@ fn scenario(mut cluster: LocalCluster, lagging: bool) {
     let reserved: usize = told.iter().map(|t| t.reserved.len()).sum();
     let confirmed: usize = told.iter().map(|t| t.confirmed.len()).sum();
     let failures: usize = told.iter().map(|t| t.failures).sum();
+    let not_replicated: usize = told.iter().map(|t| t.not_replicated).sum();
+    let other_failure = told.iter().find_map(|t| t.other_failure.clone());
+    let mut reserve_us: Vec<u64> = told.iter().flat_map(|t| t.reserve_us.clone()).collect();
+    let mut confirm_us: Vec<u64> = told.iter().flat_map(|t| t.confirm_us.clone()).collect();
+    reserve_us.sort_unstable();
+    confirm_us.sort_unstable();
+    let mode = match durability {
+        Durability::Async => "async".to_owned(),
+        Durability::Replicas { count, timeout } => format!("WAIT {count} {}", timeout.as_millis()),
+        other => format!("{other:?}"),
+    };
     let refusals: usize = told.iter().map(|t| t.refusals).sum();
     let longest = told.iter().map(|t| t.longest).max().unwrap_or_default();
     println!(
-        "failover report, replica {} (3 masters + 3 replicas, {CLIENTS} clients, SIGKILL of one \
-         master)",
+        "failover report, {mode}, replica {} (3 masters + 3 replicas, {CLIENTS} clients, SIGKILL \
+         of one master)",
         if lagging {
             "lagging (cut off 0.8 s before the kill)"
         } else {
@@ -258,6 +323,19 @@ fn scenario(mut cluster: LocalCluster, lagging: bool) {
          backend failures seen by clients: {failures}; refusals: {refusals}; longest \
          reserve+confirm {longest:.1?}"
     );
+    println!(
+        "  of the failures, not acknowledged by the replicas in time: {not_replicated}; \
+         acknowledged reservations per second of load: {:.0}; reserve p50 {:.1} ms p99 {:.1} ms; \
+         confirm p50 {:.1} ms p99 {:.1} ms",
+        reserved as f64 / load.as_secs_f64(),
+        percentile_ms(&reserve_us, 0.50),
+        percentile_ms(&reserve_us, 0.99),
+        percentile_ms(&confirm_us, 0.50),
+        percentile_ms(&confirm_us, 0.99),
+    );
+    if let Some(e) = other_failure {
+        println!("  an example of the other failures: {e}");
+    }
     println!("  parts healed by the sweeper afterwards: {healed} reservations expired");
     println!(
         "  acknowledged confirms lost: {lost_confirms} ({unknown} of them reservations unknown \
@@ -268,4 +346,22 @@ fn scenario(mut cluster: LocalCluster, lagging: bool) {
         "  units sold to acknowledged buyers but not counted as sold (oversold): {oversold}; \
          items whose counts do not add up: {broken}; units still held after healing: {held}"
     );
+    if durability != Durability::Async {
+        assert_eq!(
+            (lost_confirms, reconfirmed, oversold),
+            (0, 0, 0),
+            "{mode}: every acknowledged confirm was on the replica that took over"
+        );
+    }
+}
+
+impl Told {
+    fn failed(&mut self, e: &RedisError) {
+        self.failures += 1;
+        if matches!(e, RedisError::NotReplicated { .. }) {
+            self.not_replicated += 1;
+        } else if self.other_failure.is_none() {
+            self.other_failure = Some(e.to_string());
+        }
+    }
 }
