@@ -33,7 +33,7 @@ pub const MAX_SKU_LEN: usize = 256;
 /// loaded in several calls.
 pub const MAX_LOAD_ENTRIES: usize = 1 << 24;
 
-/// Largest number of items [`Inventory::export_item_metrics`](crate::Inventory::export_item_metrics)
+/// Largest number of items `Inventory::export_item_metrics`
 /// labels one by one (feature `metrics`): each exported item is three labelled gauges, so this
 /// bounds the series one export adds to a recorder to 3 × 100. A larger request exports this many.
 pub const MAX_EXPORTED_ITEMS: usize = 100;
