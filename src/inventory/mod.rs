@@ -45,12 +45,7 @@ impl Inventory {
         lines: &[Line],
         ttl: Duration,
     ) -> Result<Receipt, ReserveError> {
-        let result = match self.inner.max_wait {
-            None => self.inner.reserve(cart, lines, ttl),
-            Some(wait) => park::bounded(Instant::now().checked_add(wait), || {
-                self.inner.reserve(cart, lines, ttl)
-            }),
-        };
+        let result = self.within_max_wait(|| self.inner.reserve(cart, lines, ttl));
         trace::reserved!(cart, lines, &result);
         result
     }
@@ -65,12 +60,7 @@ impl Inventory {
         lines: &[Line],
         ttl: Duration,
     ) -> Result<Receipt, ReserveError> {
-        let result = match self.inner.max_wait {
-            None => self.inner.set_cart(cart, lines, ttl),
-            Some(wait) => park::bounded(Instant::now().checked_add(wait), || {
-                self.inner.set_cart(cart, lines, ttl)
-            }),
-        };
+        let result = self.within_max_wait(|| self.inner.set_cart(cart, lines, ttl));
         trace::reserved!(cart, lines, &result);
         result
     }
@@ -103,16 +93,9 @@ impl Inventory {
         lines: &[Line],
         ttl: Duration,
     ) -> Result<Receipt, ReserveError> {
-        loop {
-            let attempt = park::bounded(Some(Instant::now()), || {
-                self.inner.reserve(cart, lines, ttl)
-            });
-            if !matches!(attempt, Err(ReserveError::Stock(TakeError::Busy { .. }))) {
-                trace::reserved!(cart, lines, &attempt);
-                return attempt;
-            }
-            YieldNow::default().await;
-        }
+        let result = until_decided(|| self.inner.reserve(cart, lines, ttl)).await;
+        trace::reserved!(cart, lines, &result);
+        result
     }
 
     /// [`set_cart`](Inventory::set_cart) for async code: never parks, as
@@ -123,15 +106,17 @@ impl Inventory {
         lines: &[Line],
         ttl: Duration,
     ) -> Result<Receipt, ReserveError> {
-        loop {
-            let attempt = park::bounded(Some(Instant::now()), || {
-                self.inner.set_cart(cart, lines, ttl)
-            });
-            if !matches!(attempt, Err(ReserveError::Stock(TakeError::Busy { .. }))) {
-                trace::reserved!(cart, lines, &attempt);
-                return attempt;
-            }
-            YieldNow::default().await;
+        let result = until_decided(|| self.inner.set_cart(cart, lines, ttl)).await;
+        trace::reserved!(cart, lines, &result);
+        result
+    }
+
+    /// Runs a take within the builder's [`max_wait`](InventoryBuilder::max_wait), if any.
+    #[inline]
+    fn within_max_wait<R>(&self, take: impl FnOnce() -> R) -> R {
+        match self.inner.max_wait {
+            None => take(),
+            Some(wait) => park::bounded(Instant::now().checked_add(wait), take),
         }
     }
 
@@ -314,5 +299,19 @@ impl Inventory {
     #[must_use]
     pub fn expiry_lag(&self) -> LagHistogram {
         self.inner.timer.lag()
+    }
+}
+
+/// Repeats `attempt` (a reserve or cart update) with no wait for requests in flight, yielding
+/// to the executor between attempts, until one decides.
+async fn until_decided(
+    attempt: impl Fn() -> Result<Receipt, ReserveError>,
+) -> Result<Receipt, ReserveError> {
+    loop {
+        let result = park::bounded(Some(Instant::now()), &attempt);
+        if !matches!(result, Err(ReserveError::Stock(TakeError::Busy { .. }))) {
+            return result;
+        }
+        YieldNow::default().await;
     }
 }
