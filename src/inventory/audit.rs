@@ -5,10 +5,8 @@
 //! chunks of consecutive ids without coordination. Both are bound by memory rather than by
 //! the loads: `levels` writes 40 bytes per item into a fresh vector (page faults, at millions
 //! of items, cost more than the reads), the audit reads a vector of held units beside the
-//! slots. So the split pays little, and only at size: measured on 2 cores (`DESIGN.md`, "7b.
-//! Bulk work"), [`Run::Auto`] spreads `levels` over rayon's pool from [`LEVELS_PARALLEL_FROM`]
-//! items and keeps the audit on the calling thread, where the parallel walk was never
-//! reliably faster.
+//! slots. So the split pays only at size: measured on 2 cores (`DESIGN.md`, "7b. Bulk work"),
+//! [`Run::Auto`] spreads both over rayon's pool from [`PARALLEL_FROM`] items.
 
 use crate::stock::catalog::Catalog;
 use crate::stock::slot::Slot;
@@ -217,17 +215,17 @@ impl Inventory {
 /// Items per parallel task: large enough that splitting costs little against the reads.
 const CHUNK: usize = 1 << 14;
 
-/// Catalog size from which [`Run::Auto`] builds [`Inventory::levels`] on rayon's pool: 2^22
-/// (about 4 million) items. Below it the parallel snapshot was no faster than the serial one;
-/// at 10 million items it was faster in every run (`DESIGN.md`, "7b. Bulk work").
-const LEVELS_PARALLEL_FROM: u32 = 1 << 22;
+/// Catalog size from which [`Run::Auto`] builds [`Inventory::levels`] and runs the audit on
+/// rayon's pool: 2^19 (524,288) items, between the sizes measured on a quiet 2-core machine
+/// where the split did not pay (10,000 items) and where both gained (1,000,000: `levels` 1.6-1.8x,
+/// audit 1.5-1.6x; `DESIGN.md`, "7b. Bulk work").
+const PARALLEL_FROM: usize = 1 << 19;
 
 /// How bulk work runs.
 #[doc(hidden)]
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Run {
-    /// The default, as measured: `levels` in parallel from [`LEVELS_PARALLEL_FROM`] items,
-    /// serial below; the audit serial.
+    /// The default, as measured: in parallel from [`PARALLEL_FROM`] items, serial below.
     Auto,
     /// On the calling thread.
     Serial,
@@ -235,20 +233,13 @@ pub enum Run {
     Parallel,
 }
 
-/// The bulk work a [`Run`] decides for.
-#[derive(Clone, Copy, Debug)]
-enum Work {
-    Levels { items: u32 },
-    Audit,
-}
-
 impl Run {
-    fn parallel(self, work: Work) -> bool {
-        match (self, work) {
-            (Run::Serial, _) => false,
-            (Run::Parallel, _) => true,
-            (Run::Auto, Work::Levels { items }) => items >= LEVELS_PARALLEL_FROM,
-            (Run::Auto, Work::Audit) => false,
+    /// Whether work over `items` items runs on rayon's pool.
+    fn parallel(self, items: usize) -> bool {
+        match self {
+            Run::Serial => false,
+            Run::Parallel => true,
+            Run::Auto => items >= PARALLEL_FROM,
         }
     }
 }
@@ -270,7 +261,7 @@ pub(crate) fn item_levels(slot: &Slot) -> ItemLevels {
 /// Every registered item's counts, by id.
 pub(crate) fn levels(catalog: &Catalog, run: Run) -> Vec<ItemLevels> {
     let items = catalog.len();
-    let parallel = run.parallel(Work::Levels { items });
+    let parallel = run.parallel(items as usize);
     let read = |index: u32| {
         item_levels(
             catalog
@@ -319,7 +310,7 @@ pub(crate) fn audit_items(stock: &Stock, held: &[i64], run: Run) -> Result<Total
         }
         Ok(totals)
     };
-    if !run.parallel(Work::Audit) {
+    if !run.parallel(held.len()) {
         return check(0, held);
     }
     let chunks: Vec<Result<Totals, AuditError>> = held
@@ -342,12 +333,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn auto_runs_levels_in_parallel_from_the_bound_and_the_audit_serially() {
-        let levels = |items| Work::Levels { items };
-        assert!(!Run::Auto.parallel(levels(LEVELS_PARALLEL_FROM - 1)));
-        assert!(Run::Auto.parallel(levels(LEVELS_PARALLEL_FROM)));
-        assert!(!Run::Auto.parallel(Work::Audit));
-        assert!(Run::Parallel.parallel(levels(1)) && Run::Parallel.parallel(Work::Audit));
-        assert!(!Run::Serial.parallel(levels(u32::MAX)) && !Run::Serial.parallel(Work::Audit));
+    fn auto_runs_in_parallel_from_the_bound() {
+        assert!(!Run::Auto.parallel(PARALLEL_FROM - 1));
+        assert!(Run::Auto.parallel(PARALLEL_FROM));
+        assert!(Run::Parallel.parallel(1) && !Run::Serial.parallel(usize::MAX));
     }
 }
