@@ -466,11 +466,28 @@ impl Slot {
         available(word) + self.hot().map_or(0, HotStock::available)
     }
 
-    /// Units available now (central and shards; not a snapshot across them while takes run).
+    /// Units available now, central and shards together. Not a snapshot while takes run,
+    /// but never more than the item had: the central word is read again after the shards,
+    /// and a change in between (a refill moving units from it to a shard, which the shard
+    /// read may already show) means reading again, up to a bound.
     pub(crate) fn available(&self) -> i64 {
         // Acquire: pairs with the Release of every stock-word update; as in `add_checked`,
         // units drained from a shard to this word are then not also read in the shard.
-        self.available_with(self.word.load(Ordering::Acquire))
+        let mut word = self.word.load(Ordering::Acquire);
+        if self.hot().is_none() {
+            return available(word);
+        }
+        for _ in 0..64 {
+            let total = self.available_with(word);
+            // Acquire: as above. The shard loads before it are Acquire, so it is not read
+            // before them.
+            let again = self.word.load(Ordering::Acquire);
+            if available(again) == available(word) {
+                return total;
+            }
+            word = again;
+        }
+        self.available_with(word)
     }
 
     /// Operations in flight (central and shards).
