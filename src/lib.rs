@@ -77,7 +77,8 @@
 //!
 //! # Progress
 //!
-//! Nothing on the reserve, confirm, release, extend or cart-update paths takes a lock. Every
+//! Nothing on the confirm, release or extend paths takes a lock, nor on the reserve and
+//! cart-update paths unless they find too little stock while a reservation is due (below). Every
 //! compare-and-swap loop is lock-free (a failed attempt means another thread succeeded). The
 //! one place a thread waits is the exact shortfall decision: when an item has too little
 //! available *and* operations in flight on it, the answer depends on them, so the thread waits
@@ -91,7 +92,9 @@
 //! call would wait, they yield to the executor and ask again. `expire_due` and the
 //! reaper take the timer's mutex; so does a reserve that finds too little stock while a
 //! reservation may be due, to expire what is due before refusing (the one lock a reserve can
-//! take; the timer's upkeep on the reserve path only ever `try_lock`s it).
+//! take; the timer's upkeep on the reserve path only ever `try_lock`s it). Such a reserve
+//! expires 64 reservations at a time, earliest deadlines first, and stops as soon as its take
+//! succeeds: what it expires is bounded by what is due, and usually by what it needs.
 //!
 //! Memory waiting for epoch reclamation is capped (about 10 MB, see [`Bounds`](#bounds)): above
 //! the cap, an operation that allocates (reserve, cart update, extend, partial release) yields
