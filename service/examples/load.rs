@@ -194,15 +194,16 @@ fn cart_items(seed: u64, items: u32) -> (usize, usize) {
     (a as usize, if b >= a { b + 1 } else { b } as usize)
 }
 
-/// One client over HTTP until `end`.
+/// One client over HTTP, on `connection`, until `end`. A request that fails on the connection
+/// counts as failed, and the client connects again (or stops if it cannot).
 async fn http_client(
     addr: SocketAddr,
+    mut connection: Client,
     client: usize,
     items: Arc<Vec<ItemId>>,
     end: Instant,
 ) -> Tally {
     let mut tally = Tally::new();
-    let mut connection = Client::connect(addr).await.expect("connect to the server");
     let mut n = 0u64;
     while Instant::now() < end {
         n += 1;
@@ -214,25 +215,23 @@ async fn http_client(
             ttl_ms: TTL.as_millis() as u64,
         };
         let start = Instant::now();
-        let reply = match connection.post("/reservations", &request).await {
-            Ok(reply) => reply,
-            Err(_) => {
-                tally.failed += 1;
-                continue;
-            }
-        };
+        let reply = connection.post("/reservations", &request).await;
         let reserved = Instant::now();
         tally.request.record(reserved - start);
-        if reply.status != 201 {
-            if reply.status == 409 {
+        let receipt = match reply {
+            Ok(reply) if reply.status == 201 => reply.json::<Receipt>().ok(),
+            Ok(reply) if reply.status == 409 => {
                 tally.refused += 1;
-            } else {
-                tally.failed += 1;
+                continue;
             }
-            continue;
-        }
-        let Ok(receipt) = reply.json::<Receipt>() else {
+            _ => None,
+        };
+        let Some(receipt) = receipt else {
             tally.failed += 1;
+            match Client::connect(addr).await {
+                Ok(again) => connection = again,
+                Err(_) => break,
+            }
             continue;
         };
         let path = format!("/reservations/{}/confirm", receipt.id);
@@ -244,7 +243,13 @@ async fn http_client(
                 tally.lifecycles += 1;
                 tally.lifecycle.record(done - start);
             }
-            _ => tally.failed += 1,
+            _ => {
+                tally.failed += 1;
+                match Client::connect(addr).await {
+                    Ok(again) => connection = again,
+                    Err(_) => break,
+                }
+            }
         }
     }
     tally
@@ -312,13 +317,18 @@ async fn run(
         .map(|client| {
             let (target, items, barrier) = (target.clone(), items.clone(), barrier.clone());
             tokio::spawn(async move {
-                // Connections are opened before the clock starts (inside http_client, before
-                // its first request, is too late for a fair start): wait, then run.
-                barrier.wait().await;
-                let end = Instant::now() + duration;
+                // Every client connects before the clock starts.
                 match target {
-                    Target::Http(addr) => http_client(addr, client, items, end).await,
+                    Target::Http(addr) => {
+                        let connection =
+                            Client::connect(addr).await.expect("connect to the server");
+                        barrier.wait().await;
+                        let end = Instant::now() + duration;
+                        http_client(addr, connection, client, items, end).await
+                    }
                     Target::InProcess(inventory) => {
+                        barrier.wait().await;
+                        let end = Instant::now() + duration;
                         in_process_client(inventory, client, items, end).await
                     }
                 }
@@ -335,7 +345,7 @@ async fn run(
 }
 
 fn row(mode: &str, clients: usize, tally: &Tally, seconds: f64) {
-    let requests = tally.request.total + tally.failed;
+    let requests = tally.request.total;
     println!(
         "| {mode} | {clients} | {} | {} | {} | {} | {} | {} | {} |",
         grouped((tally.lifecycles as f64 / seconds) as i64),
