@@ -82,11 +82,14 @@
 //! | 415 | `not_json` (no `content-type: application/json`) | |
 //! | 422 | `invalid_body` (JSON of the wrong shape), `invalid_line`, `empty_cart`, `too_many_lines`, `invalid_quantity`, `quantity_overflow`, `invalid_ttl`, `invalid_sku`, `overflow` | the offending values |
 //! | 500 | `audit_failed` | the item's counts |
-//! | 503 | `busy` (undecided, nothing taken; `Retry-After: 0`), `too_many_reservations`, `catalog_full` | `item` or `max` |
+//! | 503 | `too_many_reservations`, `catalog_full` | `max` |
 //!
 //! Confirming twice answers 200 with `"outcome": "already_confirmed"`, as the inventory does.
 //! Reserves and cart updates use [`Inventory::reserve_async`] and
-//! [`Inventory::set_cart_async`], which never park a worker thread of the runtime.
+//! [`Inventory::set_cart_async`], which never park a worker thread of the runtime and ask
+//! again until the answer is decided; so [`TakeError::Busy`](atomic_stock::TakeError::Busy),
+//! which [`ApiError::take`] maps to 503 `busy` with `Retry-After: 0`, is never an answer of
+//! these routes.
 
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms, unreachable_pub, missing_debug_implementations)]
