@@ -1302,19 +1302,16 @@ impl Backend for TigerBeetle {
         async move { self.release_some(id, &lines).await }
     }
 
-    fn extend_cart(
+    async fn extend_cart(
         &self,
         cart: CartId,
         ttl: Duration,
-    ) -> impl Future<Output = Result<Receipt, Failure<ReservationError, TigerBeetleError>>> + Send
-    {
-        async move {
-            if self.timeout(ttl).is_none() {
-                return Err(Failure::Refused(ReservationError::InvalidTtl { ttl }));
-            }
-            self.on_cart(cart, move |id| self.extend_reservation(id, ttl))
-                .await
+    ) -> Result<Receipt, Failure<ReservationError, TigerBeetleError>> {
+        if self.timeout(ttl).is_none() {
+            return Err(Failure::Refused(ReservationError::InvalidTtl { ttl }));
         }
+        self.on_cart(cart, move |id| self.extend_reservation(id, ttl))
+            .await
     }
 
     fn status(
