@@ -42,6 +42,10 @@ pub struct Cases {
     pub ops: usize,
     /// Seed of the first sequence (sequence `k` uses `seed + k`).
     pub seed: u64,
+    /// Whether sequences change the lines of live reservations (`set_cart`,
+    /// `release_lines`); off for a backend that does not offer them yet, whose sequences
+    /// reserve and release instead.
+    pub line_updates: bool,
 }
 
 impl Cases {
@@ -61,7 +65,21 @@ impl Cases {
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(cases);
-        Cases { cases, ops, seed }
+        Cases {
+            cases,
+            ops,
+            seed,
+            line_updates: true,
+        }
+    }
+
+    /// The same cases without `set_cart` and `release_lines`.
+    #[must_use]
+    pub fn without_line_updates(self) -> Self {
+        Cases {
+            line_updates: false,
+            ..self
+        }
     }
 }
 
@@ -162,7 +180,7 @@ impl Rng {
 
 /// A random sequence of the [`Backend`] verbs, with raw (sometimes invalid) arguments, as the
 /// in-process model test draws them.
-fn sequence(seed: u64, ops: usize, time: Time) -> Vec<Op> {
+fn sequence(seed: u64, ops: usize, time: Time, line_updates: bool) -> Vec<Op> {
     let mut rng = Rng(seed);
     let ttls: &[u64] = match time {
         Time::Driven => &DRIVEN_TTLS_MS,
@@ -193,14 +211,16 @@ fn sequence(seed: u64, ops: usize, time: Time) -> Vec<Op> {
             let kinds = if time == Time::Driven { 20 } else { 17 };
             match rng.below(kinds) {
                 0..=2 => Op::Reserve(cart, lines(&mut rng), ttl),
-                3 => Op::SetCart(cart, lines(&mut rng), ttl),
+                3 if line_updates => Op::SetCart(cart, lines(&mut rng), ttl),
+                3 => Op::Reserve(cart, lines(&mut rng), ttl),
                 4 | 5 => Op::Confirm(reference(&mut rng)),
                 6 => Op::ConfirmCart(cart),
                 7 | 8 => Op::Release(reference(&mut rng)),
                 9 => Op::ReleaseCart(cart),
                 10 => Op::Extend(reference(&mut rng), ttl),
                 11 => Op::ExtendCart(cart, ttl),
-                12 => Op::ReleaseLines(reference(&mut rng), lines(&mut rng)),
+                12 if line_updates => Op::ReleaseLines(reference(&mut rng), lines(&mut rng)),
+                12 => Op::Release(reference(&mut rng)),
                 13 => Op::Restock(
                     rng.below(u64::from(ITEMS) + 1) as u32,
                     rng.below(6) as i64 - 1,
@@ -409,7 +429,7 @@ where
     let mut name = String::new();
     for case in 0..cases.cases {
         let seed = cases.seed.wrapping_add(case as u64);
-        let ops = sequence(seed, cases.ops, time);
+        let ops = sequence(seed, cases.ops, time, cases.line_updates);
         let mut run = Run::new(make, time).await;
         if name.is_empty() {
             name = run.backend.name().to_string();
