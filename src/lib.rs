@@ -221,7 +221,9 @@ pub use integrations::reaper_task::REAPER_TASK_BATCH;
 #[doc(hidden)]
 pub use inventory::audit::Run;
 pub use inventory::engine::ReservationEngine;
-pub use inventory::{AuditError, AuditReport, Inventory, InventoryBuilder, ItemLevels};
+pub use inventory::{
+    AuditError, AuditReport, Inventory, InventoryBuilder, ItemLevels, WaitForStock,
+};
 pub use reservation::{
     CartId, Confirmation, Receipt, ReservationError, ReservationId, ReservationInfo,
     ReservationState, ReserveError,
