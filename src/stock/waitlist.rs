@@ -18,7 +18,7 @@
 //! and the wake path of an armed word take those mutexes, never a plain reserve.
 
 use crate::stock::park::WAITERS;
-use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use crate::sync::Mutex;
 use crossbeam_utils::CachePadded;
 use std::task::Waker;
@@ -67,6 +67,9 @@ struct Table {
     /// The next ticket (arrival order). Only the value matters: the buckets' mutexes order
     /// the queues.
     tickets: std::sync::atomic::AtomicU64,
+    /// Waiters queued now, in any bucket: a wake-up with none (an armed word whose waiters
+    /// left, or a word only threads are parked on) takes no mutex.
+    queued: AtomicUsize,
 }
 
 impl Table {
@@ -82,6 +85,7 @@ fn table() -> &'static Table {
     static TABLE: Table = Table {
         buckets: [const { CachePadded::new(Mutex::new(Bucket { queued: Vec::new() })) }; BUCKETS],
         tickets: std::sync::atomic::AtomicU64::new(0),
+        queued: AtomicUsize::new(0),
     };
     &TABLE
 }
@@ -92,6 +96,7 @@ fn table() -> &'static Table {
         static ref TABLE: Table = Table {
             buckets: std::array::from_fn(|_| CachePadded::new(Mutex::new(Bucket::default()))),
             tickets: std::sync::atomic::AtomicU64::new(0),
+            queued: AtomicUsize::new(0),
         };
     }
     &TABLE
@@ -113,6 +118,9 @@ impl Registration {
         let table = table();
         // Relaxed: a counter; each bucket's mutex orders the queue it is inserted in.
         let ticket = table.tickets.fetch_add(1, Ordering::Relaxed);
+        // Relaxed: sequenced before the waiter arms a word (a Release), which is what makes it
+        // visible to the `wake` that the armed word triggers (see there).
+        table.queued.fetch_add(1, Ordering::Relaxed);
         for &key in &keys {
             let mut bucket = crate::sync::lock(table.bucket(key));
             let at = bucket.position(ticket, key);
@@ -169,6 +177,8 @@ impl Registration {
                 bucket.queued.shrink_to(len * 2);
             }
         }
+        // Relaxed: a count; a waiter gone from every queue needs no wake-up.
+        table.queued.fetch_sub(1, Ordering::Relaxed);
         // Woken after the buckets' mutexes are released: a waker may run arbitrary code.
         for waker in next {
             waker.wake();
@@ -192,8 +202,15 @@ pub(crate) fn arm(word: &AtomicU64) {
 /// [`park::wake`](crate::stock::park::wake) for any word that had [`WAITERS`] set; the keys of
 /// shard words and of words that only threads parked on have no queue).
 pub(crate) fn wake(key: usize) {
+    let table = table();
+    // Relaxed: `park::wake` Acquired the armed word, which synchronizes with the arming
+    // waiter's Release `fetch_or`, and that waiter counted itself before it armed; so while
+    // it is queued this reads at least 1 (every waiter's decrement follows its own increment).
+    if table.queued.load(Ordering::Relaxed) == 0 {
+        return;
+    }
     let head = {
-        let bucket = crate::sync::lock(table().bucket(key));
+        let bucket = crate::sync::lock(table.bucket(key));
         bucket.head(key).map(|q| q.waker.clone())
     };
     if let Some(waker) = head {

@@ -3,7 +3,8 @@
 //! `Pending` must have been woken once the release (or restock) is done, and then gets the
 //! unit; one that did not wait got it at once. Removing the second try after arming the item
 //! makes the model fail (the release lands between the failed try and the arming, sees no
-//! WAITERS bit, and wakes no one).
+//! WAITERS bit, and wakes no one); so does weakening the Acquire `fetch_and` in `park::wake`
+//! to Relaxed (the giver's `waitlist::wake` may then read no waiter queued).
 //!
 //! Run with `RUSTFLAGS="--cfg loom --cfg crossbeam_loom" cargo test --release --lib loom_wait`;
 //! preemption bound 2 (`LOOM_MAX_PREEMPTIONS` overrides it).
