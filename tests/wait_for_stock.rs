@@ -397,3 +397,54 @@ fn every_waiter_is_served_as_stock_arrives() {
     );
     inventory.audit().unwrap();
 }
+
+/// Waiters on an item contended enough to be spread over per-shard stock (its units then come
+/// back to shards rather than to the item's central word): all are served, and the stock is
+/// whole at the end.
+#[test]
+fn waiters_on_a_contended_item_are_all_served() {
+    const TASKS: u64 = 8;
+    const ROUNDS: u64 = 20;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let inventory = Arc::new(Inventory::builder().shards(4).build());
+    let hot = inventory.register_item(64).unwrap();
+    let churn: Vec<_> = (0..2u64)
+        .map(|thread| {
+            let inventory = inventory.clone();
+            std::thread::spawn(move || {
+                for round in 0..20_000u64 {
+                    let cart = CartId::new(1_000_000 + thread * 100_000 + round);
+                    if let Ok(receipt) = inventory.reserve(cart, &[Line::new(hot, 1)], TTL) {
+                        inventory.release(receipt.id).unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let inventory = inventory.clone();
+            runtime.spawn(async move {
+                let lines = [Line::new(hot, 16)];
+                for round in 0..ROUNDS {
+                    let cart = CartId::new(task * ROUNDS + round);
+                    let receipt = inventory.reserve_waiting(cart, &lines, TTL).await.unwrap();
+                    tokio::task::yield_now().await;
+                    inventory.release(receipt.id).unwrap();
+                }
+            })
+        })
+        .collect();
+    for thread in churn {
+        thread.join().unwrap();
+    }
+    for task in tasks {
+        runtime.block_on(task).unwrap();
+    }
+    assert_eq!(inventory.item(hot).unwrap().available, 64);
+    assert_eq!(inventory.live_reservations(), 0);
+    inventory.audit().unwrap();
+}
