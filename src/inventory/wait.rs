@@ -37,7 +37,9 @@ impl Inventory {
     ///   [`TakeError::Delisted`].
     ///
     /// The future works on any executor (it uses only [`std::task::Waker`]) and never parks
-    /// the executor's thread; the plain reserve paths pay nothing for it.
+    /// the executor's thread; the plain reserve paths pay nothing for it. Its queue entries
+    /// go when it completes or is dropped; a future leaked without being dropped
+    /// (`mem::forget`) stays queued, ahead of everyone who queued after it on its items.
     ///
     /// ```
     /// use atomic_stock::{CartId, Inventory, Line};
