@@ -186,6 +186,9 @@ pub enum ReserveError {
         /// The limit.
         max: u64,
     },
+    /// A waiting reserve's deadline passed before every line could be had (see
+    /// `Inventory::reserve_waiting_until`, feature `tokio`); nothing was taken.
+    WaitTimedOut,
 }
 
 impl From<TakeError> for ReserveError {
@@ -213,6 +216,9 @@ impl fmt::Display for ReserveError {
             ReserveError::InvalidTtl { ttl } => write!(f, "invalid time to live {ttl:?}"),
             ReserveError::TooManyReservations { max } => {
                 write!(f, "too many live reservations (limit {max})")
+            }
+            ReserveError::WaitTimedOut => {
+                write!(f, "the wait for stock ended at its deadline; nothing taken")
             }
         }
     }
