@@ -71,8 +71,7 @@ impl Engine {
     pub(crate) async fn settle_parts(&self, parts: &[Part], sold: bool) -> Result<(), RedisError> {
         let outcome = if sold { "sold" } else { "return" };
         let settles = parts.iter().map(|part| {
-            let mut keys = vec![self.keys.parts(part.shard), self.keys.due(part.shard)];
-            keys.extend(part.lines.iter().map(|l| self.keys.item(l.item)));
+            let keys = self.keys.part(part.shard, &part.lines);
             let args = [part.attempt.to_string(), outcome.to_owned()];
             async move { self.run(&self.scripts.settle, &keys, &args).await }
         });
@@ -80,14 +79,15 @@ impl Engine {
         Ok(())
     }
 
-    /// Moves the deadline hints of `parts` to `deadline`.
+    /// Moves the deadline hints of `parts`, all of a committed reservation, to `deadline`,
+    /// and firms those taken tentatively (see `touch.lua`).
     pub(crate) async fn touch_parts(
         &self,
         parts: &[Part],
         deadline: u64,
     ) -> Result<(), RedisError> {
         let touches = parts.iter().map(|part| {
-            let keys = [self.keys.due(part.shard)];
+            let keys = self.keys.part(part.shard, &part.lines);
             let args = [part.attempt.to_string(), deadline.to_string()];
             async move {
                 self.invoke(&self.scripts.touch, &keys, &args, self.durability)

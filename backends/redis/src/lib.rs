@@ -86,7 +86,10 @@ mod reserve;
 mod scripts;
 mod sweep;
 
-pub use backend::{RedisCluster, RedisClusterBuilder, DEFAULT_SHARDS, MAX_PARTS, MAX_SHARDS};
+pub use backend::{
+    RedisCluster, RedisClusterBuilder, DEFAULT_SHARDS, DEFAULT_TENTATIVE_LEASE, MAX_PARTS,
+    MAX_SHARDS,
+};
 pub use durability::Durability;
 pub use error::RedisError;
 pub use local_cluster::LocalCluster;
