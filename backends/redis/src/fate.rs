@@ -79,7 +79,7 @@ impl Engine {
         Ok(())
     }
 
-    /// Moves the deadline hints of `parts`, all of a committed reservation, to `deadline`,
+    /// Moves the deadline hints of `parts` (none to be given back for a shortfall) to `deadline`,
     /// and firms those taken tentatively (see `touch.lua`).
     pub(crate) async fn touch_parts(
         &self,

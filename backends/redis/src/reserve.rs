@@ -14,8 +14,8 @@
 //! back (the item's `tentative` count, changed in the same script as `available`). A take that
 //! finds too little available while enough units are on their way back does not answer
 //! "short": it gives back its own parts, waits (bounded backoff) and takes again, until the
-//! units are given back (then it gets them) or firmed by their attempt's commit (then the
-//! shortfall is real). A refusal is thus answered only when, in one script, the units were
+//! units are given back (then it gets them) or firmed, once every shard of their attempt is
+//! taken (then the shortfall is real). A refusal is thus answered only when, in one script, the units were
 //! neither available nor on their way back. A tentative part outlives its lease only if its
 //! caller died or stalled; the waiting taker then sweeps the shard, which aborts that attempt
 //! and gives the part back (see `sweep.rs`).
@@ -351,12 +351,24 @@ impl Engine {
             self.outcome_memory_ms.to_string(),
             self.attempt_memory_ms().to_string(),
         ];
-        // If the answer is lost, the guard heals the parts through the home shard, which knows
-        // whether this commit happened.
-        let reply = self
-            .run(&self.scripts.commit, &self.keys.home(cart), &args)
-            .await
-            .map_err(Failure::Backend)?;
+        // Every shard's take succeeded, so no part of this attempt will be given back for a
+        // shortfall: the tentative parts (all but the last) are firmed now, concurrently with
+        // the commit, at no extra round trip. Only a commit that refuses or finds the attempt
+        // aborted (rare: limits, or a deadline or lease that passed) gives them back, as it
+        // does the last part, which was never tentative.
+        let tentative = taken
+            .parts
+            .split_last()
+            .map(|(_, earlier)| earlier.to_vec())
+            .unwrap_or_default();
+        // If the commit's answer is lost, the guard heals the parts through the home shard,
+        // which knows whether this commit happened.
+        let home = self.keys.home(cart);
+        let (reply, firmed) = tokio::join!(
+            self.run(&self.scripts.commit, &home, &args),
+            self.touch_parts(&tentative, deadline)
+        );
+        let reply = reply.map_err(Failure::Backend)?;
         let code = reply.code().map_err(Failure::Backend)?;
         if code == 1 {
             taken.give_back().await.map_err(Failure::Backend)?;
@@ -388,14 +400,10 @@ impl Engine {
             taken.give_back().await.map_err(Failure::Backend)?;
             return Err(refusal);
         }
-        // Committed: the tentative parts (all but the last) are never given back for a
-        // shortfall now; they are firmed below with the touches, before the reserve answers.
-        let tentative: Vec<Part> = taken
-            .parts
-            .split_last()
-            .map(|(_, earlier)| earlier.to_vec())
-            .unwrap_or_default();
         taken.disarm();
+        // A firm that failed leaves the parts tentative: the sweeper firms them when their
+        // lease passes. The caller is told, as for any step of a call that failed.
+        firmed.map_err(Failure::Backend)?;
         let seq: u64 = reply
             .text(1)
             .ok()
@@ -403,13 +411,10 @@ impl Engine {
             .ok_or_else(|| Failure::Backend(RedisError::Protocol("commit: bad seq".into())))?;
         let expired =
             parse_parts(&reply.text(2).map_err(Failure::Backend)?).map_err(Failure::Backend)?;
-        let mut moved =
+        let moved =
             parse_parts(&reply.text(3).map_err(Failure::Backend)?).map_err(Failure::Backend)?;
-        moved.extend(tentative);
         // The cart's previous reservation expired here: its stock comes back. The live one's
-        // older parts follow the new deadline, and this attempt's tentative parts are firmed
-        // (their hint is already the deadline). If this process dies before the touches, the
-        // sweeper firms the tentative parts when their lease passes.
+        // older parts follow the new deadline.
         let (settled, touched) = tokio::join!(
             self.settle_parts(&expired, false),
             self.touch_parts(&moved, deadline)

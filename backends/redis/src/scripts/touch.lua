@@ -1,10 +1,10 @@
--- touch.lua: a part of a committed reservation: moves its deadline hint (after an extend, a
--- reserve that added lines to the cart's reservation and so moved its deadline, a sweeper that
--- found it live, or the commit of the attempt that took it), and firms it if it was taken
--- tentatively (take.lua): its units leave the items' `tentative` count, because a committed
--- part is never given back for a shortfall, so a taker short of them may answer "short". The
--- hint only tells the sweeper when to ask the reservation's home shard; the deadline itself
--- lives in the cart record.
+-- touch.lua: a part that will not be given back for a shortfall: one of a committed
+-- reservation, or of an attempt whose every part is taken (its commit runs concurrently).
+-- Moves its deadline hint (after an extend, a reserve that added lines to the cart's
+-- reservation and so moved its deadline, or a sweeper that found it live), and firms it if it
+-- was taken tentatively (take.lua): its units leave the items' `tentative` count, so a taker
+-- short of them may answer "short". The hint only tells the sweeper when to ask the
+-- reservation's home shard; the deadline itself lives in the cart record.
 --
 -- KEYS[1]     {ns:s}:parts      hash: attempt -> "home|cart|i=q;i=q"
 -- KEYS[2]     {ns:s}:due        sorted set of this shard's part deadlines
