@@ -7,6 +7,7 @@
 //! settles it the same way (see `sweep.rs`). Until then the item counts show the units as held.
 
 use crate::backend::Engine;
+use crate::durability::Durability;
 use crate::error::RedisError;
 use crate::part::{parse_parts, Part};
 use crate::reply::Reply;
@@ -80,17 +81,37 @@ impl Engine {
     }
 
     /// Moves the deadline hints of `parts` (none to be given back for a shortfall) to `deadline`,
-    /// and firms those taken tentatively (see `touch.lua`).
+    /// and firms those taken tentatively (see `touch.lua`). Acknowledged as the backend's
+    /// [`Durability`](crate::Durability) asks.
     pub(crate) async fn touch_parts(
         &self,
         parts: &[Part],
         deadline: u64,
     ) -> Result<(), RedisError> {
+        self.touch_parts_as(parts, deadline, self.durability).await
+    }
+
+    /// [`touch_parts`](Self::touch_parts) for the tentative parts of an attempt whose every
+    /// shard is taken, beside its commit: never waited for. A firm lost in a failover leaves
+    /// the part tentative, which costs a waiting taker time, never a wrong answer: the sweeper
+    /// firms it when its lease passes. Waiting would hold the master's connection for a `WAIT`
+    /// on every cross-shard reserve.
+    pub(crate) async fn firm_parts(&self, parts: &[Part], deadline: u64) -> Result<(), RedisError> {
+        self.touch_parts_as(parts, deadline, Durability::Async)
+            .await
+    }
+
+    async fn touch_parts_as(
+        &self,
+        parts: &[Part],
+        deadline: u64,
+        durability: Durability,
+    ) -> Result<(), RedisError> {
         let touches = parts.iter().map(|part| {
             let keys = self.keys.part(part.shard, &part.lines);
             let args = [part.attempt.to_string(), deadline.to_string()];
             async move {
-                self.invoke(&self.scripts.touch, &keys, &args, self.durability)
+                self.invoke(&self.scripts.touch, &keys, &args, durability)
                     .await
                     .map(drop)
             }

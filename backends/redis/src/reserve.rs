@@ -366,7 +366,7 @@ impl Engine {
         let home = self.keys.home(cart);
         let (reply, firmed) = tokio::join!(
             self.run(&self.scripts.commit, &home, &args),
-            self.touch_parts(&tentative, deadline)
+            self.firm_parts(&tentative, deadline)
         );
         let reply = reply.map_err(Failure::Backend)?;
         let code = reply.code().map_err(Failure::Backend)?;
