@@ -23,6 +23,10 @@
 //! - [`concurrent_audit`]: many tasks reserving, confirming, releasing, extending and expiring
 //!   over a few scarce items at once; at the end, every unit sold is a confirm some task was
 //!   told succeeded, and nothing else is missing.
+//! - [`linearizability`]: short concurrent histories over two items (reserves of one or both,
+//!   confirms, releases, restocks), each required to be explained by a sequential order of
+//!   the model that respects real time (a Wing & Gong search). Not in [`run_all`]: a backend
+//!   runs it where it promises linearizable answers.
 //! - After every test, the conservation [`audit`]: for every item
 //!   `available + held + sold = received`, and `held` equals the units of the reservations the
 //!   test itself knows to be live.
@@ -44,9 +48,13 @@
 #![cfg_attr(not(feature = "suite"), allow(rustdoc::broken_intra_doc_links))]
 
 pub mod harness;
+#[cfg(feature = "suite")]
+mod linear;
 pub mod spec;
 #[cfg(feature = "suite")]
 mod suite;
 
+#[cfg(feature = "suite")]
+pub use linear::linearizability;
 #[cfg(feature = "suite")]
 pub use suite::{audit, bad_input, concurrent_audit, model, races, run_all, Cases, Setup, Time};

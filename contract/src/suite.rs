@@ -162,10 +162,10 @@ const WALL_MAX_TTL_MS: u64 = 3_600_000;
 const WALL_TTLS_MS: [u64; 5] = [0, 600_000, 1_200_000, 1_800_000, WALL_MAX_TTL_MS + 1];
 
 /// splitmix64: small, seedable, and good enough to pick operations.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -173,7 +173,7 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
 }

@@ -2,7 +2,9 @@
 //! backend is held to.
 
 use atomic_stock::Inventory;
-use atomic_stock_contract::{bad_input, concurrent_audit, model, races, Cases, Setup, Time};
+use atomic_stock_contract::{
+    bad_input, concurrent_audit, linearizability, model, races, Cases, Setup, Time,
+};
 use std::future::{ready, Ready};
 
 /// One shard, every finished outcome remembered (the model remembers them all), the suite's
@@ -36,6 +38,11 @@ async fn contract_races() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn contract_concurrent_audit() {
     concurrent_audit(&inventory, Time::Driven, 16, 2_000).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn contract_linearizability() {
+    linearizability(&inventory, 300, 3, 5).await;
 }
 
 /// The suite as a backend without a driven clock sees it (what TigerBeetle runs).

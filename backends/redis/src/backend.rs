@@ -33,6 +33,9 @@ pub const MAX_SHARDS: u32 = 1024;
 /// [`ReserveError::TooManyReservations`] (whose `max` is then this bound).
 pub const MAX_PARTS: u32 = 64;
 
+/// Default of [`RedisClusterBuilder::tentative_lease`].
+pub const DEFAULT_TENTATIVE_LEASE: Duration = Duration::from_secs(2);
+
 /// Most due parts the sweeper reads from one shard per script call.
 pub(crate) const SWEEP_BATCH: u32 = 128;
 
@@ -47,6 +50,7 @@ pub struct RedisClusterBuilder {
     max_reservations: u64,
     outcome_memory: Duration,
     durability: Durability,
+    tentative_lease: Duration,
 }
 
 impl RedisClusterBuilder {
@@ -99,6 +103,20 @@ impl RedisClusterBuilder {
     #[must_use]
     pub fn outcome_memory(mut self, memory: Duration) -> Self {
         self.outcome_memory = memory;
+        self
+    }
+
+    /// How long a cross-shard reserve may hold units tentatively (default
+    /// [`DEFAULT_TENTATIVE_LEASE`]): the parts it takes before its last shard are given back if
+    /// a later shard is short, so until it commits, a taker short of those units waits for them
+    /// instead of answering "short". A part still tentative after this long belongs to a caller
+    /// that died or stalled: the sweeper (or a waiting taker) aborts its attempt and gives it
+    /// back (a stalled caller then takes again). A taker waits at most this long plus one
+    /// second, then answers with the shortfall it sees. Measured on the backend's clock; at
+    /// least 1 ms.
+    #[must_use]
+    pub fn tentative_lease(mut self, lease: Duration) -> Self {
+        self.tentative_lease = lease.max(Duration::from_millis(1));
         self
     }
 
@@ -162,6 +180,7 @@ impl RedisClusterBuilder {
                 max_ttl: self.max_ttl,
                 max_live_per_shard: self.max_reservations.div_ceil(u64::from(self.shards)),
                 outcome_memory_ms: self.outcome_memory.as_millis() as u64,
+                tentative_lease: self.tentative_lease,
                 durability: self.durability,
             }),
         })
@@ -192,6 +211,7 @@ pub(crate) struct Engine {
     pub(crate) max_ttl: Duration,
     pub(crate) max_live_per_shard: u64,
     pub(crate) outcome_memory_ms: u64,
+    pub(crate) tentative_lease: Duration,
     pub(crate) durability: Durability,
 }
 
@@ -224,6 +244,7 @@ impl RedisCluster {
             max_reservations: 1 << 24,
             outcome_memory: Duration::from_secs(24 * 3600),
             durability: Durability::Async,
+            tentative_lease: DEFAULT_TENTATIVE_LEASE,
         }
     }
 }
@@ -476,21 +497,26 @@ impl Engine {
     }
 
     /// An item's counts, read in one command (so they are consistent with each other).
+    /// `in_flight` counts the units of `held` taken tentatively (see `take.lua`).
     pub(crate) async fn levels(&self, item: ItemId) -> Result<Option<ItemLevels>, RedisError> {
         let mut conn = self.conn.clone();
         let fields: Vec<Option<i64>> = redis::cmd("HMGET")
             .arg(self.keys.item(item))
-            .arg(&["available", "held", "sold", "received"])
+            .arg(&["available", "held", "sold", "received", "tentative"])
             .query_async(&mut conn)
             .await?;
         match fields.as_slice() {
-            [Some(available), Some(held), Some(sold), Some(received)] => Ok(Some(ItemLevels {
-                available: *available,
-                in_flight: 0,
-                held: *held,
-                sold: *sold,
-                received: *received,
-            })),
+            [Some(available), Some(held), Some(sold), Some(received), tentative] => {
+                Ok(Some(ItemLevels {
+                    available: *available,
+                    // Units of `held` taken by cross-shard reserves still being made (the field is
+                    // absent until an item's first tentative take).
+                    in_flight: tentative.unwrap_or(0),
+                    held: *held,
+                    sold: *sold,
+                    received: *received,
+                }))
+            }
             _ => Ok(None),
         }
     }

@@ -7,6 +7,7 @@
 //! settles it the same way (see `sweep.rs`). Until then the item counts show the units as held.
 
 use crate::backend::Engine;
+use crate::durability::Durability;
 use crate::error::RedisError;
 use crate::part::{parse_parts, Part};
 use crate::reply::Reply;
@@ -96,8 +97,7 @@ impl Engine {
     pub(crate) async fn settle_parts(&self, parts: &[Part], sold: bool) -> Result<(), RedisError> {
         let outcome = if sold { "sold" } else { "return" };
         let settles = parts.iter().map(|part| {
-            let mut keys = vec![self.keys.parts(part.shard), self.keys.due(part.shard)];
-            keys.extend(part.lines.iter().map(|l| self.keys.item(l.item)));
+            let keys = self.keys.part(part.shard, &part.lines);
             let args = [part.attempt.to_string(), outcome.to_owned()];
             async move { self.run(&self.scripts.settle, &keys, &args).await }
         });
@@ -105,17 +105,38 @@ impl Engine {
         Ok(())
     }
 
-    /// Moves the deadline hints of `parts` to `deadline`.
+    /// Moves the deadline hints of `parts` (none to be given back for a shortfall) to `deadline`,
+    /// and firms those taken tentatively (see `touch.lua`). Acknowledged as the backend's
+    /// [`Durability`](crate::Durability) asks.
     pub(crate) async fn touch_parts(
         &self,
         parts: &[Part],
         deadline: u64,
     ) -> Result<(), RedisError> {
+        self.touch_parts_as(parts, deadline, self.durability).await
+    }
+
+    /// [`touch_parts`](Self::touch_parts) for the tentative parts of an attempt whose every
+    /// shard is taken, beside its commit: never waited for. A firm lost in a failover leaves
+    /// the part tentative, which costs a waiting taker time, never a wrong answer: the sweeper
+    /// firms it when its lease passes. Waiting would hold the master's connection for a `WAIT`
+    /// on every cross-shard reserve.
+    pub(crate) async fn firm_parts(&self, parts: &[Part], deadline: u64) -> Result<(), RedisError> {
+        self.touch_parts_as(parts, deadline, Durability::Async)
+            .await
+    }
+
+    async fn touch_parts_as(
+        &self,
+        parts: &[Part],
+        deadline: u64,
+        durability: Durability,
+    ) -> Result<(), RedisError> {
         let touches = parts.iter().map(|part| {
-            let keys = [self.keys.due(part.shard)];
+            let keys = self.keys.part(part.shard, &part.lines);
             let args = [part.attempt.to_string(), deadline.to_string()];
             async move {
-                self.invoke(&self.scripts.touch, &keys, &args, self.durability)
+                self.invoke(&self.scripts.touch, &keys, &args, durability)
                     .await
                     .map(drop)
             }

@@ -6,14 +6,16 @@
 //!
 //! - Item `i` lives on shard `i mod shards`: `{ns:s}:item:<i>`, a hash of `available`, `held`,
 //!   `sold`, `received`.
-//! - Each shard keeps the parts of reservations taken from its items, `{ns:s}:parts`, and
-//!   their deadline hints, `{ns:s}:due`.
+//! - Item `i`'s hash also counts, in `tentative`, the units of `held` taken by parts that may
+//!   still be given back (see `take.lua`).
+//! - Each shard keeps the parts of reservations taken from its items, `{ns:s}:parts`, their
+//!   deadline hints, `{ns:s}:due`, and the leases of its tentative parts, `{ns:s}:tentative`.
 //! - Cart `c` is homed on shard `mix(c) mod shards`: its live reservation `{ns:h}:cart:<c>`,
 //!   and the home shard's memory of finished reservations and of attempts.
 //! - `{ns:g}:items` counts item ids handed out, `{ns:g}:skus` maps SKUs to them;
 //!   `{ns:g}:clients` numbers client instances.
 
-use atomic_stock::{CartId, ItemId};
+use atomic_stock::{CartId, ItemId, Line};
 
 /// Key names of one namespace.
 #[derive(Clone, Debug)]
@@ -62,6 +64,17 @@ impl Keys {
 
     pub(crate) fn due(&self, shard: u32) -> String {
         format!("{}:due", self.tag(shard))
+    }
+
+    pub(crate) fn tentative(&self, shard: u32) -> String {
+        format!("{}:tentative", self.tag(shard))
+    }
+
+    /// The keys `settle.lua` and `touch.lua` take for a part on `shard` with these lines.
+    pub(crate) fn part(&self, shard: u32, lines: &[Line]) -> Vec<String> {
+        let mut keys = vec![self.parts(shard), self.due(shard), self.tentative(shard)];
+        keys.extend(lines.iter().map(|l| self.item(l.item)));
+        keys
     }
 
     /// The five keys every home-shard script takes (see `home.lua`), in order.

@@ -14,7 +14,10 @@
 //! - **Reserve** is the in-process all-or-nothing take lifted one level: the cart's lines are
 //!   grouped by shard and taken one shard at a time in ascending shard order (`take.lua`, all
 //!   the shard's lines or none); on the first shortfall the parts already taken are given back
-//!   (compensation), what is due is expired, and the take runs once more. Then the cart's
+//!   (compensation), what is due is expired, and the take runs once more. Every part but the
+//!   last is taken *tentatively* (its units counted as possibly on their way back, firmed once
+//!   every shard is taken), and a take short of units that are on their way back waits for
+//!   them instead of answering "short". Then the cart's
 //!   *home shard* commits the attempt (`commit.lua`): it becomes the cart's reservation, or is
 //!   added to the cart's live one, as in the in-process engine.
 //! - **Confirm, release, extend and expiry** are decided on the home shard, in the cart record,
@@ -34,9 +37,13 @@
 //! # Guarantees
 //!
 //! - **All or nothing, across shards**: a reserve that returns `Ok` holds every line; one that
-//!   is refused holds nothing once it returns (its parts were given back). *During* a
-//!   cross-shard reserve, other callers may see some of its units held and be refused for
-//!   them: the take is atomic per shard, not across shards (the price of not locking).
+//!   is refused holds nothing once it returns (its parts were given back).
+//! - **No phantom shortfall, across shards**: a reserve is refused for a shortfall only if, in
+//!   one script on the item's shard, the units were neither available nor held tentatively by
+//!   a cross-shard reserve still being made; otherwise it waits for them (at most
+//!   [`tentative_lease`](RedisClusterBuilder::tentative_lease) + 1 s: a dead caller's
+//!   tentative units come back when its lease passes). A reserve refused by its commit (a
+//!   limit, or an attempt aborted past its deadline) held its units for that round trip.
 //! - **Exactly once**: a reservation's fate is decided once, in one script on its home shard;
 //!   its stock is sold or returned once (each part settles once).
 //! - **Time**: deadlines are whole milliseconds (a time to live is rounded up), computed by
@@ -86,7 +93,10 @@ mod reserve;
 mod scripts;
 mod sweep;
 
-pub use backend::{RedisCluster, RedisClusterBuilder, DEFAULT_SHARDS, MAX_PARTS, MAX_SHARDS};
+pub use backend::{
+    RedisCluster, RedisClusterBuilder, DEFAULT_SHARDS, DEFAULT_TENTATIVE_LEASE, MAX_PARTS,
+    MAX_SHARDS,
+};
 pub use durability::Durability;
 pub use error::RedisError;
 pub use local_cluster::LocalCluster;

@@ -9,6 +9,17 @@
 //!    reservation, or is added to its live one. Only the commit makes the parts count; until
 //!    then they are an attempt.
 //!
+//! No phantom shortfall: every part but an attempt's last is taken *tentatively* (`take.lua`):
+//! a later shard's shortfall would give it back, so its units are counted as on their way
+//! back (the item's `tentative` count, changed in the same script as `available`). A take that
+//! finds too little available while enough units are on their way back does not answer
+//! "short": it gives back its own parts, waits (bounded backoff) and takes again, until the
+//! units are given back (then it gets them) or firmed, once every shard of their attempt is
+//! taken (then the shortfall is real). A refusal is thus answered only when, in one script, the units were
+//! neither available nor on their way back. A tentative part outlives its lease only if its
+//! caller died or stalled; the waiting taker then sweeps the shard, which aborts that attempt
+//! and gives the part back (see `sweep.rs`).
+//!
 //! Compensation is structural: the parts taken are held by a [`Taken`] guard. On a refusal
 //! they are given back before the error returns. If the caller is cancelled or the commit's
 //! answer is lost, the guard's `Drop` (or, if there is no runtime, the sweeper at the
@@ -25,11 +36,20 @@ use atomic_stock::{
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// How many times a reserve takes again after a sweeper aborted its attempt (its deadline
-/// passed before the commit: a time to live shorter than the reserve's own round trips).
+/// How many times a reserve takes again after a sweeper aborted its attempt (its deadline, or
+/// a tentative part's lease, passed before the commit: a time to live shorter than the reserve's
+/// own round trips, or a caller stalled between its takes).
 const MAX_ABORTED_ATTEMPTS: u32 = 3;
+
+/// Longest pause between two takes of a reserve waiting for units on their way back.
+const MAX_BACKOFF: Duration = Duration::from_millis(32);
+
+/// How long a reserve waits for units on their way back before it sweeps their shard at every
+/// pause: a live caller settles its tentative parts within a few round trips; units still
+/// tentative after this may be a dead caller's, healed by the sweep once their lease passes.
+const SWEEP_AFTER: Duration = Duration::from_millis(50);
 
 /// Why taking the parts stopped.
 enum Stop {
@@ -37,6 +57,8 @@ enum Stop {
         item: ItemId,
         requested: i64,
         available: i64,
+        /// Units of the item held by tentative parts (on their way back, maybe).
+        tentative: i64,
         /// Index of the part that was short.
         at: usize,
     },
@@ -125,24 +147,29 @@ impl Engine {
             .collect()
     }
 
-    /// Takes `parts` in order into `taken`; stops at the first part refused.
+    /// Takes `parts` in order into `taken`; stops at the first part refused. Every part but the
+    /// last is taken tentatively, with a lease until `lease` (ms).
     async fn take_parts(
         &self,
         parts: &[Part],
         cart: CartId,
         deadline: u64,
+        lease: u64,
         taken: &mut Taken,
     ) -> Result<(), Stop> {
         let home = self.keys.home_of_cart(cart).to_string();
         for (at, part) in parts.iter().enumerate() {
-            let mut keys = vec![self.keys.parts(part.shard), self.keys.due(part.shard)];
-            keys.extend(part.lines.iter().map(|l| self.keys.item(l.item)));
+            let keys = self.keys.part(part.shard, &part.lines);
+            // The last part is never given back for a shortfall (none is left to find), so it
+            // is taken firm: a reserve on one shard pays nothing for the accounting.
+            let lease = if at + 1 < parts.len() { lease } else { 0 };
             let mut args = vec![
                 part.attempt.to_string(),
                 home.clone(),
                 cart.get().to_string(),
                 deadline.to_string(),
                 format_lines(&part.lines, ';'),
+                lease.to_string(),
             ];
             args.extend(part.lines.iter().map(|l| l.quantity.to_string()));
             let reply = self
@@ -160,6 +187,7 @@ impl Engine {
                         item: short.item,
                         requested: short.quantity,
                         available: reply.int(2).map_err(Stop::Backend)?,
+                        tentative: reply.int(3).map_err(Stop::Backend)?,
                         at,
                     });
                 }
@@ -221,6 +249,8 @@ impl Engine {
         })?;
         let mut expired_first = false;
         let mut aborted = 0;
+        let mut waiting: Option<Waiting> = None;
+        let lease_ms = self.tentative_lease.as_millis() as u64;
         loop {
             let now = self.now_ms();
             let deadline = now + ttl_ms;
@@ -231,18 +261,23 @@ impl Engine {
                 parts: Vec::with_capacity(parts.len()),
                 cart,
             };
-            match self.take_parts(&parts, cart, deadline, &mut taken).await {
-                Ok(()) => match self.commit(taken, attempt, &lines, now, deadline).await? {
-                    Some(receipt) => return Ok(receipt),
-                    // The deadline passed before the commit and a sweeper aborted the attempt
-                    // (its parts are given back): take again, with a deadline from now.
-                    None if aborted < MAX_ABORTED_ATTEMPTS => aborted += 1,
-                    None => {
-                        return Err(Failure::Backend(RedisError::Protocol(
-                            "every attempt outlived its deadline before it was committed".into(),
-                        )))
+            match self
+                .take_parts(&parts, cart, deadline, now + lease_ms, &mut taken)
+                .await
+            {
+                Ok(()) => {
+                    match self.commit(taken, attempt, &lines, now, deadline).await? {
+                        Some(receipt) => return Ok(receipt),
+                        // The deadline or a tentative part's lease passed before the commit and a
+                        // sweeper aborted the attempt (its parts are given back): take again, with
+                        // a deadline and a lease from now.
+                        None if aborted < MAX_ABORTED_ATTEMPTS => aborted += 1,
+                        None => return Err(Failure::Backend(RedisError::Protocol(
+                            "every attempt outlived its deadline or lease before it was committed"
+                                .into(),
+                        ))),
                     }
-                },
+                }
                 Err(Stop::Backend(e)) => {
                     // The guard heals what was taken.
                     return Err(Failure::Backend(e));
@@ -257,13 +292,26 @@ impl Engine {
                     item,
                     requested,
                     available,
+                    tentative,
                     at,
                 }) => {
+                    // Our own parts go back before any wait: a taker never holds units while
+                    // it waits for others' (no two takers wait for each other).
                     taken.give_back().await.map_err(Failure::Backend)?;
                     if !expired_first {
                         expired_first = true;
                         self.sweep_all().await.map_err(Failure::Backend)?;
                         continue;
+                    }
+                    // Enough units may be on their way back: not "short" yet. If even all of
+                    // them could not make up the line, the shortfall is real now.
+                    if tentative > 0 && available + tentative >= requested {
+                        let patience = self.tentative_lease + Duration::from_secs(1);
+                        let waiting = waiting.get_or_insert_with(|| Waiting::new(patience));
+                        let shard = self.keys.shard_of_item(item);
+                        if waiting.pause(self, shard).await.map_err(Failure::Backend)? {
+                            continue;
+                        }
                     }
                     let (item, requested, available) = self
                         .first_short(&parts, (item, requested, available), at)
@@ -303,12 +351,24 @@ impl Engine {
             self.outcome_memory_ms.to_string(),
             self.attempt_memory_ms().to_string(),
         ];
-        // If the answer is lost, the guard heals the parts through the home shard, which knows
-        // whether this commit happened.
-        let reply = self
-            .run(&self.scripts.commit, &self.keys.home(cart), &args)
-            .await
-            .map_err(Failure::Backend)?;
+        // Every shard's take succeeded, so no part of this attempt will be given back for a
+        // shortfall: the tentative parts (all but the last) are firmed now, concurrently with
+        // the commit, at no extra round trip. Only a commit that refuses or finds the attempt
+        // aborted (rare: limits, or a deadline or lease that passed) gives them back, as it
+        // does the last part, which was never tentative.
+        let tentative = taken
+            .parts
+            .split_last()
+            .map(|(_, earlier)| earlier.to_vec())
+            .unwrap_or_default();
+        // If the commit's answer is lost, the guard heals the parts through the home shard,
+        // which knows whether this commit happened.
+        let home = self.keys.home(cart);
+        let (reply, firmed) = tokio::join!(
+            self.run(&self.scripts.commit, &home, &args),
+            self.firm_parts(&tentative, deadline)
+        );
+        let reply = reply.map_err(Failure::Backend)?;
         let code = reply.code().map_err(Failure::Backend)?;
         if code == 1 {
             taken.give_back().await.map_err(Failure::Backend)?;
@@ -341,6 +401,9 @@ impl Engine {
             return Err(refusal);
         }
         taken.disarm();
+        // A firm that failed leaves the parts tentative: the sweeper firms them when their
+        // lease passes. The caller is told, as for any step of a call that failed.
+        firmed.map_err(Failure::Backend)?;
         let seq: u64 = reply
             .text(1)
             .ok()
@@ -365,6 +428,52 @@ impl Engine {
     }
 }
 
+/// A reserve waiting for units on their way back: bounded, growing pauses between takes.
+struct Waiting {
+    started: Instant,
+    patience: Duration,
+    backoff: Duration,
+}
+
+impl Waiting {
+    fn new(patience: Duration) -> Self {
+        Waiting {
+            started: Instant::now(),
+            patience,
+            backoff: Duration::ZERO,
+        }
+    }
+
+    /// Pauses before the next take; `false` once the patience is spent (the caller answers the
+    /// shortfall it saw). After `SWEEP_AFTER`, every pause ends with a sweep of `shard`, which
+    /// heals tentative parts past their lease (a dead caller's).
+    async fn pause(&mut self, engine: &Engine, shard: u32) -> Result<bool, RedisError> {
+        let waited = self.started.elapsed();
+        if waited >= self.patience {
+            return Ok(false);
+        }
+        if self.backoff.is_zero() {
+            // The first time, take again at once: a live caller gives its units back one round
+            // trip after finding its shortfall, about the time a take takes.
+            tokio::task::yield_now().await;
+        } else {
+            // Half the backoff plus a jitter of up to half, from the clock's nanoseconds, so
+            // that takers waiting for the same units do not all take again at once.
+            let half = self.backoff.as_micros() as u64 / 2;
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| u64::from(d.subsec_nanos()));
+            let pause = Duration::from_micros(half + nanos % (half + 1));
+            tokio::time::sleep(pause.min(self.patience - waited)).await;
+        }
+        self.backoff = (self.backoff * 2).clamp(Duration::from_millis(1), MAX_BACKOFF);
+        if self.started.elapsed() >= SWEEP_AFTER {
+            engine.sweep_shard(shard, engine.now_ms()).await?;
+        }
+        Ok(true)
+    }
+}
+
 impl crate::RedisCluster {
     /// Test hook: takes the parts of a reserve and stops there, as a caller that dies between
     /// the take and the commit (nothing heals them at once; the sweeper must).
@@ -379,14 +488,18 @@ impl crate::RedisCluster {
         let ttl_ms = engine
             .ttl_ms(ttl)
             .ok_or_else(|| RedisError::Protocol("bad ttl".into()))?;
-        let deadline = engine.now_ms() + ttl_ms;
+        let now = engine.now_ms();
+        let deadline = now + ttl_ms;
+        let lease = now + engine.tentative_lease.as_millis() as u64;
         let parts = engine.split(engine.next_seq(), lines);
         let mut taken = Taken {
             backend: engine.clone(),
             parts: Vec::new(),
             cart,
         };
-        let result = engine.take_parts(&parts, cart, deadline, &mut taken).await;
+        let result = engine
+            .take_parts(&parts, cart, deadline, lease, &mut taken)
+            .await;
         taken.parts.clear();
         match result {
             Ok(()) => Ok(()),

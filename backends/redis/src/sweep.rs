@@ -11,6 +11,12 @@
 //! - the attempt was never committed (its caller died before the commit): the home shard marks
 //!   it aborted, so that a late commit fails, and the part is given back.
 //!
+//! A part taken *tentatively* (one a later shortfall of its attempt would give back, see
+//! `take.lua`) is also listed once its lease has passed, long before its deadline: takers short
+//! of its units wait for it, so a caller that died between its takes must not keep them waiting
+//! until the deadline. It heals the same way: aborted and given back if never committed, firmed
+//! (`touch.lua`) if committed and live.
+//!
 //! The same healing runs at once, on a spawned task, for the parts of a reserve whose future
 //! was dropped half-way (see `reserve.rs`).
 
@@ -33,8 +39,14 @@ impl Engine {
         Ok(counts.into_iter().sum())
     }
 
-    async fn sweep_shard(&self, shard: u32, now: u64) -> Result<usize, RedisError> {
-        let keys = [self.keys.parts(shard), self.keys.due(shard)];
+    /// Heals the parts of one shard that are due, or tentative past their lease; returns how
+    /// many reservations this call expired.
+    pub(crate) async fn sweep_shard(&self, shard: u32, now: u64) -> Result<usize, RedisError> {
+        let keys = [
+            self.keys.parts(shard),
+            self.keys.due(shard),
+            self.keys.tentative(shard),
+        ];
         let args = [now.to_string(), SWEEP_BATCH.to_string()];
         let mut expired = 0;
         for _ in 0..MAX_SWEEP_ROUNDS {
@@ -87,6 +99,7 @@ impl Engine {
                 self.settle_parts(&parts, false).await?;
                 return Ok(1);
             }
+            // Committed and live: the hint moves, and a tentative part is firmed.
             Decision::Live(deadline) => self.touch_parts(&part, deadline).await?,
             Decision::WasConfirmed => self.settle_parts(&part, true).await?,
             // Released, expired, never committed, or finished so long ago that the outcome is

@@ -2,6 +2,10 @@
 //! 127.0.0.1, started for the test and stopped after it. Each backend the suite asks for is a
 //! fresh namespace on that cluster, driven by the suite's manual clock.
 //!
+//! Besides the suite's model, error and race tests, every run checks random concurrent
+//! histories over two items on different shards for linearizability (`CONTRACT_LIN_HISTORIES`
+//! sets how many).
+//!
 //! A second test runs a shorter suite with `Durability::Replicas` (`WAIT 1` after every step)
 //! on three masters with a replica each: the same answers, waited for. The two tests take
 //! turns (one cluster at a time on a small machine).
@@ -12,7 +16,9 @@
 //! Needs Debian's `redis-server` and `redis-tools`; without them the test is reported as
 //! skipped (printed), unless `ATOMIC_STOCK_REQUIRE_REDIS=1` (CI) makes that a failure.
 
-use atomic_stock_contract::{bad_input, concurrent_audit, model, races, Cases, Setup, Time};
+use atomic_stock_contract::{
+    bad_input, concurrent_audit, linearizability, model, races, Cases, Setup, Time,
+};
 use atomic_stock_redis::{Durability, LocalCluster, RedisCluster};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -112,6 +118,15 @@ fn suite(cluster: &LocalCluster, durability: Durability, shorter: impl Fn(Cases)
         };
         concurrent_audit(&make, Time::Driven, 16, ops).await;
         concurrent_audit(&make_few, Time::Driven, 16, ops).await;
+        // Items 0 and 1 on shards 0 and 1 of 16 (and of 2): the two-item reserves cross shards,
+        // and a compensated one must never turn another buyer away.
+        let histories = if durability == Durability::Async {
+            200
+        } else {
+            50
+        };
+        linearizability(&make, histories, 3, 5).await;
+        linearizability(&make_few, histories / 2, 3, 5).await;
     });
     drop(runtime);
 }

@@ -1,12 +1,16 @@
 //! A caller that dies half-way leaves parts that heal by expiry: a cross-shard reserve whose
 //! caller died between the take and the commit gives its units back at the deadline, and a
-//! confirm whose caller died between the decision and settling the parts ends sold. Skipped
+//! confirm whose caller died between the decision and settling the parts ends sold; a
+//! tentative part whose caller died between its takes goes back to a waiting taker once its
+//! lease passes. Skipped
 //! (printed) without `redis-server`, unless `ATOMIC_STOCK_REQUIRE_REDIS=1`.
 
-use atomic_stock::{Backend, CartId, Confirmation, ItemId, Line, ManualClock};
-use atomic_stock_redis::{LocalCluster, RedisCluster};
+use atomic_stock::{
+    Backend, CartId, Confirmation, Failure, ItemId, Line, ManualClock, ReserveError, TakeError,
+};
+use atomic_stock_redis::{LocalCluster, RedisCluster, DEFAULT_TENTATIVE_LEASE};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[test]
 fn parts_of_a_dead_caller_heal_at_the_deadline() {
@@ -87,6 +91,50 @@ fn parts_of_a_dead_caller_heal_at_the_deadline() {
         );
         assert_eq!(levels(a).await, (3, 0, 2), "sold, as decided");
         assert_eq!(levels(b).await, (2, 0, 3));
-        println!("healing: abandoned take given back, decided confirm settled as sold");
+        // 3. Died between its takes: the part taken on shard 0 is tentative (a later shard
+        // could have been short), and takers short of its units wait for it. Its lease passes
+        // long before its deadline, and a waiting taker's sweep gives it back.
+        let short = stock
+            .crash_after_take(CartId::new(3), &[Line::new(a, 2), Line::new(b, 9)], ttl)
+            .await;
+        assert!(
+            short.is_err(),
+            "b is short: only the part on a's shard was taken"
+        );
+        let tentative = stock.item(a).await.unwrap().unwrap();
+        assert_eq!(
+            (tentative.available, tentative.held, tentative.in_flight),
+            (1, 2, 2),
+            "a's part is held tentatively"
+        );
+        let too_many = stock.reserve(CartId::new(4), &[Line::new(a, 4)], ttl).await;
+        assert!(
+            matches!(
+                too_many,
+                Err(Failure::Refused(ReserveError::Stock(
+                    TakeError::Shortfall { .. }
+                )))
+            ),
+            "more than available and tentative together: short at once ({too_many:?})"
+        );
+        let started = Instant::now();
+        let wanted = [Line::new(a, 3)];
+        let (waited, ()) = tokio::join!(stock.reserve(CartId::new(4), &wanted, ttl), async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            clock.advance(DEFAULT_TENTATIVE_LEASE);
+        });
+        waited.expect("the dead caller's tentative units, given back after the lease");
+        assert!(started.elapsed() >= Duration::from_millis(200), "it waited");
+        let after = stock.item(a).await.unwrap().unwrap();
+        assert_eq!(
+            (after.available, after.held, after.in_flight),
+            (0, 3, 0),
+            "the tentative part was given back, then taken"
+        );
+        println!(
+            "healing: abandoned take given back, decided confirm settled as sold, dead caller's \
+             tentative part given back to a waiting taker after its lease ({:.0} ms)",
+            started.elapsed().as_secs_f64() * 1e3
+        );
     });
 }

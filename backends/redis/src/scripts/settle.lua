@@ -1,10 +1,13 @@
 -- settle.lua: applies a decided fate to one part of a reservation: its units become sold, or
 -- available again. Idempotent: a part is settled once, then forgotten, so a repeated settle
--- (the caller's and the sweeper's, or a retry) moves nothing.
+-- (the caller's and the sweeper's, or a retry) moves nothing. A part still tentative (see
+-- take.lua) leaves the item's `tentative` count in the same script that gives its units back,
+-- so a taker waiting for them sees them either on their way back or available, never neither.
 --
--- KEYS[1]     {ns:s}:parts    hash: attempt -> "home|cart|i=q;i=q"
--- KEYS[2]     {ns:s}:due      sorted set of this shard's part deadlines
--- KEYS[3..]   {ns:s}:item:<i> the part's items, in the order of its lines
+-- KEYS[1]     {ns:s}:parts      hash: attempt -> "home|cart|i=q;i=q"
+-- KEYS[2]     {ns:s}:due        sorted set of this shard's part deadlines
+-- KEYS[3]     {ns:s}:tentative  sorted set of this shard's tentative parts (by lease)
+-- KEYS[4..]   {ns:s}:item:<i>   the part's items, in the order of its lines
 -- ARGV[1]     attempt id of the part
 -- ARGV[2]     "sold" (confirmed) or "return" (released, expired, or never committed)
 --
@@ -12,19 +15,30 @@
 local part = redis.call('HGET', KEYS[1], ARGV[1])
 if not part then
     redis.call('ZREM', KEYS[2], ARGV[1])
+    redis.call('ZREM', KEYS[3], ARGV[1])
     return {0}
 end
 local lines = string.match(part, '^[^|]*|[^|]*|(.*)$')
+-- Check the keys before changing anything: a bad call changes nothing.
 local k = 0
-for item, quantity in string.gmatch(lines, '(%d+)=(%d+)') do
+for item in string.gmatch(lines, '(%d+)=%d+') do
     k = k + 1
-    local key = KEYS[k + 2]
+    local key = KEYS[k + 3]
     local suffix = ':item:' .. item
     if key == nil or string.sub(key, -#suffix) ~= suffix then
         return redis.error_reply('settle: the keys do not name the part\'s items')
     end
+end
+local tentative = redis.call('ZREM', KEYS[3], ARGV[1]) == 1
+k = 0
+for _, quantity in string.gmatch(lines, '(%d+)=(%d+)') do
+    k = k + 1
+    local key = KEYS[k + 3]
     quantity = tonumber(quantity)
     redis.call('HINCRBY', key, 'held', -quantity)
+    if tentative then
+        redis.call('HINCRBY', key, 'tentative', -quantity)
+    end
     if ARGV[2] == 'sold' then
         redis.call('HINCRBY', key, 'sold', quantity)
     else
