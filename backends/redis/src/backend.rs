@@ -8,6 +8,7 @@ use crate::error::RedisError;
 use crate::fate::On;
 use crate::keys::Keys;
 use crate::reply::Reply;
+use crate::reserve::Waiting;
 use crate::scripts::Scripts;
 use atomic_stock::limits::{MAX_ITEMS, MAX_SKU_LEN, MAX_STOCK};
 use atomic_stock::{
@@ -465,34 +466,51 @@ impl Engine {
         Ok(item.map(ItemId::new))
     }
 
+    /// Shrinks `item` by `quantity`, with a reserve's shortfall rule: short while enough
+    /// units are on their way back (tentative parts), it waits for them as a take does.
     async fn take_off(
         &self,
         item: ItemId,
         quantity: i64,
     ) -> Result<(), Failure<AdjustError, RedisError>> {
-        let reply = self
-            .run(
-                &self.scripts.shrink,
-                &[self.keys.item(item)],
-                &[quantity.to_string(), MAX_STOCK.to_string()],
-            )
-            .await
-            .map_err(Failure::Backend)?;
-        match reply.code().map_err(Failure::Backend)? {
-            0 => Ok(()),
-            1 => Err(Failure::Refused(AdjustError::UnknownItem { item })),
-            2 => Err(Failure::Refused(AdjustError::InvalidQuantity {
-                item,
-                quantity,
-            })),
-            3 => Err(Failure::Refused(AdjustError::Shortfall {
-                item,
-                requested: quantity,
-                available: reply.int(1).map_err(Failure::Backend)?,
-            })),
-            other => Err(Failure::Backend(RedisError::Protocol(format!(
-                "shrink answered {other}"
-            )))),
+        let mut waiting = None;
+        loop {
+            let reply = self
+                .run(
+                    &self.scripts.shrink,
+                    &[self.keys.item(item)],
+                    &[quantity.to_string(), MAX_STOCK.to_string()],
+                )
+                .await
+                .map_err(Failure::Backend)?;
+            return match reply.code().map_err(Failure::Backend)? {
+                0 => Ok(()),
+                1 => Err(Failure::Refused(AdjustError::UnknownItem { item })),
+                2 => Err(Failure::Refused(AdjustError::InvalidQuantity {
+                    item,
+                    quantity,
+                })),
+                3 => {
+                    let available = reply.int(1).map_err(Failure::Backend)?;
+                    let tentative = reply.int(2).map_err(Failure::Backend)?;
+                    if tentative > 0 && available + tentative >= quantity {
+                        let patience = self.tentative_lease + Duration::from_secs(1);
+                        let waiting = waiting.get_or_insert_with(|| Waiting::new(patience));
+                        let shard = self.keys.shard_of_item(item);
+                        if waiting.pause(self, shard).await.map_err(Failure::Backend)? {
+                            continue;
+                        }
+                    }
+                    Err(Failure::Refused(AdjustError::Shortfall {
+                        item,
+                        requested: quantity,
+                        available,
+                    }))
+                }
+                other => Err(Failure::Backend(RedisError::Protocol(format!(
+                    "shrink answered {other}"
+                )))),
+            };
         }
     }
 

@@ -429,14 +429,14 @@ impl Engine {
 }
 
 /// A reserve waiting for units on their way back: bounded, growing pauses between takes.
-struct Waiting {
+pub(crate) struct Waiting {
     started: Instant,
     patience: Duration,
     backoff: Duration,
 }
 
 impl Waiting {
-    fn new(patience: Duration) -> Self {
+    pub(crate) fn new(patience: Duration) -> Self {
         Waiting {
             started: Instant::now(),
             patience,
@@ -447,7 +447,7 @@ impl Waiting {
     /// Pauses before the next take; `false` once the patience is spent (the caller answers the
     /// shortfall it saw). After `SWEEP_AFTER`, every pause ends with a sweep of `shard`, which
     /// heals tentative parts past their lease (a dead caller's).
-    async fn pause(&mut self, engine: &Engine, shard: u32) -> Result<bool, RedisError> {
+    pub(crate) async fn pause(&mut self, engine: &Engine, shard: u32) -> Result<bool, RedisError> {
         let waited = self.started.elapsed();
         if waited >= self.patience {
             return Ok(false);

@@ -2,7 +2,7 @@
 //! caller died between the take and the commit gives its units back at the deadline, and a
 //! confirm whose caller died between the decision and settling the parts ends sold; a
 //! tentative part whose caller died between its takes goes back to a waiting taker once its
-//! lease passes. Skipped
+//! lease passes, and to a waiting shrink. Skipped
 //! (printed) without `redis-server`, unless `ATOMIC_STOCK_REQUIRE_REDIS=1`.
 
 use atomic_stock::{
@@ -131,10 +131,40 @@ fn parts_of_a_dead_caller_heal_at_the_deadline() {
             (0, 3, 0),
             "the tentative part was given back, then taken"
         );
+        let taker_waited = started.elapsed();
+
+        // 4. A shrink waits for tentative units as a take does: short of what is available,
+        // but not of what is on its way back, it is not refused.
+        stock.restock(a, 2).await.unwrap();
+        let short = stock
+            .crash_after_take(CartId::new(5), &[Line::new(a, 2), Line::new(b, 9)], ttl)
+            .await;
+        assert!(
+            short.is_err(),
+            "b is short: only the part on a's shard was taken"
+        );
+        let tentative = stock.item(a).await.unwrap().unwrap();
+        assert_eq!(
+            (tentative.available, tentative.in_flight),
+            (0, 2),
+            "a's new part is held tentatively"
+        );
+        let (shrunk, ()) = tokio::join!(stock.shrink(a, 1), async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            clock.advance(DEFAULT_TENTATIVE_LEASE);
+        });
+        shrunk.expect("the shrink waited for the dead caller's tentative units");
+        let after = stock.item(a).await.unwrap().unwrap();
+        assert_eq!(
+            (after.available, after.held, after.in_flight),
+            (1, 3, 0),
+            "the tentative part was given back, then one unit shrunk"
+        );
         println!(
             "healing: abandoned take given back, decided confirm settled as sold, dead caller's \
-             tentative part given back to a waiting taker after its lease ({:.0} ms)",
-            started.elapsed().as_secs_f64() * 1e3
+             tentative part given back to a waiting taker after its lease ({:.0} ms), and to a \
+             waiting shrink",
+            taker_waited.as_secs_f64() * 1e3
         );
     });
 }

@@ -1,11 +1,14 @@
 -- shrink.lua: takes available units of one item off the shelf (damage, loss): out of
--- `available` and out of `received`, so that `sold` counts sales only.
+-- `available` and out of `received`, so that `sold` counts sales only. Short while units are
+-- on their way back (tentative), it answers so, and the caller takes again after a pause.
 --
 -- KEYS[1]     {ns:s}:item:<i>
 -- ARGV[1]     quantity (as the caller gave it)
 -- ARGV[2]     MAX_STOCK
 --
--- Result: {0} removed; {1} unknown item; {2} invalid quantity; {3, available} fewer available
+-- Result: {0} removed; {1} unknown item; {2} invalid quantity;
+--         {3, available, tentative} fewer available; `tentative` of the item's units are held
+--         by parts that may still be given back (the caller waits for them, as a take does)
 if redis.call('EXISTS', KEYS[1]) == 0 then
     return {1}
 end
@@ -15,7 +18,7 @@ if quantity == nil or quantity < 1 or quantity > tonumber(ARGV[2]) then
 end
 local available = tonumber(redis.call('HGET', KEYS[1], 'available'))
 if available < quantity then
-    return {3, available}
+    return {3, available, tonumber(redis.call('HGET', KEYS[1], 'tentative') or '0')}
 end
 redis.call('HINCRBY', KEYS[1], 'available', -quantity)
 redis.call('HINCRBY', KEYS[1], 'received', -quantity)
