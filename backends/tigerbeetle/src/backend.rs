@@ -407,37 +407,49 @@ impl TigerBeetle {
                 ))));
             }
         }
-        let results = self
-            .client
-            .create_transfers(&[tb::Transfer {
-                id: ids::restock(),
-                debit_account_id: ids::item(self.namespace, item.get()),
-                credit_account_id: shrunk,
-                amount: quantity as u128,
-                ledger: self.namespace,
-                code: CODE_SHRINK,
-                ..Default::default()
-            }])
-            .await
-            .map_err(|e| Failure::Backend(request(e)))?;
-        match results.first().map(|r| r.status) {
-            Some(CreateTransferStatus::Created) => Ok(()),
-            Some(CreateTransferStatus::ExceedsCredits) => {
-                let available = self
-                    .account(item)
-                    .await
-                    .map_err(Failure::Backend)?
-                    .map_or(0, |a| Self::levels(&a).available);
-                Err(Failure::Refused(AdjustError::Shortfall {
-                    item,
-                    requested: quantity,
-                    available,
-                }))
+        // A refusal is answered with the units available at one read after it, and only if
+        // that read still shows too few: otherwise the stock came back, and the shrink is
+        // tried again (as a reserve's shortfall, see `first_short`).
+        for _ in 0..MAX_ATTEMPTS {
+            let results = self
+                .client
+                .create_transfers(&[tb::Transfer {
+                    id: ids::restock(),
+                    debit_account_id: ids::item(self.namespace, item.get()),
+                    credit_account_id: shrunk,
+                    amount: quantity as u128,
+                    ledger: self.namespace,
+                    code: CODE_SHRINK,
+                    ..Default::default()
+                }])
+                .await
+                .map_err(|e| Failure::Backend(request(e)))?;
+            match results.first().map(|r| r.status) {
+                Some(CreateTransferStatus::Created) => return Ok(()),
+                Some(CreateTransferStatus::ExceedsCredits) => {
+                    let available = self
+                        .account(item)
+                        .await
+                        .map_err(Failure::Backend)?
+                        .map_or(0, |a| Self::levels(&a).available);
+                    if available < quantity {
+                        return Err(Failure::Refused(AdjustError::Shortfall {
+                            item,
+                            requested: quantity,
+                            available,
+                        }));
+                    }
+                }
+                other => {
+                    return Err(Failure::Backend(TigerBeetleError::Protocol(format!(
+                        "shrink: {other:?}"
+                    ))))
+                }
             }
-            other => Err(Failure::Backend(TigerBeetleError::Protocol(format!(
-                "shrink: {other:?}"
-            )))),
         }
+        Err(Failure::Backend(TigerBeetleError::Protocol(format!(
+            "shrink of {item}: refused, then available, {MAX_ATTEMPTS} times"
+        ))))
     }
 
     async fn receive(&self, item: ItemId, quantity: i64) -> Result<(), TigerBeetleError> {
@@ -701,17 +713,35 @@ impl TigerBeetle {
         })
     }
 
-    /// The shortfall to report for `line` (the server refused its hold): the units available
-    /// when read after the refusal.
-    async fn shortfall(&self, line: Line) -> Failure<ReserveError, TigerBeetleError> {
-        match self.account(line.item).await {
-            Ok(account) => Failure::Refused(ReserveError::Stock(TakeError::Shortfall {
-                item: line.item,
-                requested: line.quantity,
-                available: account.map_or(0, |a| Self::levels(&a).available),
-            })),
-            Err(e) => Failure::Backend(e),
-        }
+    /// The shortfall the in-process engine would answer now for `needed` (what a request
+    /// needs beyond what its cart holds, ascending item): the first line whose item has fewer
+    /// units available, read for every line in one request (one instant of the server). `None`
+    /// if every line could be had now (the stock came back since the server refused): the
+    /// caller tries again. So a shortfall is answered only with the figures of an instant at
+    /// which it was true, and the answer is linearizable at that read.
+    async fn first_short(
+        &self,
+        needed: &[Line],
+    ) -> Result<Option<Failure<ReserveError, TigerBeetleError>>, TigerBeetleError> {
+        let ids: Vec<u128> = needed
+            .iter()
+            .map(|l| ids::item(self.namespace, l.item.get()))
+            .collect();
+        let accounts = self.client.lookup_accounts(&ids).await.map_err(request)?;
+        Ok(needed.iter().find_map(|line| {
+            let id = ids::item(self.namespace, line.item.get());
+            let available = accounts
+                .iter()
+                .find(|a| a.id == id)
+                .map_or(0, |a| Self::levels(a).available);
+            (available < line.quantity).then_some(Failure::Refused(ReserveError::Stock(
+                TakeError::Shortfall {
+                    item: line.item,
+                    requested: line.quantity,
+                    available,
+                },
+            )))
+        }))
     }
 
     /// A reserve (`Update::Add`) or a cart update (`Update::Set`) for `cart`.
@@ -767,7 +797,10 @@ impl TigerBeetle {
                 match first_failure(&results) {
                     None => return Ok(receipt(seq)),
                     Some((k, CreateTransferStatus::ExceedsCredits)) if k > 0 => {
-                        return Err(self.shortfall(lines[k - 1]).await)
+                        match self.first_short(&lines).await.map_err(Failure::Backend)? {
+                            Some(short) => return Err(short),
+                            None => continue,
+                        }
                     }
                     // Another reserve created the cart's next reservation first: add to it.
                     Some((0, CreateTransferStatus::Exists)) => continue,
@@ -797,11 +830,8 @@ impl TigerBeetle {
             };
             if let Some(refusal) = refusal {
                 // As the in-process engine: a shortfall of the added lines comes first.
-                for &line in &lines {
-                    let account = self.account(line.item).await.map_err(Failure::Backend)?;
-                    if account.is_some_and(|a| Self::levels(&a).available < line.quantity) {
-                        return Err(self.shortfall(line).await);
-                    }
+                if let Some(short) = self.first_short(&lines).await.map_err(Failure::Backend)? {
+                    return Err(short);
                 }
                 return Err(Failure::Refused(ReserveError::Stock(refusal)));
             }
@@ -820,26 +850,25 @@ impl TigerBeetle {
             match first_failure(&results) {
                 None => return Ok(receipt(seq)),
                 Some((k, CreateTransferStatus::ExceedsCredits)) if k >= voids => {
-                    // As in the in-process engine, the shortfall names what was to be added:
-                    // a reserve's line, or what a cart update wants beyond what was held.
-                    let item = ItemId::new(ids::item_of(chain[k].debit_account_id));
-                    let had = held
-                        .iter()
-                        .find(|l| l.item == item)
-                        .map_or(0, |l| l.quantity);
-                    let added = match update {
-                        Update::Add => lines.iter().find(|l| l.item == item).copied(),
+                    // As in the in-process engine, a shortfall names what was to be added: a
+                    // reserve's lines, or what a cart update wants beyond what was held.
+                    let needed: Vec<Line> = match update {
+                        Update::Add => lines.clone(),
                         Update::Set => merged
-                            .get(&item)
-                            .filter(|&&wanted| wanted > had)
-                            .map(|&wanted| Line::new(item, wanted - had)),
+                            .iter()
+                            .filter_map(|(&item, &wanted)| {
+                                let had = held
+                                    .iter()
+                                    .find(|l| l.item == item)
+                                    .map_or(0, |l| l.quantity);
+                                (wanted > had).then(|| Line::new(item, wanted - had))
+                            })
+                            .collect(),
                     };
-                    let added = added.ok_or_else(|| {
-                        Failure::Backend(TigerBeetleError::Protocol(format!(
-                            "re-holding {item}, which no line adds, exceeded its stock"
-                        )))
-                    })?;
-                    return Err(self.shortfall(added).await);
+                    match self.first_short(&needed).await.map_err(Failure::Backend)? {
+                        Some(short) => return Err(short),
+                        None => continue,
+                    }
                 }
                 Some((k, status)) if k < voids => {
                     match Self::settled(status, Kind::Void).map_err(Failure::Backend)? {

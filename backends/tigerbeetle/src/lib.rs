@@ -54,8 +54,13 @@
 //! the same linked chain as the holds, so of two reserves racing for a cart with no live
 //! reservation one creates it and the other adds its lines to it.
 //!
-//! **What is not exact.** The `available` figure of a shortfall is read after the refusal, not
-//! at it. A restock's
+//! **Shortfalls.** The server refuses a hold without saying how many units were available, so
+//! after a refusal every needed item is read in one request (one instant of the server): the
+//! shortfall is answered with those figures if they still fall short, and otherwise (the stock
+//! came back meanwhile) the request is tried again. An answer is thus true at the instant of
+//! the read, and the contract suite's linearizability check passes (60 histories per run).
+//!
+//! **What is not exact.** A restock's
 //! `MAX_STOCK` bound is read-then-write (racing restocks can pass it together; the ledger
 //! stays exact). [`LocalCluster`] starts throwaway clusters for tests and measurements.
 //!

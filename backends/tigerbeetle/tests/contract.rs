@@ -1,10 +1,11 @@
-//! The contract suite (`atomic-stock-contract`: model, bad input, races, concurrent audit)
+//! The contract suite (`atomic-stock-contract`: model, bad input, races, concurrent audit,
+//! linearizability)
 //! against a TigerBeetle cluster, as a [`Time::Wall`] backend (the server's clock decides
 //! expiry, so the time-dependent cases are skipped). Which server: `tests/support/mod.rs`.
 
 mod support;
 
-use atomic_stock_contract::{run_all, Cases, Setup, Time};
+use atomic_stock_contract::{linearizability, run_all, Cases, Setup, Time};
 use atomic_stock_tigerbeetle::TigerBeetle;
 
 #[test]
@@ -31,7 +32,12 @@ fn contract_suite_on_tigerbeetle() {
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(run_all(make, Time::Wall, Cases::from_env(20, 40)));
+    runtime.block_on(async {
+        run_all(&make, Time::Wall, Cases::from_env(20, 40)).await;
+        // Concurrent histories over two items (time frozen: nothing expires), each explained
+        // by a sequential order; the server decides every take in one linked chain.
+        linearizability(&make, 60, 3, 5).await;
+    });
     drop(runtime);
     drop(server);
 }
