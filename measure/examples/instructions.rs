@@ -14,6 +14,8 @@
 //!   item has 2^30 units). Engines: `lock-free` (`Stock`), `item-locks` (`ItemLocks`),
 //!   `global-lock` (`GlobalLock`).
 //! * `reserve-confirm`, `reserve-release`: a 4-line cart reserved, then confirmed or released.
+//! * `reserve-confirm-1`: the same with a 1-line cart; `reserve-confirm-cart`: a 4-line cart
+//!   reserved, then confirmed by cart (`confirm_cart`) instead of by id.
 //! * `set-cart`: a live cart moved between two 4-line sets.
 //!   Engines for these: `lock-free` (`Inventory`), `item-locks` (`ItemLocksInventory`),
 //!   `global-lock` (`GlobalLockInventory`), all on the system clock (its reads are part of
@@ -37,13 +39,15 @@ const INITIAL: i64 = 1 << 30;
 const RING: usize = 1024;
 const WARM_UP: u64 = 1_000;
 const TTL: Duration = Duration::from_secs(600);
-const USAGE: &str = "usage: instructions <take-1|take-4|reserve-confirm|reserve-release|set-cart> \
+const USAGE: &str = "usage: instructions \
+                     <take-1|take-4|reserve-confirm|reserve-confirm-1|reserve-confirm-cart|reserve-release|set-cart> \
                      <lock-free|item-locks|global-lock> <iterations>";
 
 #[derive(Clone, Copy, PartialEq)]
 enum Path {
     Take,
     ReserveConfirm,
+    ReserveConfirmCart,
     ReserveRelease,
     SetCart,
 }
@@ -112,15 +116,23 @@ fn operations<S: StockEngine + ?Sized, R: ReservationEngine + ?Sized>(
             (Path::Take, Some(engine), _) => {
                 black_box(engine.take(cart(flat, lines, op))).expect("plenty of stock");
             }
-            (Path::ReserveConfirm | Path::ReserveRelease, _, Some(engine)) => {
+            (
+                Path::ReserveConfirm | Path::ReserveConfirmCart | Path::ReserveRelease,
+                _,
+                Some(engine),
+            ) => {
                 let id = CartId::new(op % RING as u64);
                 let receipt = engine
                     .reserve(id, cart(flat, lines, op), TTL)
                     .expect("plenty of stock");
-                if path == Path::ReserveConfirm {
-                    black_box(engine.confirm(receipt.id)).expect("a fresh hold");
-                } else {
-                    black_box(engine.release(receipt.id)).expect("a fresh hold");
+                match path {
+                    Path::ReserveConfirm => {
+                        black_box(engine.confirm(receipt.id)).expect("a fresh hold");
+                    }
+                    Path::ReserveConfirmCart => {
+                        black_box(engine.confirm_cart(id)).expect("a fresh hold");
+                    }
+                    _ => black_box(engine.release(receipt.id)).expect("a fresh hold"),
                 }
             }
             (Path::SetCart, _, Some(engine)) => {
@@ -185,6 +197,8 @@ fn main() -> ExitCode {
         "take-1" => (Path::Take, 1),
         "take-4" => (Path::Take, 4),
         "reserve-confirm" => (Path::ReserveConfirm, 4),
+        "reserve-confirm-1" => (Path::ReserveConfirm, 1),
+        "reserve-confirm-cart" => (Path::ReserveConfirmCart, 4),
         "reserve-release" => (Path::ReserveRelease, 4),
         "set-cart" => (Path::SetCart, 4),
         other => {
