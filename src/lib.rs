@@ -194,6 +194,7 @@ mod error;
 mod ids;
 mod integrations;
 mod inventory;
+pub mod journal;
 pub mod limits;
 mod reservation;
 mod stock;
