@@ -268,15 +268,29 @@ impl Replay {
                 lines: hold.lines.clone(),
             });
         }
-        let mut finished: Vec<_> = self
-            .finished
-            .iter()
-            .filter(|((_, seq), _)| {
-                let shard = (seq & ((1 << SHARD_BITS) - 1)) as usize;
-                let next = self.next.get(shard).copied().unwrap_or(0);
-                (seq >> SHARD_BITS).saturating_add(keep) >= next
-            })
-            .collect();
+        // The newest `keep` of each shard, by number (numbers have gaps across restarts, so
+        // by rank, not by distance from the next number).
+        let mut finished: Vec<_> = self.finished.iter().collect();
+        finished.sort_unstable_by_key(|((_, seq), _)| {
+            (
+                seq & ((1 << SHARD_BITS) - 1),
+                std::cmp::Reverse(seq >> SHARD_BITS),
+            )
+        });
+        let mut kept = Vec::with_capacity(finished.len());
+        let mut shard = u64::MAX;
+        let mut taken = 0;
+        for entry in finished {
+            let this = entry.0 .1 & ((1 << SHARD_BITS) - 1);
+            if this != shard {
+                (shard, taken) = (this, 0);
+            }
+            if taken < keep {
+                kept.push(entry);
+                taken += 1;
+            }
+        }
+        let mut finished = kept;
         finished.sort_unstable_by_key(|(key, _)| **key);
         for (&key, &outcome) in finished {
             events.push(Event::Finished {
