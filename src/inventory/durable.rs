@@ -69,21 +69,16 @@ impl Journal {
         result: Result<T, E>,
         position: u64,
     ) -> Result<T, E> {
-        if result.is_err() {
-            return result;
-        }
-        if !self.writer.is_durable() {
-            return match self.writer.failure() {
-                None => result,
-                Some(failure) => Err(failure.into()),
-            };
-        }
-        let position = if position == 0 {
-            self.writer.appended()
+        let durable = if result.is_err() {
+            Ok(())
+        } else if !self.writer.is_durable() {
+            self.writer.failure().map_or(Ok(()), Err)
+        } else if position == 0 {
+            self.writer.wait(self.writer.appended())
         } else {
-            position
+            self.writer.wait(position)
         };
-        match self.writer.wait(position) {
+        match durable {
             Ok(()) => result,
             Err(failure) => Err(failure.into()),
         }
@@ -432,7 +427,12 @@ fn restore(inner: &Inner, mut replay: Replay) -> Result<Recovery, JournalError> 
         records: replay.records,
         ..Recovery::default()
     };
-    replay.one_per_cart();
+    // What recovery decides beyond the records (a stale reservation expired, a level raised,
+    // a placeholder item) is journaled too, so that the next recovery starts from it.
+    let mut decided = Vec::new();
+    for (cart, seq) in replay.one_per_cart() {
+        format::finished(&mut decided, cart, seq, Outcome::Expired, &[]);
+    }
     let held = replay.held();
     // Items, by id: every id up to the highest named anywhere, so that ids keep their meaning.
     let highest = replay
@@ -447,6 +447,14 @@ fn restore(inner: &Inner, mut replay: Replay) -> Result<Recovery, JournalError> 
             let held = held.get(&index).copied().unwrap_or(0);
             let mut received = item.received;
             if received < item.sold + held {
+                format::event(
+                    &mut decided,
+                    &Event::Adjusted {
+                        item: crate::ids::ItemId::new(index),
+                        kind: crate::journal::AdjustKind::Level,
+                        delta: item.sold + held - received,
+                    },
+                );
                 received = item.sold + held;
                 recovery.raised += 1;
             }
@@ -470,6 +478,18 @@ fn restore(inner: &Inner, mut replay: Replay) -> Result<Recovery, JournalError> 
             }
             if item.delisted || !item.registered {
                 slot.delist();
+            }
+            if !item.registered {
+                for event in [
+                    Event::Registered {
+                        item: id,
+                        sku: None,
+                        initial: 0,
+                    },
+                    Event::Delisted { item: id },
+                ] {
+                    format::event(&mut decided, &event);
+                }
             }
             recovery.placeholders += usize::from(!item.registered);
         }
@@ -530,6 +550,11 @@ fn restore(inner: &Inner, mut replay: Replay) -> Result<Recovery, JournalError> 
         inner.timer.maintain(index, inner);
     }
     recovery.live = replay.holds.len();
+    if !decided.is_empty() {
+        if let Some(journal) = inner.journal.as_deref() {
+            journal.writer.append(&decided);
+        }
+    }
     // Counters.
     let counters = inner.stock.counters().local();
     let [reserves, confirms, releases, partial, extends, expiries] = replay.counts;
@@ -744,6 +769,14 @@ impl Inventory {
             stripe.insert(key, answer, per_stripe);
             Ok(receipt)
         })
+    }
+
+    /// Batches the journal has written and synced so far (for measurements of group
+    /// commit); `None` without a journal.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn journal_syncs(&self) -> Option<u64> {
+        Some(self.inner.journal.as_deref()?.writer.syncs())
     }
 
     /// Whether this inventory appends its changes to a journal.

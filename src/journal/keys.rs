@@ -9,7 +9,7 @@
 use super::RequestKey;
 use crate::reservation::ReservationId;
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -62,9 +62,7 @@ impl Keys {
     /// Locks `key`'s stripe. A poisoned stripe (a panic while it was locked) holds a
     /// consistent map: every update is a single insert or remove.
     pub(crate) fn stripe(&self, key: RequestKey) -> MutexGuard<'_, Stripe> {
-        let mut hasher = self.hasher.build_hasher();
-        key.hash(&mut hasher);
-        let index = (hasher.finish() as usize) % STRIPES;
+        let index = (self.hasher.hash_one(key) as usize) % STRIPES;
         self.stripes[index]
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

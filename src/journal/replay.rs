@@ -194,12 +194,15 @@ impl Replay {
 
     /// Leaves one live reservation per cart (the newest): a cart whose older reservation
     /// still looks live lost that reservation's final record in a crash (buffered mode). The
-    /// older one is counted as expired. Returns how many were.
-    pub(crate) fn one_per_cart(&mut self) -> usize {
+    /// older one (by number: numbers grow within a shard, and jump at every open) is counted
+    /// as expired. Returns those.
+    pub(crate) fn one_per_cart(&mut self) -> Vec<(u64, u64)> {
         let mut newest: HashMap<u64, u64> = HashMap::new();
         for &(cart, seq) in self.holds.keys() {
             let entry = newest.entry(cart).or_insert(seq);
-            *entry = (*entry).max(seq);
+            if (seq >> SHARD_BITS, seq) > (*entry >> SHARD_BITS, *entry) {
+                *entry = seq;
+            }
         }
         let stale: Vec<(u64, u64)> = self
             .holds
@@ -211,7 +214,7 @@ impl Replay {
             self.holds.remove(key);
             self.finished.insert(*key, Outcome::Expired);
         }
-        stale.len()
+        stale
     }
 
     /// Units each item's live reservations hold.
@@ -394,7 +397,7 @@ mod tests {
 
     #[test]
     fn any_order_folds_to_the_same_state() {
-        let events = vec![
+        let events = [
             Event::Registered {
                 item: ItemId::new(0),
                 sku: Some("A".into()),
@@ -432,6 +435,20 @@ mod tests {
                 assert_eq!(other.next, reference.next);
             }
         }
+    }
+
+    #[test]
+    fn a_cart_keeps_only_its_newest_live_reservation() {
+        let mut replay = Replay::default();
+        // Cart 1's first reservation (number 1, shard 0) lost its final record; its second
+        // (number 5, shard 1) is live.
+        replay.apply(held(1, 1 << SHARD_BITS, 0, 2));
+        replay.apply(held(1, 5 << SHARD_BITS | 1, 0, 3));
+        replay.apply(held(2, 2 << SHARD_BITS, 0, 1));
+        assert_eq!(replay.one_per_cart(), vec![(1, 1 << SHARD_BITS)]);
+        assert_eq!(replay.holds.len(), 2);
+        assert_eq!(replay.held()[&0], 4);
+        assert_eq!(replay.finished[&(1, 1 << SHARD_BITS)], Outcome::Expired);
     }
 
     #[test]

@@ -104,6 +104,8 @@ struct Shared {
     wakers: Mutex<Vec<(u64, Waker)>>,
     durable: bool,
     window: Duration,
+    /// Syncs done (batches written).
+    syncs: AtomicU64,
 }
 
 /// An open journal: the appending side.
@@ -155,6 +157,7 @@ impl Writer {
             wakers: Mutex::new(Vec::new()),
             durable,
             window,
+            syncs: AtomicU64::new(0),
         });
         let thread = {
             let shared = shared.clone();
@@ -184,6 +187,7 @@ impl Writer {
         pending.bytes.extend_from_slice(bytes);
         pending.end += bytes.len() as u64;
         let end = pending.end;
+        self.discard_if_failed(&mut pending);
         let wake = pending.idle
             && (self.shared.durable || pending.bytes.len() >= EARLY_FLUSH_BYTES || pending.stop);
         if wake {
@@ -204,6 +208,7 @@ impl Writer {
         // `write` only appends to the buffer; the position counts the bytes it added.
         pending.end += (pending.bytes.len() - before) as u64;
         let end = pending.end;
+        self.discard_if_failed(&mut pending);
         let wake = pending.idle && self.shared.durable;
         if wake {
             pending.idle = false;
@@ -213,6 +218,21 @@ impl Writer {
             self.shared.work.notify_one();
         }
         end
+    }
+
+    /// Batches written and synced so far.
+    pub(crate) fn syncs(&self) -> u64 {
+        // Relaxed: a statistic.
+        self.shared.syncs.load(Ordering::Relaxed)
+    }
+
+    /// After a failure nothing is written any more: what is appended is dropped, so that the
+    /// buffer does not grow without bound (the callers are told of the failure).
+    fn discard_if_failed(&self, pending: &mut Pending) {
+        // Relaxed: a late view only keeps a few more bytes until the next append.
+        if self.shared.failed.load(Ordering::Relaxed) {
+            pending.bytes.clear();
+        }
     }
 
     /// Position of everything appended so far.
@@ -380,6 +400,8 @@ fn flush_loop(shared: &Shared, dir: PathBuf, mut file: File, instance: u32, shar
         if !spare.is_empty() {
             result = file.write_all(&spare).and_then(|()| file.sync_data());
             spare.clear();
+            // Relaxed: a statistic.
+            shared.syncs.fetch_add(1, Ordering::Relaxed);
         }
         let mut rotated = None;
         if result.is_ok() && rotate {
@@ -430,4 +452,95 @@ fn publish(shared: &Shared, end: u64, rotated: Option<u64>, error: Option<std::i
     drop(wakers);
     drop(flushed);
     shared.done.notify_all();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::format::{self, Frame};
+
+    fn dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("atomic-stock-writer-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn record(thread: u64, n: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        format::framed(&mut out, |out| {
+            out.extend_from_slice(&thread.to_le_bytes());
+            out.extend_from_slice(&n.to_le_bytes());
+        });
+        out
+    }
+
+    #[test]
+    fn waiting_callers_share_syncs_and_every_record_lands_in_order() {
+        let dir = dir("group");
+        let file = create_segment(&dir, 1, 7, 1).unwrap();
+        let writer = Writer::start(dir.clone(), file, 1, 7, 1, Durability::Durable).unwrap();
+        std::thread::scope(|s| {
+            for thread in 0..8 {
+                let writer = &writer;
+                s.spawn(move || {
+                    for n in 0..50 {
+                        let position = writer.append(&record(thread, n));
+                        writer.wait(position).unwrap();
+                    }
+                });
+            }
+        });
+        let syncs = writer.syncs();
+        assert!(syncs <= 400, "{syncs} syncs for 400 records");
+        writer.close();
+        let bytes = std::fs::read(segment_path(&dir, 1)).unwrap();
+        let mut offset = format::HEADER_LEN;
+        let mut next = [0u64; 8];
+        while let Frame::Record(payload, len) = format::frame(&bytes[offset..]) {
+            let thread = u64::from_le_bytes(payload[..8].try_into().unwrap()) as usize;
+            let n = u64::from_le_bytes(payload[8..].try_into().unwrap());
+            assert_eq!(n, next[thread], "thread {thread}'s records in order");
+            next[thread] += 1;
+            offset += len;
+        }
+        assert_eq!(offset, bytes.len());
+        assert_eq!(next, [50; 8]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_io_error_stops_the_journal_and_every_waiter_hears_of_it() {
+        let dir = dir("failure");
+        drop(create_segment(&dir, 1, 7, 1).unwrap());
+        // A handle that cannot write: the first batch fails.
+        let read_only = File::open(segment_path(&dir, 1)).unwrap();
+        let writer = Writer::start(dir.clone(), read_only, 1, 7, 1, Durability::Durable).unwrap();
+        let position = writer.append(&record(0, 0));
+        let failure = writer.wait(position).unwrap_err();
+        assert_eq!(writer.failure(), Some(failure));
+        let later = writer.append(&record(0, 1));
+        assert_eq!(writer.wait(later), Err(failure));
+        drop(writer);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn buffered_mode_syncs_within_its_window() {
+        let dir = dir("buffered");
+        let file = create_segment(&dir, 1, 7, 1).unwrap();
+        let window = Duration::from_millis(20);
+        let writer =
+            Writer::start(dir.clone(), file, 1, 7, 1, Durability::Buffered { window }).unwrap();
+        let started = std::time::Instant::now();
+        let position = writer.append(&record(0, 0));
+        // Nobody waits: the flusher syncs on its own within the window.
+        while writer.shared.upto.load(Ordering::Acquire) < position {
+            assert!(started.elapsed() < Duration::from_secs(5));
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        drop(writer);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
