@@ -38,6 +38,8 @@ thread_local! {
     static LAST: Cell<u64> = const { Cell::new(0) };
     /// The request key of the `reserve_once` running on this thread, and when it started.
     static KEY: Cell<Option<(RequestKey, u64)>> = const { Cell::new(None) };
+    /// The record of the hold this thread is about to install (see `Inner::journal_hold`).
+    static ENCODED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// An inventory's journal.
@@ -57,6 +59,18 @@ pub(crate) struct Journal {
 }
 
 impl Journal {
+    /// Runs `change` and waits for what it appended (see `Inner::logged`).
+    #[inline(never)]
+    fn logged<T, E: From<JournalFailure>>(
+        &self,
+        change: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, E> {
+        LAST.with(|last| last.set(0));
+        let result = change();
+        let position = LAST.with(|last| last.replace(0));
+        self.settle(result, position)
+    }
+
     fn append(&self, bytes: &[u8]) {
         let position = self.writer.append(bytes);
         LAST.with(|last| last.set(position));
@@ -97,18 +111,15 @@ fn outcome(state: State) -> Outcome {
 impl Inner {
     /// Runs a change and, with a journal, makes it durable before answering (see
     /// [`Durability`]).
-    #[inline]
+    #[inline(always)]
     pub(super) fn logged<T, E: From<JournalFailure>>(
         &self,
         change: impl FnOnce() -> Result<T, E>,
     ) -> Result<T, E> {
-        let Some(journal) = self.journal.as_deref() else {
-            return change();
-        };
-        LAST.with(|last| last.set(0));
-        let result = change();
-        let position = LAST.with(|last| last.replace(0));
-        journal.settle(result, position)
+        match self.journal.as_deref() {
+            None => change(),
+            Some(journal) => journal.logged(change),
+        }
     }
 
     /// [`logged`](Inner::logged) for async callers: awaits the disk instead of blocking.
@@ -136,7 +147,7 @@ impl Inner {
     /// replaced hold H was read (Acquire) after H's swap (Release), which came after H's
     /// version was taken; two fetch-adds of one atomic ordered by happens-before take values
     /// in that order (coherence), so Relaxed is enough.
-    #[inline]
+    #[inline(always)]
     pub(super) fn journal_stamp(&self) -> u64 {
         match self.journal.as_deref() {
             None => 0,
@@ -144,9 +155,11 @@ impl Inner {
         }
     }
 
-    /// Encodes the record of a hold about to be installed; appended by
-    /// [`journal_append`](Inner::journal_append) if the install succeeds.
-    #[inline]
+    /// Encodes the record of a hold about to be installed (into this thread's buffer), and
+    /// says whether it did; [`journal_append`](Inner::journal_append) appends it if the
+    /// install succeeds. The record is encoded before the swap because the lines move into
+    /// the hold.
+    #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     pub(super) fn journal_hold(
         &self,
@@ -156,37 +169,64 @@ impl Inner {
         version: u64,
         deadline: u64,
         lines: impl ExactSizeIterator<Item = Line>,
-    ) -> Option<Vec<u8>> {
-        self.journal.as_ref()?;
+    ) -> bool {
+        if self.journal.is_none() {
+            return false;
+        }
+        self.encode_hold(change, cart, seq, version, deadline, lines);
+        true
+    }
+
+    #[inline(never)]
+    fn encode_hold(
+        &self,
+        change: HoldChange,
+        cart: u64,
+        seq: u64,
+        version: u64,
+        deadline: u64,
+        lines: impl ExactSizeIterator<Item = Line>,
+    ) {
         let key = match change {
             HoldChange::Reserve => KEY.with(Cell::get),
             _ => None,
         };
-        let mut bytes = Vec::with_capacity(64 + 12 * lines.len());
-        format::held(
-            &mut bytes,
-            cart,
-            seq,
-            version,
-            change,
-            self.anchor_unix_ns.saturating_add(deadline),
-            key,
-            lines,
-        );
-        Some(bytes)
+        ENCODED.with(|buffer| {
+            let mut buffer = buffer.borrow_mut();
+            buffer.clear();
+            format::held(
+                &mut buffer,
+                cart,
+                seq,
+                version,
+                change,
+                self.anchor_unix_ns.saturating_add(deadline),
+                key,
+                lines,
+            );
+        });
     }
 
-    /// Appends a record encoded by [`journal_hold`](Inner::journal_hold).
-    #[inline]
-    pub(super) fn journal_append(&self, record: Option<Vec<u8>>) {
-        if let (Some(journal), Some(bytes)) = (self.journal.as_deref(), record) {
-            journal.append(&bytes);
+    /// Appends the record [`journal_hold`](Inner::journal_hold) encoded, if it did.
+    #[inline(always)]
+    pub(super) fn journal_append(&self, encoded: bool) {
+        if encoded {
+            if let Some(journal) = self.journal.as_deref() {
+                ENCODED.with(|buffer| journal.append(&buffer.borrow()));
+            }
         }
     }
 
     /// Appends the outcome of a reservation this thread just finished.
-    #[inline]
+    #[inline(always)]
     pub(super) fn journal_finished(&self, entry: &Entry, to: State, lines: &[Line]) {
+        if self.journal.is_some() {
+            self.append_finished(entry, to, lines);
+        }
+    }
+
+    #[inline(never)]
+    fn append_finished(&self, entry: &Entry, to: State, lines: &[Line]) {
         if let Some(journal) = self.journal.as_deref() {
             let position = journal.writer.append_with(|out| {
                 format::finished(out, entry.cart, entry.seq, outcome(to), lines);
