@@ -790,9 +790,18 @@ impl Inventory {
                     ),
                 });
             }
+            /// Clears the thread's request key however the reserve ends (a panic included),
+            /// so that no later record carries it.
+            struct Keyed;
+            impl Drop for Keyed {
+                fn drop(&mut self) {
+                    KEY.with(|k| k.set(None));
+                }
+            }
             KEY.with(|k| k.set(Some((key, now))));
+            let keyed = Keyed;
             let result = self.within_max_wait(|| self.inner.reserve(cart, lines, ttl));
-            KEY.with(|k| k.set(None));
+            drop(keyed);
             let receipt = result?;
             let since_origin = receipt
                 .deadline
