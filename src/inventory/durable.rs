@@ -85,7 +85,7 @@ impl Journal {
     ) -> Result<T, E> {
         let durable = if result.is_err() {
             Ok(())
-        } else if !self.writer.is_durable() {
+        } else if !self.writer.is_durable() && !self.writer.over_backlog(position) {
             self.writer.failure().map_or(Ok(()), Err)
         } else if position == 0 {
             self.writer.wait(self.writer.appended())

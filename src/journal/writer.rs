@@ -22,6 +22,10 @@ use std::time::Duration;
 /// memory stays bounded whatever the window.
 const EARLY_FLUSH_BYTES: usize = 1 << 20;
 
+/// In buffered mode a caller waits for the disk once this many bytes are appended and not yet
+/// synced (the disk has fallen behind): the memory the journal buffers stays bounded.
+const MAX_BACKLOG: u64 = 8 << 20;
+
 /// The path of segment `index` in `dir`.
 pub(crate) fn segment_path(dir: &Path, index: u64) -> PathBuf {
     dir.join(format!("{index:016x}.journal"))
@@ -209,7 +213,8 @@ impl Writer {
         pending.end += (pending.bytes.len() - before) as u64;
         let end = pending.end;
         self.discard_if_failed(&mut pending);
-        let wake = pending.idle && self.shared.durable;
+        let wake = pending.idle
+            && (self.shared.durable || pending.bytes.len() >= EARLY_FLUSH_BYTES || pending.stop);
         if wake {
             pending.idle = false;
         }
@@ -218,6 +223,14 @@ impl Writer {
             self.shared.work.notify_one();
         }
         end
+    }
+
+    /// Whether a caller whose record ends at `position` should wait for the disk even in
+    /// buffered mode: more than [`MAX_BACKLOG`] bytes are not synced yet.
+    pub(crate) fn over_backlog(&self, position: u64) -> bool {
+        // Acquire: as in `wait` (a stale value only makes a caller wait, not skip a wait it
+        // needs: buffered callers need none).
+        position.saturating_sub(self.shared.upto.load(Ordering::Acquire)) > MAX_BACKLOG
     }
 
     /// Batches written and synced so far.
@@ -242,7 +255,7 @@ impl Writer {
 
     /// The failure that stopped the journal, if any.
     pub(crate) fn failure(&self) -> Option<JournalFailure> {
-        // Acquire: pairs with the Release store in `fail`; the failure was written before.
+        // Acquire: pairs with the Release store in `publish`; the failure was written before.
         if self.shared.failed.load(Ordering::Acquire) {
             lock(&self.shared.flushed).failure
         } else {
@@ -415,6 +428,7 @@ fn flush_loop(shared: &Shared, dir: PathBuf, mut file: File, instance: u32, shar
             }
         }
         publish(shared, end, rotated, result.err());
+        // Relaxed: this thread is the only writer of `failed`.
         if stop || shared.failed.load(Ordering::Relaxed) {
             return;
         }
@@ -535,7 +549,8 @@ mod tests {
             Writer::start(dir.clone(), file, 1, 7, 1, Durability::Buffered { window }).unwrap();
         let started = std::time::Instant::now();
         let position = writer.append(&record(0, 0));
-        // Nobody waits: the flusher syncs on its own within the window.
+        // Nobody waits: the flusher syncs on its own within the window. (Acquire: as in
+        // `wait`.)
         while writer.shared.upto.load(Ordering::Acquire) < position {
             assert!(started.elapsed() < Duration::from_secs(5));
             std::thread::sleep(Duration::from_millis(1));
