@@ -637,6 +637,9 @@ impl Inventory {
     /// [`reserve_once`](Inventory::reserve_once). Ids issued before the restart keep working
     /// (the inventory keeps its tag); ids of another inventory are still refused.
     ///
+    /// One inventory per directory at a time: nothing locks the directory, so two processes
+    /// opening it at once would interleave their files.
+    ///
     /// ```
     /// use atomic_stock::{CartId, Confirmation, Inventory, Line};
     /// use std::time::Duration;
