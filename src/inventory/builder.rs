@@ -281,15 +281,25 @@ impl InventoryBuilder {
             max_ttl: self.max_ttl,
             max_wait: self.max_wait,
         });
-        let reaper = self.reaper.map(|tick| {
-            let inner = inner.clone();
-            Reaper::start(tick, move || {
-                inner.expire_due();
-                inner.time_to_next_deadline()
-            })
-        });
+        let reaper = self.reaper.map(|tick| start_reaper(&inner, tick));
         Inventory { inner, reaper }
     }
+
+    /// The builder without its reaper setting, and that setting (recovery starts the reaper
+    /// only once the inventory is rebuilt).
+    pub(super) fn without_reaper(mut self) -> (Self, Option<Duration>) {
+        let tick = self.reaper.take();
+        (self, tick)
+    }
+}
+
+/// Starts a reaper thread for `inner`.
+pub(super) fn start_reaper(inner: &Arc<Inner>, tick: Duration) -> Reaper {
+    let inner = inner.clone();
+    Reaper::start(tick, move || {
+        inner.expire_due();
+        inner.time_to_next_deadline()
+    })
 }
 
 impl Default for Inventory {

@@ -307,7 +307,7 @@ impl InventoryBuilder {
             Some(shards) => self.shards(shards as usize),
             None => self,
         };
-        let builder = builder.clamped();
+        let (builder, reaper) = builder.clamped().without_reaper();
         let shards = builder.shard_count() as u32;
         let instance = found.instance.unwrap_or_else(instance_tag);
         let segment = found.last_index + 1;
@@ -330,12 +330,13 @@ impl InventoryBuilder {
             snapshotting: Mutex::new(()),
             recovery: OnceLock::new(),
         };
-        let inventory = builder.assemble_with(instance, Some(Box::new(journal)));
+        let mut inventory = builder.assemble_with(instance, Some(Box::new(journal)));
         let mut recovery = restore(&inventory.inner, found.replay)?;
         recovery.snapshot = found.snapshot;
         recovery.torn_bytes = found.torn_bytes;
         recovery.expired_on_open = inventory.inner.expire_due();
         recovery.took = started.elapsed();
+        inventory.reaper = reaper.map(|tick| super::builder::start_reaper(&inventory.inner, tick));
         if let Some(journal) = inventory.inner.journal.as_deref() {
             let _ = journal.recovery.set(recovery);
         }
