@@ -77,7 +77,8 @@
 //!
 //! # Progress
 //!
-//! Nothing on the reserve, confirm, release, extend or cart-update paths takes a lock. Every
+//! Nothing on the confirm, release or extend paths takes a lock, nor on the reserve and
+//! cart-update paths unless they find too little stock while a reservation is due (below). Every
 //! compare-and-swap loop is lock-free (a failed attempt means another thread succeeded). The
 //! one place a thread waits is the exact shortfall decision: when an item has too little
 //! available *and* operations in flight on it, the answer depends on them, so the thread waits
@@ -91,12 +92,60 @@
 //! call would wait, they yield to the executor and ask again. `expire_due` and the
 //! reaper take the timer's mutex; so does a reserve that finds too little stock while a
 //! reservation may be due, to expire what is due before refusing (the one lock a reserve can
-//! take; the timer's upkeep on the reserve path only ever `try_lock`s it).
+//! take; the timer's upkeep on the reserve path only ever `try_lock`s it). Such a reserve
+//! expires 64 reservations at a time, earliest deadlines first, and stops as soon as its take
+//! succeeds: what it expires is bounded by what is due, and usually by what it needs. Waiting
+//! reserves ([`Inventory::reserve_waiting`]) keep their queues behind mutexes that only they
+//! and the wake-up of an item they armed take: a give-back or restock on an armed item takes
+//! one to wake the head of the item's queue, and no plain reserve ever takes one.
 //!
 //! Memory waiting for epoch reclamation is capped (about 10 MB, see [`Bounds`](#bounds)): above
 //! the cap, an operation that allocates (reserve, cart update, extend, partial release) yields
 //! the processor, unpinned, until reclamation catches up, for at most 10 ms. It holds nothing
 //! while it does, so no other thread waits for it.
+//!
+//! # Waiting for stock
+//!
+//! [`Inventory::reserve_waiting`] is a reserve that waits until every line can be had: a
+//! waitlist for a drop or a restock. Its future ([`WaitForStock`]) queues on each item of the
+//! request, first come first served per item: only a waiter at the head of every one of its
+//! items' queues tries to take (all or nothing, as any reserve), and when it has taken it
+//! leaves the queues and wakes the next, so big carts are not starved by small ones that came
+//! later. It is exact: a head that finds an item short arms the item and tries once more
+//! before it sleeps, and the release, expiry, cart update or restock that returns units to an
+//! armed item wakes it. It is cancel-safe: each try takes everything or nothing, and a dropped
+//! future leaves its queues and passes on a wake-up it had not used. Plain reserves do not
+//! queue: they take what is available when they run, whoever waits. The future uses only
+//! [`std::task::Waker`] (any executor); give up after a while with your executor's timeout,
+//! or with `Inventory::reserve_waiting_until` (feature `tokio`), which answers
+//! [`ReserveError::WaitTimedOut`] with nothing taken.
+//!
+//! ```
+//! use atomic_stock::{CartId, Inventory, Line};
+//! use std::future::Future;
+//! use std::task::{Context, Poll, Waker};
+//! use std::time::Duration;
+//!
+//! let ttl = Duration::from_secs(600);
+//! let inventory = Inventory::new();
+//! let [a, b, c, d] = [1, 1, 1, 1].map(|units| inventory.register_item(units).unwrap());
+//! let first = inventory.reserve(CartId::new(1), &[Line::new(a, 1)], ttl).unwrap();
+//!
+//! // A four-line cart starts waiting for `a`, then a one-line cart does.
+//! let big_lines = [a, b, c, d].map(|item| Line::new(item, 1));
+//! let small_lines = [Line::new(a, 1)];
+//! let mut big = Box::pin(inventory.reserve_waiting(CartId::new(2), &big_lines, ttl));
+//! let mut small = Box::pin(inventory.reserve_waiting(CartId::new(3), &small_lines, ttl));
+//! let mut cx = Context::from_waker(Waker::noop());
+//! assert!(big.as_mut().poll(&mut cx).is_pending());
+//! assert!(small.as_mut().poll(&mut cx).is_pending());
+//!
+//! // The unit comes back: the cart that waited first gets it, whatever its size.
+//! inventory.release(first.id).unwrap();
+//! assert!(small.as_mut().poll(&mut cx).is_pending());
+//! assert!(matches!(big.as_mut().poll(&mut cx), Poll::Ready(Ok(_))));
+//! assert!(small.as_mut().poll(&mut cx).is_pending());
+//! ```
 //!
 //! # Hot items
 //!
@@ -231,7 +280,9 @@ pub use integrations::reaper_task::REAPER_TASK_BATCH;
 #[doc(hidden)]
 pub use inventory::audit::Run;
 pub use inventory::engine::ReservationEngine;
-pub use inventory::{AuditError, AuditReport, Inventory, InventoryBuilder, ItemLevels};
+pub use inventory::{
+    AuditError, AuditReport, Inventory, InventoryBuilder, ItemLevels, WaitForStock,
+};
 pub use reservation::{
     CartId, Confirmation, Receipt, ReservationError, ReservationId, ReservationInfo,
     ReservationState, ReserveError,

@@ -190,6 +190,9 @@ pub enum ReserveError {
     /// may be missing after a restart (see [`JournalFailure`](crate::journal::JournalFailure)).
     /// The only variant that does not mean "nothing changed".
     Journal(crate::journal::JournalFailure),
+    /// A waiting reserve's deadline passed before every line could be had (see
+    /// `Inventory::reserve_waiting_until`, feature `tokio`); nothing was taken.
+    WaitTimedOut,
 }
 
 impl From<TakeError> for ReserveError {
@@ -225,6 +228,9 @@ impl fmt::Display for ReserveError {
                 write!(f, "too many live reservations (limit {max})")
             }
             ReserveError::Journal(failure) => failure.fmt(f),
+            ReserveError::WaitTimedOut => {
+                write!(f, "the wait for stock ended at its deadline; nothing taken")
+            }
         }
     }
 }

@@ -282,6 +282,31 @@ fn a_shortfall_first_expires_due_holds() {
 }
 
 #[test]
+fn a_shortfall_expires_only_what_it_needs_in_bounded_batches() {
+    const CARTS: u64 = 2_000;
+    let (inv, clock, items) = setup(&[CARTS as i64]);
+    for c in 0..CARTS {
+        inv.reserve(cart(c), &[Line::new(items[0], 1)], TTL)
+            .unwrap();
+    }
+    clock.advance(TTL);
+    // Every unit is held by a due reservation: the reserve needs one of them back, not all.
+    inv.reserve(cart(CARTS), &[Line::new(items[0], 1)], TTL)
+        .unwrap();
+    let (available, held, sold) = levels(&inv, items[0]);
+    assert_eq!(available + held + sold, CARTS as i64);
+    assert!(
+        held > CARTS as i64 / 2,
+        "one reserve expired {} of {CARTS} due reservations to take one unit",
+        CARTS as i64 + 1 - held
+    );
+    // The rest stay due and go at the next expiry pass.
+    assert_eq!(inv.expire_due() as i64, held - 1);
+    assert_eq!(levels(&inv, items[0]), (CARTS as i64 - 1, 1, 0));
+    inv.audit().unwrap();
+}
+
+#[test]
 fn ids_are_never_reused_for_a_new_reservation_of_the_same_cart() {
     let (inv, _, items) = setup(&[5]);
     let old = inv

@@ -11,8 +11,8 @@
 
 use crate::spec::{Config, Model, Op, Outcome, Ref};
 use atomic_stock::{
-    AdjustError, AuditError, AuditReport, CartId, Clock, Confirmation, Inventory, ItemId,
-    ItemLevels, ManualClock, Receipt, ReservationEngine, ReservationError, ReservationId,
+    AuditError, AuditReport, CartId, Clock, Inventory, ItemId, ItemLevels, ManualClock, Receipt,
+    ReservationEngine, ReservationId,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -96,9 +96,11 @@ impl Mirror {
     /// engine has issued so far.
     pub fn expect(&mut self, op: &Op) -> Outcome {
         let index = match op {
-            Op::Confirm(r) | Op::Release(r) | Op::Extend(r, _) | Op::ReleaseLines(r, _) => {
-                self.index(r)
-            }
+            Op::Confirm(r)
+            | Op::Release(r)
+            | Op::Extend(r, _)
+            | Op::ReleaseLines(r, _)
+            | Op::Status(r) => self.index(r),
             _ => None,
         };
         let model = &mut self.model;
@@ -122,6 +124,8 @@ impl Mirror {
                 model.release(found)
             }
             Op::Extend(_, ttl) => model.extend(index, *ttl),
+            Op::ExtendCart(cart, ttl) => model.extend_cart(*cart, *ttl),
+            Op::Status(_) => model.status(index),
             Op::ReleaseLines(_, raw) => model.release_lines(index, raw),
             Op::Restock(item, q) => model.adjust(*item, *q, true),
             Op::Shrink(item, q) => model.adjust(*item, *q, false),
@@ -171,18 +175,11 @@ impl Mirror {
 }
 
 /// What the harness needs of an engine beyond [`ReservationEngine`]: building one on a manual
-/// clock, the cart-addressed verbs, shrink, and the counts and audit every engine offers as
-/// inherent methods. Implemented for [`Inventory`], and for the lifecycle baselines with the
+/// clock, and the counts and audit every engine offers as inherent methods. Implemented for [`Inventory`], and for the lifecycle baselines with the
 /// `baselines` feature, so one specification checks every engine.
 pub trait Engine: ReservationEngine + Sized {
     /// A fresh engine on `clock`, refusing times to live above `config.max_ttl_ms`.
     fn build(clock: Arc<ManualClock>, config: &Config) -> Self;
-    /// Confirms the live reservation of `cart`.
-    fn confirm_cart(&self, cart: CartId) -> Result<Confirmation, ReservationError>;
-    /// Releases the live reservation of `cart`.
-    fn release_cart(&self, cart: CartId) -> Result<(), ReservationError>;
-    /// Removes `quantity` available units of `item`.
-    fn shrink(&self, item: ItemId, quantity: i64) -> Result<(), AdjustError>;
     /// How many reservations are live.
     fn live_reservations(&self) -> usize;
     /// The engine's own conservation audit.
@@ -195,15 +192,6 @@ macro_rules! engine_by_inherent_methods {
         impl Engine for $engine {
             fn build($clock: Arc<ManualClock>, $config: &Config) -> Self {
                 $build
-            }
-            fn confirm_cart(&self, cart: CartId) -> Result<Confirmation, ReservationError> {
-                <$engine>::confirm_cart(self, cart)
-            }
-            fn release_cart(&self, cart: CartId) -> Result<(), ReservationError> {
-                <$engine>::release_cart(self, cart)
-            }
-            fn shrink(&self, item: ItemId, quantity: i64) -> Result<(), AdjustError> {
-                <$engine>::shrink(self, item, quantity)
             }
             fn live_reservations(&self) -> usize {
                 <$engine>::live_reservations(self)
@@ -230,10 +218,7 @@ mod baselines {
     use super::Engine;
     use crate::spec::Config;
     use atomic_stock::baseline::{GlobalLockInventory, ItemLocksInventory, LifecycleSettings};
-    use atomic_stock::{
-        AdjustError, AuditError, AuditReport, CartId, Confirmation, ItemId, ManualClock,
-        ReservationError,
-    };
+    use atomic_stock::{AuditError, AuditReport, ManualClock};
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -312,6 +297,15 @@ impl<E: Engine> Harness<E> {
                 Ok(receipt) => mirror.receipt(receipt),
                 Err(e) => Outcome::Reservation(e),
             },
+            Op::ExtendCart(cart, ttl) => {
+                match inventory.extend_cart(CartId::new(*cart), ms(*ttl)) {
+                    Ok(receipt) => mirror.receipt(receipt),
+                    Err(e) => Outcome::Reservation(e),
+                }
+            }
+            Op::Status(r) => inventory
+                .status(mirror.id(r))
+                .map_or_else(Outcome::Reservation, Outcome::State),
             Op::ReleaseLines(r, raw) => inventory
                 .release_lines(mirror.id(r), &crate::spec::to_lines(raw))
                 .map_or_else(Outcome::Reservation, |()| Outcome::Unit),

@@ -15,7 +15,8 @@
 
 use atomic_stock::limits::{MAX_LINES, MAX_LINE_QUANTITY, MAX_STOCK};
 use atomic_stock::{
-    AdjustError, CartId, Confirmation, ItemId, Line, ReservationError, ReserveError, TakeError,
+    AdjustError, CartId, Confirmation, ItemId, Line, ReservationError, ReservationState,
+    ReserveError, TakeError,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -59,6 +60,10 @@ pub enum Op {
     ReleaseCart(u64),
     /// Give a reservation a new time to live.
     Extend(Ref, u64),
+    /// Give a cart's live reservation a new time to live.
+    ExtendCart(u64, u64),
+    /// Ask where a reservation stands.
+    Status(Ref),
     /// Give back part of a reservation.
     ReleaseLines(Ref, Vec<(u32, i64)>),
     /// Add units of an item.
@@ -83,6 +88,8 @@ pub enum Outcome {
     },
     /// A confirm's answer.
     Confirmation(Confirmation),
+    /// A status query's answer.
+    State(ReservationState),
     /// Success without a value.
     Unit,
     /// How many reservations `expire_due` ended.
@@ -438,12 +445,37 @@ impl Model {
 
     /// A new deadline, `ttl_ms` from now, for reservation `index`.
     pub fn extend(&mut self, index: Option<usize>, ttl_ms: u64) -> Outcome {
+        self.extend_found(ttl_ms, |model| model.resolve(index))
+    }
+
+    /// A new deadline, `ttl_ms` from now, for `cart`'s live reservation.
+    pub fn extend_cart(&mut self, cart: u64, ttl_ms: u64) -> Outcome {
+        self.extend_found(ttl_ms, |model| model.resolve_cart(cart).map(Some))
+    }
+
+    /// Where reservation `index` stands (a due one is expired by the query, as by any verb).
+    pub fn status(&mut self, index: Option<usize>) -> Outcome {
+        match self.resolve(index) {
+            Ok(Some(_)) => Outcome::State(ReservationState::Held),
+            Ok(None) => Outcome::State(ReservationState::Confirmed),
+            Err(ReservationError::Released) => Outcome::State(ReservationState::Released),
+            Err(ReservationError::Expired) => Outcome::State(ReservationState::Expired),
+            Err(e) => Outcome::Reservation(e),
+        }
+    }
+
+    /// An extend of what `find` resolves, once the time to live is checked.
+    fn extend_found(
+        &mut self,
+        ttl_ms: u64,
+        find: impl FnOnce(&mut Self) -> Result<Option<u64>, ReservationError>,
+    ) -> Outcome {
         let Some(ttl) = self.ttl(ttl_ms) else {
             return Outcome::Reservation(ReservationError::InvalidTtl {
                 ttl: Duration::from_millis(ttl_ms),
             });
         };
-        match self.resolve(index) {
+        match find(self) {
             Ok(Some(cart)) => {
                 let now = self.now;
                 let hold = self.carts.get_mut(&cart).unwrap();

@@ -2,7 +2,7 @@
 
 use crate::harness::Mirror;
 use crate::spec::{self, Config, Op, Outcome, Ref};
-use atomic_stock::limits::{MAX_LINES, MAX_LINE_QUANTITY, MAX_STOCK};
+use atomic_stock::limits::{MAX_LINES, MAX_LINE_QUANTITY, MAX_SKU_LEN, MAX_STOCK};
 use atomic_stock::{
     AdjustError, Backend, CartId, CatalogError, Confirmation, Failure, ItemId, Line, ManualClock,
     ReservationError, ReservationId, ReserveError, TakeError,
@@ -42,6 +42,10 @@ pub struct Cases {
     pub ops: usize,
     /// Seed of the first sequence (sequence `k` uses `seed + k`).
     pub seed: u64,
+    /// Whether sequences change the lines of live reservations (`set_cart`,
+    /// `release_lines`); off for a backend that does not offer them yet, whose sequences
+    /// reserve and release instead.
+    pub line_updates: bool,
 }
 
 impl Cases {
@@ -61,7 +65,21 @@ impl Cases {
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(cases);
-        Cases { cases, ops, seed }
+        Cases {
+            cases,
+            ops,
+            seed,
+            line_updates: true,
+        }
+    }
+
+    /// The same cases without `set_cart` and `release_lines`.
+    #[must_use]
+    pub fn without_line_updates(self) -> Self {
+        Cases {
+            line_updates: false,
+            ..self
+        }
     }
 }
 
@@ -162,7 +180,7 @@ impl Rng {
 
 /// A random sequence of the [`Backend`] verbs, with raw (sometimes invalid) arguments, as the
 /// in-process model test draws them.
-fn sequence(seed: u64, ops: usize, time: Time) -> Vec<Op> {
+fn sequence(seed: u64, ops: usize, time: Time, line_updates: bool) -> Vec<Op> {
     let mut rng = Rng(seed);
     let ttls: &[u64] = match time {
         Time::Driven => &DRIVEN_TTLS_MS,
@@ -190,17 +208,29 @@ fn sequence(seed: u64, ops: usize, time: Time) -> Vec<Op> {
         .map(|_| {
             let cart = rng.below(CARTS);
             let ttl = ttls[rng.below(ttls.len() as u64) as usize];
-            let kinds = if time == Time::Driven { 13 } else { 10 };
+            let kinds = if time == Time::Driven { 20 } else { 17 };
             match rng.below(kinds) {
                 0..=2 => Op::Reserve(cart, lines(&mut rng), ttl),
-                3 | 4 => Op::Confirm(reference(&mut rng)),
-                5 | 6 => Op::Release(reference(&mut rng)),
-                7 => Op::Extend(reference(&mut rng), ttl),
-                8 => Op::Restock(
+                3 if line_updates => Op::SetCart(cart, lines(&mut rng), ttl),
+                3 => Op::Reserve(cart, lines(&mut rng), ttl),
+                4 | 5 => Op::Confirm(reference(&mut rng)),
+                6 => Op::ConfirmCart(cart),
+                7 | 8 => Op::Release(reference(&mut rng)),
+                9 => Op::ReleaseCart(cart),
+                10 => Op::Extend(reference(&mut rng), ttl),
+                11 => Op::ExtendCart(cart, ttl),
+                12 if line_updates => Op::ReleaseLines(reference(&mut rng), lines(&mut rng)),
+                12 => Op::Release(reference(&mut rng)),
+                13 => Op::Restock(
                     rng.below(u64::from(ITEMS) + 1) as u32,
                     rng.below(6) as i64 - 1,
                 ),
-                9 => Op::ExpireDue,
+                14 => Op::Shrink(
+                    rng.below(u64::from(ITEMS) + 1) as u32,
+                    rng.below(6) as i64 - 1,
+                ),
+                15 => Op::Status(reference(&mut rng)),
+                16 => Op::ExpireDue,
                 _ => Op::Advance(*[1, 5, 10, 20, 50].get(rng.below(5) as usize).unwrap()),
             }
         })
@@ -208,7 +238,7 @@ fn sequence(seed: u64, ops: usize, time: Time) -> Vec<Op> {
 }
 
 /// A backend and the model side by side, stepped together: the async counterpart of
-/// [`Harness`](crate::harness::Harness), for the verbs a [`Backend`] has.
+/// [`Harness`](crate::harness::Harness), for every verb of [`Backend`].
 struct Run<B> {
     backend: B,
     mirror: Mirror,
@@ -263,6 +293,49 @@ impl<B: Backend> Run<B> {
                     Err(Failure::Backend(e)) => return Err(backend_failure(&e)),
                 }
             }
+            Op::SetCart(cart, raw, ttl) => {
+                let lines = spec::to_lines(raw);
+                match backend.set_cart(CartId::new(*cart), &lines, ms(*ttl)).await {
+                    Ok(r) => mirror.receipt(r),
+                    Err(Failure::Refused(e)) => Outcome::Reserve(e),
+                    Err(Failure::Backend(e)) => return Err(backend_failure(&e)),
+                }
+            }
+            Op::ConfirmCart(cart) => match backend.confirm_cart(CartId::new(*cart)).await {
+                Ok(c) => Outcome::Confirmation(c),
+                Err(Failure::Refused(e)) => Outcome::Reservation(e),
+                Err(Failure::Backend(e)) => return Err(backend_failure(&e)),
+            },
+            Op::ReleaseCart(cart) => match backend.release_cart(CartId::new(*cart)).await {
+                Ok(()) => Outcome::Unit,
+                Err(Failure::Refused(e)) => Outcome::Reservation(e),
+                Err(Failure::Backend(e)) => return Err(backend_failure(&e)),
+            },
+            Op::ExtendCart(cart, ttl) => {
+                match backend.extend_cart(CartId::new(*cart), ms(*ttl)).await {
+                    Ok(receipt) => mirror.receipt(receipt),
+                    Err(Failure::Refused(e)) => Outcome::Reservation(e),
+                    Err(Failure::Backend(e)) => return Err(backend_failure(&e)),
+                }
+            }
+            Op::ReleaseLines(r, raw) => {
+                let lines = spec::to_lines(raw);
+                match backend.release_lines(mirror.id(r), &lines).await {
+                    Ok(()) => Outcome::Unit,
+                    Err(Failure::Refused(e)) => Outcome::Reservation(e),
+                    Err(Failure::Backend(e)) => return Err(backend_failure(&e)),
+                }
+            }
+            Op::Shrink(item, q) => match backend.shrink(ItemId::new(*item), *q).await {
+                Ok(()) => Outcome::Unit,
+                Err(Failure::Refused(e)) => Outcome::Adjust(e),
+                Err(Failure::Backend(e)) => return Err(backend_failure(&e)),
+            },
+            Op::Status(r) => match backend.status(mirror.id(r)).await {
+                Ok(state) => Outcome::State(state),
+                Err(Failure::Refused(e)) => Outcome::Reservation(e),
+                Err(Failure::Backend(e)) => return Err(backend_failure(&e)),
+            },
             Op::Confirm(r) => match backend.confirm(mirror.id(r)).await {
                 Ok(c) => Outcome::Confirmation(c),
                 Err(Failure::Refused(e)) => Outcome::Reservation(e),
@@ -288,7 +361,6 @@ impl<B: Backend> Run<B> {
                 Ok(n) => Outcome::Count(n),
                 Err(e) => return Err(backend_failure(&e)),
             },
-            other => unreachable!("not a Backend verb: {other:?}"),
         };
         mirror.check(op, got)?;
         self.check_levels()
@@ -357,7 +429,7 @@ where
     let mut name = String::new();
     for case in 0..cases.cases {
         let seed = cases.seed.wrapping_add(case as u64);
-        let ops = sequence(seed, cases.ops, time);
+        let ops = sequence(seed, cases.ops, time, cases.line_updates);
         let mut run = Run::new(make, time).await;
         if name.is_empty() {
             name = run.backend.name().to_string();
@@ -497,6 +569,62 @@ where
             on_hand: 5,
             quantity: MAX_STOCK - 2
         }
+    );
+    // Shrink.
+    unchanged!(
+        "shrink an unknown item",
+        backend.shrink(unknown, 1),
+        AdjustError::UnknownItem { item: unknown }
+    );
+    for quantity in [0, -3, MAX_STOCK + 1] {
+        unchanged!(
+            &format!("shrink {quantity}"),
+            backend.shrink(a, quantity),
+            AdjustError::InvalidQuantity { item: a, quantity }
+        );
+    }
+    unchanged!(
+        "shrink more than available",
+        backend.shrink(b, 4),
+        AdjustError::Shortfall {
+            item: b,
+            requested: 4,
+            available: 3
+        }
+    );
+    // SKUs.
+    for sku in [String::new(), "X".repeat(MAX_SKU_LEN + 1)] {
+        unchanged!(
+            &format!("register a SKU of {} bytes", sku.len()),
+            backend.register_sku(&sku, 1),
+            CatalogError::InvalidSku { len: sku.len() }
+        );
+    }
+    unchanged!(
+        "register a SKU with a negative quantity",
+        backend.register_sku("NEG", -1),
+        CatalogError::InvalidQuantity { quantity: -1 }
+    );
+    assert_eq!(
+        backend_ok("item_by_sku", backend.item_by_sku("NEG").await),
+        None,
+        "{name}: a refused SKU is not registered"
+    );
+    let mug = expect_ok("register a SKU", backend.register_sku("MUG-1", 4).await);
+    assert_eq!(
+        backend_ok("item_by_sku", backend.item_by_sku("MUG-1").await),
+        Some(mug),
+        "{name}: a SKU names the item registered under it"
+    );
+    unchanged!(
+        "register a SKU twice",
+        backend.register_sku("MUG-1", 1),
+        CatalogError::DuplicateSku { existing: mug }
+    );
+    assert_eq!(
+        backend_ok("SKU item", backend.item(mug).await).map(|l| l.available),
+        Some(4),
+        "{name}: the item registered under a SKU holds its initial units"
     );
     // Reserve: time to live, then lines, then stock.
     let one = [Line::new(a, 1)];

@@ -505,6 +505,10 @@ pub struct Lifecycle<L> {
     locking: L,
     time: Timebase,
     instance: u32,
+    /// SKU to item. Registration by SKU holds this mutex across the duplicate check and the
+    /// registration; lookups take it too (a baseline: the lock-free engine's table is
+    /// `src/stock/sku.rs`).
+    skus: parking_lot::Mutex<HashMap<Box<str>, ItemId>>,
 }
 
 // The bound names a crate-private trait: a user gets a `Lifecycle` only over one of the
@@ -537,6 +541,7 @@ impl<L: Locking> Lifecycle<L> {
             locking: L::new(&settings),
             time: Timebase::new(&settings),
             instance: instance_tag(),
+            skus: parking_lot::Mutex::new(HashMap::new()),
         }
     }
 
@@ -550,6 +555,25 @@ impl<L: Locking> Lifecycle<L> {
     pub fn register_item(&self, initial: i64) -> Result<ItemId, CatalogError> {
         validate_registration(initial, None)?;
         self.locking.register(initial)
+    }
+
+    /// Registers an item under a SKU, refusing a SKU already registered (see
+    /// [`Inventory::register_sku`](crate::Inventory::register_sku)).
+    pub fn register_sku(&self, sku: &str, initial: i64) -> Result<ItemId, CatalogError> {
+        validate_registration(initial, Some(sku))?;
+        let mut skus = self.skus.lock();
+        if let Some(&existing) = skus.get(sku) {
+            return Err(CatalogError::DuplicateSku { existing });
+        }
+        let item = self.locking.register(initial)?;
+        skus.insert(sku.into(), item);
+        Ok(item)
+    }
+
+    /// The item registered under `sku`.
+    #[must_use]
+    pub fn item_by_sku(&self, sku: &str) -> Option<ItemId> {
+        self.skus.lock().get(sku).copied()
     }
 
     /// Number of registered items.

@@ -31,7 +31,7 @@ use crate::ids::{ItemId, Line};
 use crate::inventory::engine::ReservationEngine;
 use crate::inventory::ItemLevels;
 use crate::reservation::{
-    CartId, Confirmation, Receipt, ReservationError, ReservationId, ReserveError,
+    CartId, Confirmation, Receipt, ReservationError, ReservationId, ReservationState, ReserveError,
 };
 use std::convert::Infallible;
 use std::fmt;
@@ -146,6 +146,66 @@ pub trait Backend: Send + Sync {
         &self,
         item: ItemId,
     ) -> impl Future<Output = Result<Option<ItemLevels>, Self::Error>> + Send;
+
+    /// Registers an item under a SKU, refusing a SKU already registered.
+    fn register_sku(
+        &self,
+        sku: &str,
+        initial: i64,
+    ) -> impl Future<Output = Result<ItemId, Failure<CatalogError, Self::Error>>> + Send;
+
+    /// The item registered under `sku` (`None` if none is).
+    fn item_by_sku(
+        &self,
+        sku: &str,
+    ) -> impl Future<Output = Result<Option<ItemId>, Self::Error>> + Send;
+
+    /// Removes available units of an item (damage, loss).
+    fn shrink(
+        &self,
+        item: ItemId,
+        quantity: i64,
+    ) -> impl Future<Output = Result<(), Failure<AdjustError, Self::Error>>> + Send;
+
+    /// Sets `cart`'s lines to exactly `lines` until `ttl` from now, taking only what is added and giving back only what is dropped, all or nothing.
+    fn set_cart(
+        &self,
+        cart: CartId,
+        lines: &[Line],
+        ttl: Duration,
+    ) -> impl Future<Output = Result<Receipt, Failure<ReserveError, Self::Error>>> + Send;
+
+    /// Confirms `cart`'s live reservation.
+    fn confirm_cart(
+        &self,
+        cart: CartId,
+    ) -> impl Future<Output = Result<Confirmation, Failure<ReservationError, Self::Error>>> + Send;
+
+    /// Releases `cart`'s live reservation.
+    fn release_cart(
+        &self,
+        cart: CartId,
+    ) -> impl Future<Output = Result<(), Failure<ReservationError, Self::Error>>> + Send;
+
+    /// Gives back some lines of a held reservation (all of them: a release).
+    fn release_lines(
+        &self,
+        id: ReservationId,
+        lines: &[Line],
+    ) -> impl Future<Output = Result<(), Failure<ReservationError, Self::Error>>> + Send;
+
+    /// Moves `cart`'s live reservation's deadline to `ttl` from now.
+    fn extend_cart(
+        &self,
+        cart: CartId,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<Receipt, Failure<ReservationError, Self::Error>>> + Send;
+
+    /// Where a reservation stands: held, or how it finished (while remembered).
+    fn status(
+        &self,
+        id: ReservationId,
+    ) -> impl Future<Output = Result<ReservationState, Failure<ReservationError, Self::Error>>> + Send;
 }
 
 /// Every in-process engine is a backend: its [`ReservationEngine`] answers at once, so each
@@ -214,6 +274,77 @@ impl<E: ReservationEngine> Backend for E {
         item: ItemId,
     ) -> impl Future<Output = Result<Option<ItemLevels>, Infallible>> + Send {
         ready(Ok(ReservationEngine::item(self, item)))
+    }
+
+    fn register_sku(
+        &self,
+        sku: &str,
+        initial: i64,
+    ) -> impl Future<Output = Result<ItemId, Failure<CatalogError, Infallible>>> + Send {
+        ready(ReservationEngine::register_sku(self, sku, initial).map_err(Failure::Refused))
+    }
+
+    fn item_by_sku(
+        &self,
+        sku: &str,
+    ) -> impl Future<Output = Result<Option<ItemId>, Infallible>> + Send {
+        ready(Ok(ReservationEngine::item_by_sku(self, sku)))
+    }
+
+    fn shrink(
+        &self,
+        item: ItemId,
+        quantity: i64,
+    ) -> impl Future<Output = Result<(), Failure<AdjustError, Infallible>>> + Send {
+        ready(ReservationEngine::shrink(self, item, quantity).map_err(Failure::Refused))
+    }
+
+    fn set_cart(
+        &self,
+        cart: CartId,
+        lines: &[Line],
+        ttl: Duration,
+    ) -> impl Future<Output = Result<Receipt, Failure<ReserveError, Infallible>>> + Send {
+        ready(ReservationEngine::set_cart(self, cart, lines, ttl).map_err(Failure::Refused))
+    }
+
+    fn confirm_cart(
+        &self,
+        cart: CartId,
+    ) -> impl Future<Output = Result<Confirmation, Failure<ReservationError, Infallible>>> + Send
+    {
+        ready(ReservationEngine::confirm_cart(self, cart).map_err(Failure::Refused))
+    }
+
+    fn release_cart(
+        &self,
+        cart: CartId,
+    ) -> impl Future<Output = Result<(), Failure<ReservationError, Infallible>>> + Send {
+        ready(ReservationEngine::release_cart(self, cart).map_err(Failure::Refused))
+    }
+
+    fn release_lines(
+        &self,
+        id: ReservationId,
+        lines: &[Line],
+    ) -> impl Future<Output = Result<(), Failure<ReservationError, Infallible>>> + Send {
+        ready(ReservationEngine::release_lines(self, id, lines).map_err(Failure::Refused))
+    }
+
+    fn extend_cart(
+        &self,
+        cart: CartId,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<Receipt, Failure<ReservationError, Infallible>>> + Send {
+        ready(ReservationEngine::extend_cart(self, cart, ttl).map_err(Failure::Refused))
+    }
+
+    fn status(
+        &self,
+        id: ReservationId,
+    ) -> impl Future<Output = Result<ReservationState, Failure<ReservationError, Infallible>>> + Send
+    {
+        ready(ReservationEngine::status(self, id).map_err(Failure::Refused))
     }
 }
 
@@ -299,6 +430,63 @@ pub trait DynBackend: Send + Sync {
 
     /// [`Backend::item`].
     fn item(&self, item: ItemId) -> BoxFuture<'_, Result<Option<ItemLevels>, BoxError>>;
+
+    /// [`Backend::register_sku`].
+    fn register_sku<'a>(
+        &'a self,
+        sku: &'a str,
+        initial: i64,
+    ) -> BoxFuture<'a, Result<ItemId, Failure<CatalogError, BoxError>>>;
+
+    /// [`Backend::item_by_sku`].
+    fn item_by_sku<'a>(&'a self, sku: &'a str) -> BoxFuture<'a, Result<Option<ItemId>, BoxError>>;
+
+    /// [`Backend::shrink`].
+    fn shrink(
+        &self,
+        item: ItemId,
+        quantity: i64,
+    ) -> BoxFuture<'_, Result<(), Failure<AdjustError, BoxError>>>;
+
+    /// [`Backend::set_cart`].
+    fn set_cart<'a>(
+        &'a self,
+        cart: CartId,
+        lines: &'a [Line],
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<Receipt, Failure<ReserveError, BoxError>>>;
+
+    /// [`Backend::confirm_cart`].
+    fn confirm_cart(
+        &self,
+        cart: CartId,
+    ) -> BoxFuture<'_, Result<Confirmation, Failure<ReservationError, BoxError>>>;
+
+    /// [`Backend::release_cart`].
+    fn release_cart(
+        &self,
+        cart: CartId,
+    ) -> BoxFuture<'_, Result<(), Failure<ReservationError, BoxError>>>;
+
+    /// [`Backend::release_lines`].
+    fn release_lines<'a>(
+        &'a self,
+        id: ReservationId,
+        lines: &'a [Line],
+    ) -> BoxFuture<'a, Result<(), Failure<ReservationError, BoxError>>>;
+
+    /// [`Backend::extend_cart`].
+    fn extend_cart(
+        &self,
+        cart: CartId,
+        ttl: Duration,
+    ) -> BoxFuture<'_, Result<Receipt, Failure<ReservationError, BoxError>>>;
+
+    /// [`Backend::status`].
+    fn status(
+        &self,
+        id: ReservationId,
+    ) -> BoxFuture<'_, Result<ReservationState, Failure<ReservationError, BoxError>>>;
 }
 
 /// The backend's own error, boxed; the refusal stays typed.
@@ -376,5 +564,80 @@ impl<T: Backend> DynBackend for T {
     fn item(&self, item: ItemId) -> BoxFuture<'_, Result<Option<ItemLevels>, BoxError>> {
         let call = Backend::item(self, item);
         Box::pin(async move { call.await.map_err(|e| Box::new(e) as BoxError) })
+    }
+
+    fn register_sku<'a>(
+        &'a self,
+        sku: &'a str,
+        initial: i64,
+    ) -> BoxFuture<'a, Result<ItemId, Failure<CatalogError, BoxError>>> {
+        let call = Backend::register_sku(self, sku, initial);
+        Box::pin(async move { call.await.map_err(boxed) })
+    }
+
+    fn item_by_sku<'a>(&'a self, sku: &'a str) -> BoxFuture<'a, Result<Option<ItemId>, BoxError>> {
+        let call = Backend::item_by_sku(self, sku);
+        Box::pin(async move { call.await.map_err(|e| Box::new(e) as BoxError) })
+    }
+
+    fn shrink(
+        &self,
+        item: ItemId,
+        quantity: i64,
+    ) -> BoxFuture<'_, Result<(), Failure<AdjustError, BoxError>>> {
+        let call = Backend::shrink(self, item, quantity);
+        Box::pin(async move { call.await.map_err(boxed) })
+    }
+
+    fn set_cart<'a>(
+        &'a self,
+        cart: CartId,
+        lines: &'a [Line],
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<Receipt, Failure<ReserveError, BoxError>>> {
+        let call = Backend::set_cart(self, cart, lines, ttl);
+        Box::pin(async move { call.await.map_err(boxed) })
+    }
+
+    fn confirm_cart(
+        &self,
+        cart: CartId,
+    ) -> BoxFuture<'_, Result<Confirmation, Failure<ReservationError, BoxError>>> {
+        let call = Backend::confirm_cart(self, cart);
+        Box::pin(async move { call.await.map_err(boxed) })
+    }
+
+    fn release_cart(
+        &self,
+        cart: CartId,
+    ) -> BoxFuture<'_, Result<(), Failure<ReservationError, BoxError>>> {
+        let call = Backend::release_cart(self, cart);
+        Box::pin(async move { call.await.map_err(boxed) })
+    }
+
+    fn release_lines<'a>(
+        &'a self,
+        id: ReservationId,
+        lines: &'a [Line],
+    ) -> BoxFuture<'a, Result<(), Failure<ReservationError, BoxError>>> {
+        let call = Backend::release_lines(self, id, lines);
+        Box::pin(async move { call.await.map_err(boxed) })
+    }
+
+    fn extend_cart(
+        &self,
+        cart: CartId,
+        ttl: Duration,
+    ) -> BoxFuture<'_, Result<Receipt, Failure<ReservationError, BoxError>>> {
+        let call = Backend::extend_cart(self, cart, ttl);
+        Box::pin(async move { call.await.map_err(boxed) })
+    }
+
+    fn status(
+        &self,
+        id: ReservationId,
+    ) -> BoxFuture<'_, Result<ReservationState, Failure<ReservationError, BoxError>>> {
+        let call = Backend::status(self, id);
+        Box::pin(async move { call.await.map_err(boxed) })
     }
 }

@@ -20,6 +20,9 @@ use crossbeam_epoch::{Guard, Owned};
 use std::time::Duration;
 
 use super::shared::{finished_error, Inner, SHARD_BITS};
+
+/// Due reservations a reserve that finds too little stock expires before trying again.
+pub(crate) const RECLAIM_BATCH: usize = 64;
 use super::trace;
 
 /// Where an operation on an existing reservation found it.
@@ -146,8 +149,10 @@ impl Inner {
         }
     }
 
-    /// Takes `entries` (canonical) tentatively. On a shortfall, first expires whatever is due
-    /// (an expired hold must never turn a buyer away), then tries once more.
+    /// Takes `entries` (canonical) tentatively. On a shortfall, first expires what is due (an
+    /// expired hold must never turn a buyer away), [`RECLAIM_BATCH`] reservations at a time,
+    /// earliest deadlines first, trying again after each batch: it stops as soon as the take
+    /// succeeds, or once a batch came up short (nothing more was due).
     ///
     /// If nothing is due when checked, the shortfall stands unless the deadline bounds moved
     /// since the take began: an expiry may have returned the units between the take's read
@@ -162,12 +167,22 @@ impl Inner {
         let version = self.timer.bounds_version();
         match take::take_all(counters, entries, TakeMode::Tentative) {
             Err(short @ TakeError::Shortfall { .. }) => {
-                if self.timer.maybe_due(self.now()) {
-                    self.expire_due();
-                } else if self.timer.bounds_unchanged(version) {
-                    return Err(short);
+                if !self.timer.maybe_due(self.now()) {
+                    if self.timer.bounds_unchanged(version) {
+                        return Err(short);
+                    }
+                    return take::take_all(counters, entries, TakeMode::Tentative);
                 }
-                take::take_all(counters, entries, TakeMode::Tentative)
+                loop {
+                    let expired = self.expire_due_at_most(RECLAIM_BATCH);
+                    let result = take::take_all(counters, entries, TakeMode::Tentative);
+                    // A short batch expired everything due when it ran: the answer stands.
+                    if expired < RECLAIM_BATCH
+                        || !matches!(result, Err(TakeError::Shortfall { .. }))
+                    {
+                        return result;
+                    }
+                }
             }
             result => result,
         }

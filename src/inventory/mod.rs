@@ -11,6 +11,7 @@ mod lifecycle;
 pub(crate) mod outcomes;
 mod shared;
 pub(crate) mod trace;
+mod wait;
 
 use crate::reservation::Target;
 pub use audit::{AuditError, AuditReport, ItemLevels};
@@ -18,6 +19,7 @@ pub use builder::InventoryBuilder;
 use lifecycle::Found;
 use shared::public_state;
 pub use shared::Inventory;
+pub use wait::WaitForStock;
 
 use crate::error::TakeError;
 use crate::ids::{ItemId, Line};

@@ -217,8 +217,9 @@ pub(super) fn public_state(state: State) -> ReservationState {
 /// The reservation engine: items, stock, carts and their reservations, and expiry.
 ///
 /// `Inventory` is `Send + Sync`; share it (in an `Arc`, or by reference in scoped threads)
-/// between every thread of an order service. Nothing on the reserve, confirm, release or
-/// extend paths takes a lock. See the crate documentation for the exact guarantees.
+/// between every thread of an order service. Nothing on the confirm, release or extend paths
+/// takes a lock; a reserve takes one only to expire due holds before it refuses a buyer. See
+/// the crate documentation ("Progress") for the exact guarantees.
 ///
 /// ```
 /// use atomic_stock::{CartId, Confirmation, Inventory, Line};

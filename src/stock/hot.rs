@@ -131,7 +131,13 @@ impl HotStock {
         // AcqRel: Release pairs with the Acquire loads of the central word in `refill` and
         // `decide_short`: refills that see SPLIT see the unfrozen shards, and a decider that
         // sees SPLIT (or any later value) sees the generation bump. Nothing is acquired.
-        central.fetch_or(FLAG, Ordering::AcqRel);
+        let previous = central.fetch_or(FLAG, Ordering::AcqRel);
+        if previous & WAITERS != 0 {
+            // Units may now come back to the open shards rather than to the central word, where
+            // a waiting reserve armed after its shortfall watches for them: it tries again
+            // (joining the item, if it is still short).
+            park::wake(central);
+        }
     }
 
     /// Takes from the current thread's shard, refilling it from the central word if needed.

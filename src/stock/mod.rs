@@ -11,6 +11,7 @@ pub(crate) mod sku;
 pub(crate) mod slot;
 pub(crate) mod stats;
 pub(crate) mod take;
+pub(crate) mod waitlist;
 pub(crate) mod word;
 
 use crate::error::{AdjustError, CatalogError, LoadError, TakeError};

@@ -14,8 +14,9 @@
 use crate::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-/// Set in a stock word while at least one thread is parked on it (bit 63, never used by the
-/// counts: the in-flight count tops out at bit 62).
+/// Set in a stock word while at least one thread is parked on it, or a waiting reserve armed
+/// it (see [`crate::stock::waitlist`]) (bit 63, never used by the counts: the in-flight count
+/// tops out at bit 62).
 pub(crate) const WAITERS: u64 = 1 << 63;
 
 /// The wait of the current thread's operation ran past its bound (see [`bounded`]).
@@ -143,22 +144,26 @@ fn park(word: &AtomicU64, current: u64, until: Option<Instant>) {
     }
 }
 
-/// Wakes every thread parked on `word`. Called by an operation whose read-modify-write returned
-/// a previous value with [`WAITERS`] set.
+/// Wakes every thread parked on `word`, and the head of the waiting reserves queued on it (see
+/// [`crate::stock::waitlist`]). Called by an operation whose read-modify-write returned a
+/// previous value with [`WAITERS`] set.
 #[cold]
 pub(crate) fn wake(word: &AtomicU64) {
-    // Relaxed: as in `park`, the bucket lock inside `unpark_all` orders the hand-over (the
-    // resolver's update is sequenced before that lock's release, the validate load after its
-    // acquire). A read-modify-write continues the release sequence of the resolver's Release
-    // update, so a decider's Acquire load that reads this value still pairs with that update.
-    // A thread that sets the bit again after this clears it is woken by the next resolver.
-    word.fetch_and(!WAITERS, Ordering::Relaxed);
+    // Acquire: pairs with the Release `fetch_or` of `waitlist::arm` (this read-modify-write
+    // reads a value in its release sequence), so the waiter's queue entry, inserted before it
+    // armed the word, is visible to `waitlist::wake` below. Parked threads need nothing here:
+    // as in `park`, the bucket lock inside `unpark_all` orders their hand-over. A
+    // read-modify-write continues the release sequence of the resolver's Release update, so a
+    // decider's Acquire load that reads this value still pairs with that update. A thread or
+    // waiter that sets the bit again after this clears it is woken by the next resolver.
+    word.fetch_and(!WAITERS, Ordering::Acquire);
+    let key = word as *const AtomicU64 as usize;
     #[cfg(not(loom))]
     {
-        let key = word as *const AtomicU64 as usize;
         // SAFETY: `unpark_all` has no preconditions beyond a key; parked threads re-validate.
         unsafe {
             parking_lot_core::unpark_all(key, parking_lot_core::DEFAULT_UNPARK_TOKEN);
         }
     }
+    crate::stock::waitlist::wake(key);
 }

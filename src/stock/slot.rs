@@ -94,6 +94,20 @@ impl Slot {
         &self.word
     }
 
+    /// The key of the item's queue of waiting reserves (see [`crate::stock::waitlist`]): the
+    /// address of its central word, which never moves while the slot lives.
+    pub(crate) fn wait_key(&self) -> usize {
+        &self.word as *const AtomicU64 as usize
+    }
+
+    /// Arms the item's central word for the head of its queue of waiting reserves (see
+    /// [`crate::stock::waitlist::arm`]). Units arriving after a shortfall was decided arrive
+    /// there: a decided shortfall leaves a promoted item's shards frozen and empty, and a split
+    /// that opens them again wakes the armed word's waiters itself (as a delisting does).
+    pub(crate) fn arm_waiter(&self) {
+        crate::stock::waitlist::arm(&self.word);
+    }
+
     /// The item's per-shard stock, if it was promoted.
     #[inline]
     pub(crate) fn hot(&self) -> Option<&HotStock> {
@@ -393,6 +407,10 @@ impl Slot {
         // (`try_take_word`), refills and `set_available`: a take that reads the mark sees the
         // shards sealed before it. Acquire: the in-flight reads below follow it.
         let previous = self.word.fetch_or(DELISTED, Ordering::AcqRel);
+        if previous & WAITERS != 0 {
+            // A waiting reserve armed the word: it learns that the item is delisted.
+            park::wake(&self.word);
+        }
         // Takes that took units before the mark are in flight until they commit or give them
         // back: wait for them, on the central word and on every shard.
         let mut word = previous | DELISTED;

@@ -18,7 +18,9 @@
 //! * `DELISTED`: the item takes no new units out (see "Delisting"); set once, never cleared.
 //! * `FLAG`: on an item's central word, SPLIT (its stock is spread over per-shard words, see
 //!   [`crate::stock::hot`]); on a shard word, FROZEN (the shard takes no stock in).
-//! * `WAITERS`: a thread is parked on the word (see [`crate::stock::park`]).
+//! * `WAITERS`: a thread is parked on the word (see [`crate::stock::park`]), or a waiting
+//!   reserve at the head of the item's queue wants to hear of units arriving (see
+//!   [`crate::stock::waitlist`]).
 //!
 //! # Exact shortfalls
 //!

@@ -3,3 +3,4 @@
 mod loom_catalog;
 mod loom_hot;
 mod loom_lifecycle;
+mod loom_wait;

@@ -5,13 +5,14 @@
 
 use crate::durability::{fence_of, Durability};
 use crate::error::RedisError;
+use crate::fate::On;
 use crate::keys::Keys;
 use crate::reply::Reply;
 use crate::scripts::Scripts;
-use atomic_stock::limits::{MAX_ITEMS, MAX_STOCK};
+use atomic_stock::limits::{MAX_ITEMS, MAX_SKU_LEN, MAX_STOCK};
 use atomic_stock::{
     AdjustError, Backend, CartId, CatalogError, Clock, Confirmation, Failure, ItemId, ItemLevels,
-    Line, Receipt, ReservationError, ReservationId, ReserveError, SystemClock,
+    Line, Receipt, ReservationError, ReservationId, ReservationState, ReserveError, SystemClock,
 };
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
@@ -335,24 +336,57 @@ impl Engine {
         Ok(item.get() < issued)
     }
 
-    async fn register(&self, initial: i64) -> Result<ItemId, Failure<CatalogError, RedisError>> {
+    /// Registers an item, under `sku` if given (see `register.lua` and `sku.lua`).
+    async fn register(
+        &self,
+        initial: i64,
+        sku: Option<&str>,
+    ) -> Result<ItemId, Failure<CatalogError, RedisError>> {
         if !(0..=MAX_STOCK).contains(&initial) {
             return Err(Failure::Refused(CatalogError::InvalidQuantity {
                 quantity: initial,
             }));
         }
-        let reply = self
-            .run(
-                &self.scripts.register,
-                &[self.keys.items_issued()],
-                &[MAX_ITEMS.to_string()],
-            )
-            .await
-            .map_err(Failure::Backend)?;
-        if reply.code().map_err(Failure::Backend)? != 0 {
-            return Err(Failure::Refused(CatalogError::CatalogFull {
-                max: MAX_ITEMS,
-            }));
+        let reply = match sku {
+            None => {
+                self.run(
+                    &self.scripts.register,
+                    &[self.keys.items_issued()],
+                    &[MAX_ITEMS.to_string()],
+                )
+                .await
+            }
+            Some(sku) => {
+                if sku.is_empty() || sku.len() > MAX_SKU_LEN {
+                    return Err(Failure::Refused(CatalogError::InvalidSku {
+                        len: sku.len(),
+                    }));
+                }
+                self.run(
+                    &self.scripts.sku,
+                    &[self.keys.items_issued(), self.keys.skus()],
+                    &[MAX_ITEMS.to_string(), sku.to_owned()],
+                )
+                .await
+            }
+        }
+        .map_err(Failure::Backend)?;
+        match reply.code().map_err(Failure::Backend)? {
+            0 => {}
+            1 => {
+                return Err(Failure::Refused(CatalogError::CatalogFull {
+                    max: MAX_ITEMS,
+                }))
+            }
+            2 => {
+                let existing = ItemId::new(reply.int(1).map_err(Failure::Backend)? as u32);
+                return Err(Failure::Refused(CatalogError::DuplicateSku { existing }));
+            }
+            other => {
+                return Err(Failure::Backend(RedisError::Protocol(format!(
+                    "register answered {other}"
+                ))))
+            }
         }
         let item = ItemId::new(reply.int(1).map_err(Failure::Backend)? as u32);
         let key = self.keys.item(item);
@@ -399,6 +433,44 @@ impl Engine {
             })),
             other => Err(Failure::Backend(RedisError::Protocol(format!(
                 "restock answered {other}"
+            )))),
+        }
+    }
+
+    /// The item registered under `sku`.
+    async fn item_of_sku(&self, sku: &str) -> Result<Option<ItemId>, RedisError> {
+        let mut conn = self.conn.clone();
+        let item: Option<u32> = conn.hget(self.keys.skus(), sku).await?;
+        Ok(item.map(ItemId::new))
+    }
+
+    async fn take_off(
+        &self,
+        item: ItemId,
+        quantity: i64,
+    ) -> Result<(), Failure<AdjustError, RedisError>> {
+        let reply = self
+            .run(
+                &self.scripts.shrink,
+                &[self.keys.item(item)],
+                &[quantity.to_string(), MAX_STOCK.to_string()],
+            )
+            .await
+            .map_err(Failure::Backend)?;
+        match reply.code().map_err(Failure::Backend)? {
+            0 => Ok(()),
+            1 => Err(Failure::Refused(AdjustError::UnknownItem { item })),
+            2 => Err(Failure::Refused(AdjustError::InvalidQuantity {
+                item,
+                quantity,
+            })),
+            3 => Err(Failure::Refused(AdjustError::Shortfall {
+                item,
+                requested: quantity,
+                available: reply.int(1).map_err(Failure::Backend)?,
+            })),
+            other => Err(Failure::Backend(RedisError::Protocol(format!(
+                "shrink answered {other}"
             )))),
         }
     }
@@ -458,7 +530,7 @@ impl Backend for RedisCluster {
         &self,
         initial: i64,
     ) -> impl Future<Output = Result<ItemId, Failure<CatalogError, RedisError>>> + Send {
-        self.engine.register(initial)
+        self.engine.register(initial, None)
     }
 
     fn restock(
@@ -484,14 +556,14 @@ impl Backend for RedisCluster {
         id: ReservationId,
     ) -> impl Future<Output = Result<Confirmation, Failure<ReservationError, RedisError>>> + Send
     {
-        self.engine.confirm_reservation(id)
+        self.engine.confirm_reservation(On::Id(id))
     }
 
     fn release(
         &self,
         id: ReservationId,
     ) -> impl Future<Output = Result<(), Failure<ReservationError, RedisError>>> + Send {
-        self.engine.release_reservation(id)
+        self.engine.release_reservation(On::Id(id))
     }
 
     fn extend(
@@ -499,7 +571,7 @@ impl Backend for RedisCluster {
         id: ReservationId,
         ttl: Duration,
     ) -> impl Future<Output = Result<Receipt, Failure<ReservationError, RedisError>>> + Send {
-        self.engine.extend_reservation(id, ttl)
+        self.engine.extend_reservation(On::Id(id), ttl)
     }
 
     fn expire_due(&self) -> impl Future<Output = Result<usize, RedisError>> + Send {
@@ -511,5 +583,79 @@ impl Backend for RedisCluster {
         item: ItemId,
     ) -> impl Future<Output = Result<Option<ItemLevels>, RedisError>> + Send {
         self.engine.levels(item)
+    }
+
+    async fn register_sku(
+        &self,
+        sku: &str,
+        initial: i64,
+    ) -> Result<ItemId, Failure<CatalogError, RedisError>> {
+        self.engine.register(initial, Some(sku)).await
+    }
+
+    async fn item_by_sku(&self, sku: &str) -> Result<Option<ItemId>, RedisError> {
+        self.engine.item_of_sku(sku).await
+    }
+
+    fn shrink(
+        &self,
+        item: ItemId,
+        quantity: i64,
+    ) -> impl Future<Output = Result<(), Failure<AdjustError, RedisError>>> + Send {
+        self.engine.take_off(item, quantity)
+    }
+
+    /// Not offered yet: answers [`RedisError::Unsupported`] and changes nothing.
+    fn set_cart(
+        &self,
+        _cart: CartId,
+        _lines: &[Line],
+        _ttl: Duration,
+    ) -> impl Future<Output = Result<Receipt, Failure<ReserveError, RedisError>>> + Send {
+        std::future::ready(Err(Failure::Backend(RedisError::Unsupported {
+            verb: "set_cart",
+        })))
+    }
+
+    fn confirm_cart(
+        &self,
+        cart: CartId,
+    ) -> impl Future<Output = Result<Confirmation, Failure<ReservationError, RedisError>>> + Send
+    {
+        self.engine.confirm_reservation(On::Cart(cart))
+    }
+
+    fn release_cart(
+        &self,
+        cart: CartId,
+    ) -> impl Future<Output = Result<(), Failure<ReservationError, RedisError>>> + Send {
+        self.engine.release_reservation(On::Cart(cart))
+    }
+
+    /// Not offered yet: answers [`RedisError::Unsupported`] and changes nothing.
+    fn release_lines(
+        &self,
+        _id: ReservationId,
+        _lines: &[Line],
+    ) -> impl Future<Output = Result<(), Failure<ReservationError, RedisError>>> + Send {
+        std::future::ready(Err(Failure::Backend(RedisError::Unsupported {
+            verb: "release_lines",
+        })))
+    }
+
+    fn extend_cart(
+        &self,
+        cart: CartId,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<Receipt, Failure<ReservationError, RedisError>>> + Send {
+        self.engine.extend_reservation(On::Cart(cart), ttl)
+    }
+
+    fn status(
+        &self,
+        id: ReservationId,
+    ) -> impl Future<Output = Result<ReservationState, Failure<ReservationError, RedisError>>> + Send
+    {
+        self.engine.status_of(id)
     }
 }

@@ -10,13 +10,31 @@ use crate::backend::Engine;
 use crate::error::RedisError;
 use crate::part::{parse_parts, Part};
 use crate::reply::Reply;
-use atomic_stock::{CartId, Confirmation, Failure, Receipt, ReservationError, ReservationId};
+use atomic_stock::{
+    CartId, Confirmation, Failure, Receipt, ReservationError, ReservationId, ReservationState,
+};
 use std::time::Duration;
+
+/// What a verb acts on: a reservation by id, or a cart's live reservation.
+#[derive(Clone, Copy)]
+pub(crate) enum On {
+    Id(ReservationId),
+    Cart(CartId),
+}
+
+impl On {
+    fn cart(self) -> CartId {
+        match self {
+            On::Id(id) => id.cart(),
+            On::Cart(cart) => cart,
+        }
+    }
+}
 
 /// What the home shard decided (see `decide.lua`'s result).
 pub(crate) enum Decision {
-    /// This call decided: confirmed, released or extended; the reservation's parts.
-    Decided(Vec<Part>),
+    /// This call decided: confirmed, released or extended; the reservation's parts and seq.
+    Decided(Vec<Part>, u64),
     /// This call found the deadline passed and expired it; the parts to give back.
     Expired(Vec<Part>),
     /// Finished earlier.
@@ -29,21 +47,26 @@ pub(crate) enum Decision {
     Live(u64),
     /// (Sweeper) the attempt was never committed, and now never will be.
     Aborted,
+    /// (Status) held, its deadline not passed.
+    Held,
+    /// (By cart) the cart has no live reservation.
+    NoReservation,
 }
 
 impl Engine {
-    /// Runs `decide.lua` for `verb` on the home shard of `cart`.
+    /// Runs `decide.lua` for `verb` on the home shard of `cart`, on reservation (or, for
+    /// "expire", attempt) `id`, or on the cart's live reservation if `id` is `None`.
     pub(crate) async fn decide(
         &self,
         cart: CartId,
         verb: &str,
-        id: u64,
+        id: Option<u64>,
         now: u64,
         new_deadline: u64,
     ) -> Result<Decision, RedisError> {
         let args = [
             verb.to_owned(),
-            id.to_string(),
+            id.map_or_else(String::new, |id| id.to_string()),
             now.to_string(),
             new_deadline.to_string(),
             self.outcome_memory_ms.to_string(),
@@ -53,7 +76,7 @@ impl Engine {
             .run(&self.scripts.decide, &self.keys.home(cart), &args)
             .await?;
         Ok(match reply.code()? {
-            0 => Decision::Decided(parse_parts(&reply.text(1)?)?),
+            0 => Decision::Decided(parse_parts(&reply.text(1)?)?, reply.int(2)? as u64),
             1 => Decision::Expired(parse_parts(&reply.text(1)?)?),
             2 => match reply.int(1)? {
                 1 => Decision::WasConfirmed,
@@ -63,6 +86,8 @@ impl Engine {
             3 => Decision::Unknown,
             4 => Decision::Live(reply.int(1)? as u64),
             5 => Decision::Aborted,
+            6 => Decision::Held,
+            7 => Decision::NoReservation,
             other => return Err(RedisError::Protocol(format!("decide answered {other}"))),
         })
     }
@@ -110,21 +135,40 @@ impl Engine {
         if id.tag() != self.tag {
             return Ok(Decision::Unknown);
         }
-        self.decide(id.cart(), verb, id.seq(), now, new_deadline)
+        self.decide(id.cart(), verb, Some(id.seq()), now, new_deadline)
             .await
+    }
+
+    /// The decision for reservation `id`, or for `cart`'s live reservation.
+    async fn decide_on(
+        &self,
+        on: On,
+        verb: &str,
+        now: u64,
+        new_deadline: u64,
+    ) -> Result<Decision, Failure<ReservationError, RedisError>> {
+        let decision = match on {
+            On::Id(id) => self.decide_id(id, verb, now, new_deadline).await,
+            On::Cart(cart) => self.decide(cart, verb, None, now, new_deadline).await,
+        };
+        match decision.map_err(Failure::Backend)? {
+            Decision::NoReservation => match on {
+                On::Cart(cart) => Err(Failure::Refused(ReservationError::NoReservation { cart })),
+                On::Id(_) => Err(Failure::Backend(RedisError::Protocol(
+                    "decide answered a by-cart answer to a verb by id".into(),
+                ))),
+            },
+            decision => Ok(decision),
+        }
     }
 
     pub(crate) async fn confirm_reservation(
         &self,
-        id: ReservationId,
+        on: On,
     ) -> Result<Confirmation, Failure<ReservationError, RedisError>> {
         let now = self.now_ms();
-        match self
-            .decide_id(id, "confirm", now, 0)
-            .await
-            .map_err(Failure::Backend)?
-        {
-            Decision::Decided(parts) => {
+        match self.decide_on(on, "confirm", now, 0).await? {
+            Decision::Decided(parts, _) => {
                 self.settle_parts(&parts, true)
                     .await
                     .map_err(Failure::Backend)?;
@@ -137,15 +181,11 @@ impl Engine {
 
     pub(crate) async fn release_reservation(
         &self,
-        id: ReservationId,
+        on: On,
     ) -> Result<(), Failure<ReservationError, RedisError>> {
         let now = self.now_ms();
-        match self
-            .decide_id(id, "release", now, 0)
-            .await
-            .map_err(Failure::Backend)?
-        {
-            Decision::Decided(parts) => self
+        match self.decide_on(on, "release", now, 0).await? {
+            Decision::Decided(parts, _) => self
                 .settle_parts(&parts, false)
                 .await
                 .map_err(Failure::Backend),
@@ -155,7 +195,7 @@ impl Engine {
 
     pub(crate) async fn extend_reservation(
         &self,
-        id: ReservationId,
+        on: On,
         ttl: Duration,
     ) -> Result<Receipt, Failure<ReservationError, RedisError>> {
         let ttl_ms = self
@@ -163,21 +203,35 @@ impl Engine {
             .ok_or(Failure::Refused(ReservationError::InvalidTtl { ttl }))?;
         let now = self.now_ms();
         let deadline = now + ttl_ms;
-        match self
-            .decide_id(id, "extend", now, deadline)
-            .await
-            .map_err(Failure::Backend)?
-        {
-            Decision::Decided(parts) => {
+        match self.decide_on(on, "extend", now, deadline).await? {
+            Decision::Decided(parts, seq) => {
                 self.touch_parts(&parts, deadline)
                     .await
                     .map_err(Failure::Backend)?;
                 Ok(Receipt {
-                    id,
+                    id: self.id(on.cart(), seq),
                     deadline: self.instant(deadline),
                 })
             }
             other => Err(self.refusal(other).await),
+        }
+    }
+
+    /// Where reservation `id` stands; a reservation found past its deadline is expired here,
+    /// as by any verb.
+    pub(crate) async fn status_of(
+        &self,
+        id: ReservationId,
+    ) -> Result<ReservationState, Failure<ReservationError, RedisError>> {
+        let now = self.now_ms();
+        match self.decide_on(On::Id(id), "status", now, 0).await? {
+            Decision::Held => Ok(ReservationState::Held),
+            Decision::WasConfirmed => Ok(ReservationState::Confirmed),
+            Decision::Finished(ReservationError::Released) => Ok(ReservationState::Released),
+            other => match self.refusal(other).await {
+                Failure::Refused(ReservationError::Expired) => Ok(ReservationState::Expired),
+                failure => Err(failure),
+            },
         }
     }
 
@@ -192,9 +246,14 @@ impl Engine {
             Decision::WasConfirmed => Failure::Refused(ReservationError::Confirmed),
             Decision::Finished(e) => Failure::Refused(e),
             Decision::Unknown => Failure::Refused(ReservationError::Unknown),
-            Decision::Decided(_) | Decision::Live(_) | Decision::Aborted => Failure::Backend(
-                RedisError::Protocol("decide answered a sweeper's answer to a verb".into()),
-            ),
+            Decision::NoReservation => Failure::Backend(RedisError::Protocol(
+                "decide answered a by-cart answer to a verb by id".into(),
+            )),
+            Decision::Decided(..) | Decision::Live(_) | Decision::Aborted | Decision::Held => {
+                Failure::Backend(RedisError::Protocol(
+                    "decide answered another verb's answer".into(),
+                ))
+            }
         }
     }
 }
@@ -206,7 +265,7 @@ impl crate::RedisCluster {
     pub async fn crash_after_confirm_decision(&self, id: ReservationId) -> Result<(), RedisError> {
         let engine = &self.engine;
         match engine.decide_id(id, "confirm", engine.now_ms(), 0).await? {
-            Decision::Decided(_) => Ok(()),
+            Decision::Decided(..) => Ok(()),
             _ => Err(RedisError::Protocol("not decided".into())),
         }
     }

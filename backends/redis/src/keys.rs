@@ -10,7 +10,8 @@
 //!   their deadline hints, `{ns:s}:due`.
 //! - Cart `c` is homed on shard `mix(c) mod shards`: its live reservation `{ns:h}:cart:<c>`,
 //!   and the home shard's memory of finished reservations and of attempts.
-//! - `{ns:g}:items` counts item ids handed out; `{ns:g}:clients` numbers client instances.
+//! - `{ns:g}:items` counts item ids handed out, `{ns:g}:skus` maps SKUs to them;
+//!   `{ns:g}:clients` numbers client instances.
 
 use atomic_stock::{CartId, ItemId};
 
@@ -77,6 +78,11 @@ impl Keys {
 
     pub(crate) fn items_issued(&self) -> String {
         format!("{{{}:g}}:items", self.namespace)
+    }
+
+    /// SKU to item id, beside the count of ids handed out (one slot: registered together).
+    pub(crate) fn skus(&self) -> String {
+        format!("{{{}:g}}:skus", self.namespace)
     }
 
     pub(crate) fn clients(&self) -> String {

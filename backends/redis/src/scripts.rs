@@ -13,7 +13,9 @@ pub(crate) struct Scripts {
     pub(crate) touch: Script,
     pub(crate) sweep: Script,
     pub(crate) restock: Script,
+    pub(crate) shrink: Script,
     pub(crate) register: Script,
+    pub(crate) sku: Script,
 }
 
 impl Scripts {
@@ -32,7 +34,9 @@ impl Scripts {
             touch: Script::new(include_str!("scripts/touch.lua")),
             sweep: Script::new(include_str!("scripts/sweep.lua")),
             restock: Script::new(include_str!("scripts/restock.lua")),
+            shrink: Script::new(include_str!("scripts/shrink.lua")),
             register: Script::new(include_str!("scripts/register.lua")),
+            sku: Script::new(include_str!("scripts/sku.lua")),
         }
     }
 }

@@ -82,7 +82,7 @@ impl Engine {
             attempt,
             lines: lines.to_vec(),
         }];
-        match self.decide(cart, "expire", attempt, now, 0).await? {
+        match self.decide(cart, "expire", Some(attempt), now, 0).await? {
             Decision::Expired(parts) => {
                 self.settle_parts(&parts, false).await?;
                 return Ok(1);
@@ -94,7 +94,7 @@ impl Engine {
             Decision::Finished(_) | Decision::Aborted | Decision::Unknown => {
                 self.settle_parts(&part, false).await?
             }
-            Decision::Decided(_) => {
+            Decision::Decided(..) | Decision::Held | Decision::NoReservation => {
                 return Err(RedisError::Protocol(
                     "decide answered a verb's answer to the sweeper".into(),
                 ))

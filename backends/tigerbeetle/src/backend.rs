@@ -1,11 +1,13 @@
 //! [`TigerBeetle`]: the [`Backend`] verbs as TigerBeetle requests (see the crate docs).
 
-use crate::ids::{self, CODE_ITEM, CODE_OPERATOR, CODE_RESTOCK};
-use atomic_stock::limits::{MAX_ITEMS, MAX_LINES, MAX_LINE_QUANTITY, MAX_STOCK};
+use crate::ids::{
+    self, CODE_ITEM, CODE_OPERATOR, CODE_RESTOCK, CODE_SHRINK, CODE_SHRUNK, CODE_SKU,
+};
+use atomic_stock::limits::{MAX_ITEMS, MAX_LINES, MAX_LINE_QUANTITY, MAX_SKU_LEN, MAX_STOCK};
 use atomic_stock::{
     validate_lines, AdjustError, Backend, CartId, CatalogError, Clock, Confirmation, Failure,
-    ItemId, ItemLevels, Line, Receipt, ReservationError, ReservationId, ReserveError, SystemClock,
-    TakeError,
+    ItemId, ItemLevels, Line, Receipt, ReservationError, ReservationId, ReservationState,
+    ReserveError, SystemClock, TakeError,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -100,6 +102,15 @@ const QUERY_LIMIT_FIRST: u32 = 8;
 /// (`MAX_LINES` each), and one earlier transfer.
 const QUERY_LIMIT_MAX: u32 = 2 * MAX_LINES as u32 + 1;
 
+/// What a cart update does with the cart's live reservation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Update {
+    /// Adds the lines to it (`reserve`).
+    Add,
+    /// Replaces its lines with these (`set_cart`).
+    Set,
+}
+
 /// Which way a reservation's holds are resolved.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -193,8 +204,28 @@ impl TigerBeetle {
         Ok(accounts.into_iter().next())
     }
 
+    /// The item's levels: its account's, less what shrinks took off (one request, two
+    /// accounts; the shrinkage account exists once the item was first shrunk).
     async fn item_levels(&self, item: ItemId) -> Result<Option<ItemLevels>, TigerBeetleError> {
-        Ok(self.account(item).await?.as_ref().map(Self::levels))
+        let accounts = self
+            .client
+            .lookup_accounts(&[
+                ids::item(self.namespace, item.get()),
+                ids::shrunk(self.namespace, item.get()),
+            ])
+            .await
+            .map_err(request)?;
+        let Some(account) = accounts.iter().find(|a| a.code == CODE_ITEM) else {
+            return Ok(None);
+        };
+        let shrunk = accounts
+            .iter()
+            .find(|a| a.code == CODE_SHRUNK)
+            .map_or(0, |a| a.credits_posted as i64);
+        let mut levels = Self::levels(account);
+        levels.received -= shrunk;
+        levels.sold -= shrunk;
+        Ok(Some(levels))
     }
 
     async fn known(&self, item: ItemId) -> Result<bool, TigerBeetleError> {
@@ -229,11 +260,19 @@ impl TigerBeetle {
     async fn register(
         &self,
         initial: i64,
+        sku: Option<&str>,
     ) -> Result<ItemId, Failure<CatalogError, TigerBeetleError>> {
         if !(0..=MAX_STOCK).contains(&initial) {
             return Err(Failure::Refused(CatalogError::InvalidQuantity {
                 quantity: initial,
             }));
+        }
+        if let Some(sku) = sku {
+            if sku.is_empty() || sku.len() > MAX_SKU_LEN {
+                return Err(Failure::Refused(CatalogError::InvalidSku {
+                    len: sku.len(),
+                }));
+            }
         }
         // Ids are dense: claim the first one whose account does not exist yet (the server
         // answers `Exists` for ids another client claimed first).
@@ -245,23 +284,59 @@ impl TigerBeetle {
                     max: MAX_ITEMS,
                 }));
             }
+            let mut accounts = vec![tb::Account {
+                id: ids::item(self.namespace, next),
+                ledger: self.namespace,
+                code: CODE_ITEM,
+                flags: AccountFlags::DebitsMustNotExceedCredits,
+                ..Default::default()
+            }];
+            if let Some(sku) = sku {
+                // The item and its SKU's account in one linked chain: both or neither.
+                accounts[0].flags = accounts[0].flags | AccountFlags::Linked;
+                accounts.push(tb::Account {
+                    id: ids::sku(self.namespace, sku),
+                    ledger: self.namespace,
+                    code: CODE_SKU,
+                    user_data_32: next,
+                    ..Default::default()
+                });
+            }
             let results = self
                 .client
-                .create_accounts(&[tb::Account {
-                    id: ids::item(self.namespace, next),
-                    ledger: self.namespace,
-                    code: CODE_ITEM,
-                    flags: AccountFlags::DebitsMustNotExceedCredits,
-                    ..Default::default()
-                }])
+                .create_accounts(&accounts)
                 .await
                 .map_err(|e| Failure::Backend(request(e)))?;
-            match results.first().map(|r| r.status) {
-                Some(CreateAccountStatus::Created) => break,
-                Some(CreateAccountStatus::Exists) => next += 1,
-                other => {
+            let failed = results
+                .iter()
+                .enumerate()
+                .find(|(_, r)| {
+                    !matches!(
+                        r.status,
+                        CreateAccountStatus::Created | CreateAccountStatus::LinkedEventFailed
+                    )
+                })
+                .map(|(i, r)| (i, r.status));
+            match failed {
+                None => break,
+                Some((0, CreateAccountStatus::Exists)) => next += 1,
+                // The SKU's account exists (whatever item it names): the SKU is taken.
+                Some((1, _)) if sku.is_some() => {
+                    let existing = self
+                        .item_of_sku(sku.unwrap_or_default())
+                        .await
+                        .map_err(Failure::Backend)?;
+                    return Err(match existing {
+                        Some(existing) => Failure::Refused(CatalogError::DuplicateSku { existing }),
+                        None => Failure::Backend(TigerBeetleError::Protocol(format!(
+                            "create SKU account: {:?}",
+                            results.get(1).map(|r| r.status)
+                        ))),
+                    });
+                }
+                Some((_, status)) => {
                     return Err(Failure::Backend(TigerBeetleError::Protocol(format!(
-                        "create item account: {other:?}"
+                        "create item account: {status:?}"
                     ))))
                 }
             }
@@ -275,6 +350,94 @@ impl TigerBeetle {
                 .map_err(Failure::Backend)?;
         }
         Ok(item)
+    }
+
+    /// The item `sku` names, if it was registered.
+    async fn item_of_sku(&self, sku: &str) -> Result<Option<ItemId>, TigerBeetleError> {
+        if sku.is_empty() || sku.len() > MAX_SKU_LEN {
+            return Ok(None);
+        }
+        let accounts = self
+            .client
+            .lookup_accounts(&[ids::sku(self.namespace, sku)])
+            .await
+            .map_err(request)?;
+        Ok(accounts
+            .first()
+            .filter(|a| a.code == CODE_SKU)
+            .map(|a| ItemId::new(a.user_data_32)))
+    }
+
+    /// Takes `quantity` available units off `item`, into its shrinkage account (created at the
+    /// item's first shrink). The item account's `debits_must_not_exceed_credits` refuses a
+    /// shrink of more than is available, held units counted as taken.
+    async fn shrink_stock(
+        &self,
+        item: ItemId,
+        quantity: i64,
+    ) -> Result<(), Failure<AdjustError, TigerBeetleError>> {
+        if !self.known(item).await.map_err(Failure::Backend)? {
+            return Err(Failure::Refused(AdjustError::UnknownItem { item }));
+        }
+        if !(1..=MAX_STOCK).contains(&quantity) {
+            return Err(Failure::Refused(AdjustError::InvalidQuantity {
+                item,
+                quantity,
+            }));
+        }
+        let shrunk = ids::shrunk(self.namespace, item.get());
+        let created = self
+            .client
+            .create_accounts(&[tb::Account {
+                id: shrunk,
+                ledger: self.namespace,
+                code: CODE_SHRUNK,
+                ..Default::default()
+            }])
+            .await
+            .map_err(|e| Failure::Backend(request(e)))?;
+        if let Some(r) = created.first() {
+            if !matches!(
+                r.status,
+                CreateAccountStatus::Created | CreateAccountStatus::Exists
+            ) {
+                return Err(Failure::Backend(TigerBeetleError::Protocol(format!(
+                    "create shrinkage account: {:?}",
+                    r.status
+                ))));
+            }
+        }
+        let results = self
+            .client
+            .create_transfers(&[tb::Transfer {
+                id: ids::restock(),
+                debit_account_id: ids::item(self.namespace, item.get()),
+                credit_account_id: shrunk,
+                amount: quantity as u128,
+                ledger: self.namespace,
+                code: CODE_SHRINK,
+                ..Default::default()
+            }])
+            .await
+            .map_err(|e| Failure::Backend(request(e)))?;
+        match results.first().map(|r| r.status) {
+            Some(CreateTransferStatus::Created) => Ok(()),
+            Some(CreateTransferStatus::ExceedsCredits) => {
+                let available = self
+                    .account(item)
+                    .await
+                    .map_err(Failure::Backend)?
+                    .map_or(0, |a| Self::levels(&a).available);
+                Err(Failure::Refused(AdjustError::Shortfall {
+                    item,
+                    requested: quantity,
+                    available,
+                }))
+            }
+            other => Err(Failure::Backend(TigerBeetleError::Protocol(format!(
+                "shrink: {other:?}"
+            )))),
+        }
     }
 
     async fn receive(&self, item: ItemId, quantity: i64) -> Result<(), TigerBeetleError> {
@@ -551,11 +714,13 @@ impl TigerBeetle {
         }
     }
 
-    async fn reserve_lines(
+    /// A reserve (`Update::Add`) or a cart update (`Update::Set`) for `cart`.
+    async fn update(
         &self,
         cart: CartId,
         lines: &[Line],
         ttl: Duration,
+        update: Update,
     ) -> Result<Receipt, Failure<ReserveError, TigerBeetleError>> {
         let timeout = self
             .timeout(ttl)
@@ -613,10 +778,12 @@ impl TigerBeetle {
                     }
                 }
             };
-            // The cart holds a live reservation: the lines are added to it. Void its holds and
-            // hold the merged lines anew, in one linked chain.
+            // The cart holds a live reservation: the lines are added to it, or replace its
+            // lines. Void its holds and hold the new lines, in one linked chain.
+            let held = Self::lines_of(&current);
             let mut merged: BTreeMap<ItemId, i64> = BTreeMap::new();
-            for line in Self::lines_of(&current).iter().chain(&lines) {
+            let kept: &[Line] = if update == Update::Add { &held } else { &[] };
+            for line in kept.iter().chain(&lines) {
                 *merged.entry(line.item).or_insert(0) += line.quantity;
             }
             let overflow = merged.iter().find(|(_, &q)| q > MAX_LINE_QUANTITY);
@@ -653,8 +820,20 @@ impl TigerBeetle {
             match first_failure(&results) {
                 None => return Ok(receipt(seq)),
                 Some((k, CreateTransferStatus::ExceedsCredits)) if k >= voids => {
+                    // As in the in-process engine, the shortfall names what was to be added:
+                    // a reserve's line, or what a cart update wants beyond what was held.
                     let item = ItemId::new(ids::item_of(chain[k].debit_account_id));
-                    let added = lines.iter().find(|l| l.item == item).copied();
+                    let had = held
+                        .iter()
+                        .find(|l| l.item == item)
+                        .map_or(0, |l| l.quantity);
+                    let added = match update {
+                        Update::Add => lines.iter().find(|l| l.item == item).copied(),
+                        Update::Set => merged
+                            .get(&item)
+                            .filter(|&&wanted| wanted > had)
+                            .map(|&wanted| Line::new(item, wanted - had)),
+                    };
                     let added = added.ok_or_else(|| {
                         Failure::Backend(TigerBeetleError::Protocol(format!(
                             "re-holding {item}, which no line adds, exceeded its stock"
@@ -813,6 +992,189 @@ impl TigerBeetle {
     }
 }
 
+impl TigerBeetle {
+    /// The id of `cart`'s live reservation, if its latest generation is neither posted nor
+    /// voided (an expired one still counts: the verb that acts on it finds it expired).
+    async fn live_id(&self, cart: CartId) -> Result<Option<ReservationId>, TigerBeetleError> {
+        Ok(match self.latest_reservation(cart).await? {
+            Some((seq, Some(_))) => Some(ReservationId::new(cart, seq, self.namespace)),
+            _ => None,
+        })
+    }
+
+    /// Runs a verb on `cart`'s live reservation. The server expires holds by itself at their
+    /// timeout, like a reaper that never falls behind: a cart whose reservation expired has
+    /// none, as in the in-process engine once its reaper ran.
+    async fn on_cart<T, F, Fut>(
+        &self,
+        cart: CartId,
+        verb: F,
+    ) -> Result<T, Failure<ReservationError, TigerBeetleError>>
+    where
+        F: FnOnce(ReservationId) -> Fut,
+        Fut: Future<Output = Result<T, Failure<ReservationError, TigerBeetleError>>>,
+    {
+        let none = || Failure::Refused(ReservationError::NoReservation { cart });
+        let id = self
+            .live_id(cart)
+            .await
+            .map_err(Failure::Backend)?
+            .ok_or_else(none)?;
+        match verb(id).await {
+            Err(Failure::Refused(ReservationError::Expired)) => Err(none()),
+            other => other,
+        }
+    }
+
+    /// Where reservation `id` stands, asked of the server without changing anything: a chain
+    /// of the void of its latest generation's first hold and an event that always fails (id
+    /// zero). The chain is never applied; the void's own answer says whether it would have
+    /// gone through (held), or why not (posted, voided, expired).
+    async fn status_of(
+        &self,
+        id: ReservationId,
+    ) -> Result<ReservationState, Failure<ReservationError, TigerBeetleError>> {
+        if id.tag() != self.namespace {
+            return Err(Failure::Refused(ReservationError::Unknown));
+        }
+        let Some(current) = self
+            .current(id.seq(), id.cart())
+            .await
+            .map_err(Failure::Backend)?
+        else {
+            return Err(Failure::Refused(ReservationError::Unknown));
+        };
+        let mut probe = Self::resolve(&current, Kind::Void);
+        probe.truncate(1);
+        probe.push(tb::Transfer::default());
+        link(&mut probe);
+        let results = self
+            .client
+            .create_transfers(&probe)
+            .await
+            .map_err(|e| Failure::Backend(request(e)))?;
+        let first = results.first().map(|r| r.status);
+        Ok(match first {
+            Some(CreateTransferStatus::LinkedEventFailed) => ReservationState::Held,
+            Some(CreateTransferStatus::PendingTransferAlreadyPosted) => ReservationState::Confirmed,
+            Some(CreateTransferStatus::PendingTransferExpired) => ReservationState::Expired,
+            // Voided by a release (the latest generation is never voided by anything else), or
+            // by this very void's id, which only a release or a release of every line sends.
+            Some(
+                CreateTransferStatus::PendingTransferAlreadyVoided
+                | CreateTransferStatus::Exists
+                | CreateTransferStatus::ExistsWithDifferentFlags,
+            ) => ReservationState::Released,
+            other => {
+                return Err(Failure::Backend(TigerBeetleError::Protocol(format!(
+                    "status probe: {other:?}"
+                ))))
+            }
+        })
+    }
+
+    /// Gives back `lines` of reservation `id`: voids its latest generation and holds what is
+    /// left as the next, in one linked chain, until the same deadline (rounded up to the next
+    /// second: the server's timeouts are whole seconds). Every line must be held in full;
+    /// giving back everything releases the reservation.
+    async fn release_some(
+        &self,
+        id: ReservationId,
+        lines: &[Line],
+    ) -> Result<(), Failure<ReservationError, TigerBeetleError>> {
+        let released = self.canonical(lines).await.map_err(|f| match f {
+            Failure::Refused(e) => Failure::Refused(ReservationError::Lines(e)),
+            Failure::Backend(b) => Failure::Backend(b),
+        })?;
+        if id.tag() != self.namespace {
+            return Err(Failure::Refused(ReservationError::Unknown));
+        }
+        let mut voided = None;
+        for _ in 0..MAX_ATTEMPTS {
+            let Some(current) = self
+                .current(id.seq(), id.cart())
+                .await
+                .map_err(Failure::Backend)?
+            else {
+                return Err(Failure::Refused(ReservationError::Unknown));
+            };
+            if voided == Some(current.generation) {
+                return Err(Failure::Refused(ReservationError::Released));
+            }
+            let held = Self::lines_of(&current);
+            let mut remaining: BTreeMap<ItemId, i64> =
+                held.iter().map(|l| (l.item, l.quantity)).collect();
+            for line in &released {
+                let have = remaining.get(&line.item).copied().unwrap_or(0);
+                if line.quantity > have {
+                    // A finished reservation holds nothing: say how it finished, as the
+                    // in-process engine does before it compares lines.
+                    return Err(Failure::Refused(match self.status_of(id).await? {
+                        ReservationState::Held => ReservationError::NotHeld {
+                            item: line.item,
+                            requested: line.quantity,
+                            held: have,
+                        },
+                        ReservationState::Confirmed => ReservationError::Confirmed,
+                        ReservationState::Released => ReservationError::Released,
+                        _ => ReservationError::Expired,
+                    }));
+                }
+                if line.quantity == have {
+                    remaining.remove(&line.item);
+                } else {
+                    remaining.insert(line.item, have - line.quantity);
+                }
+            }
+            if remaining.is_empty() {
+                return self.release_reservation(id).await;
+            }
+            let timeout = Self::time_left(&current);
+            let mut chain = Self::resolve(&current, Kind::Void);
+            let voids = chain.len();
+            for (&item, &quantity) in &remaining {
+                let line = Line::new(item, quantity);
+                chain.push(self.hold(id.cart(), id.seq(), current.generation + 1, line, timeout));
+            }
+            link(&mut chain);
+            let results = self
+                .client
+                .create_transfers(&chain)
+                .await
+                .map_err(|e| Failure::Backend(request(e)))?;
+            let Some((k, status)) = first_failure(&results) else {
+                return Ok(());
+            };
+            if k >= voids {
+                return Err(Failure::Backend(TigerBeetleError::Protocol(format!(
+                    "release_lines: re-holding part of what was just voided: {status:?}"
+                ))));
+            }
+            match Self::settled(status, Kind::Void).map_err(Failure::Backend)? {
+                Settled::Ended(e) => return Err(Failure::Refused(e)),
+                Settled::Posted => return Err(Failure::Refused(ReservationError::Confirmed)),
+                Settled::Voided => voided = Some(current.generation),
+            }
+        }
+        Err(Failure::Backend(TigerBeetleError::Protocol(format!(
+            "{id}: its reservation changed under {MAX_ATTEMPTS} attempts"
+        ))))
+    }
+
+    /// Whole seconds from now (this client's clock) to the deadline of `current`'s holds,
+    /// rounded up, at least 1 (a timeout of 0 would mean none). A deadline already passed
+    /// makes the chain's voids fail as expired, so the new holds are never created.
+    fn time_left(current: &Current) -> u32 {
+        let hold = &current.holds[0];
+        let deadline_ns = u128::from(hold.timestamp) + u128::from(hold.timeout) * 1_000_000_000;
+        let now_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let left = deadline_ns.saturating_sub(now_ns).div_ceil(1_000_000_000);
+        u32::try_from(left).unwrap_or(u32::MAX).max(1)
+    }
+}
+
 impl Backend for TigerBeetle {
     type Error = TigerBeetleError;
 
@@ -824,7 +1186,7 @@ impl Backend for TigerBeetle {
         &self,
         initial: i64,
     ) -> impl Future<Output = Result<ItemId, Failure<CatalogError, TigerBeetleError>>> + Send {
-        self.register(initial)
+        self.register(initial, None)
     }
 
     fn restock(
@@ -842,7 +1204,7 @@ impl Backend for TigerBeetle {
         ttl: Duration,
     ) -> impl Future<Output = Result<Receipt, Failure<ReserveError, TigerBeetleError>>> + Send {
         let lines = lines.to_vec();
-        async move { self.reserve_lines(cart, &lines, ttl).await }
+        async move { self.update(cart, &lines, ttl, Update::Add).await }
     }
 
     fn confirm(
@@ -879,5 +1241,84 @@ impl Backend for TigerBeetle {
         item: ItemId,
     ) -> impl Future<Output = Result<Option<ItemLevels>, TigerBeetleError>> + Send {
         self.item_levels(item)
+    }
+
+    fn register_sku(
+        &self,
+        sku: &str,
+        initial: i64,
+    ) -> impl Future<Output = Result<ItemId, Failure<CatalogError, TigerBeetleError>>> + Send {
+        let sku = sku.to_owned();
+        async move { self.register(initial, Some(&sku)).await }
+    }
+
+    fn item_by_sku(
+        &self,
+        sku: &str,
+    ) -> impl Future<Output = Result<Option<ItemId>, TigerBeetleError>> + Send {
+        let sku = sku.to_owned();
+        async move { self.item_of_sku(&sku).await }
+    }
+
+    fn shrink(
+        &self,
+        item: ItemId,
+        quantity: i64,
+    ) -> impl Future<Output = Result<(), Failure<AdjustError, TigerBeetleError>>> + Send {
+        self.shrink_stock(item, quantity)
+    }
+
+    fn set_cart(
+        &self,
+        cart: CartId,
+        lines: &[Line],
+        ttl: Duration,
+    ) -> impl Future<Output = Result<Receipt, Failure<ReserveError, TigerBeetleError>>> + Send {
+        let lines = lines.to_vec();
+        async move { self.update(cart, &lines, ttl, Update::Set).await }
+    }
+
+    fn confirm_cart(
+        &self,
+        cart: CartId,
+    ) -> impl Future<Output = Result<Confirmation, Failure<ReservationError, TigerBeetleError>>> + Send
+    {
+        self.on_cart(cart, move |id| self.confirm_reservation(id))
+    }
+
+    fn release_cart(
+        &self,
+        cart: CartId,
+    ) -> impl Future<Output = Result<(), Failure<ReservationError, TigerBeetleError>>> + Send {
+        self.on_cart(cart, move |id| self.release_reservation(id))
+    }
+
+    fn release_lines(
+        &self,
+        id: ReservationId,
+        lines: &[Line],
+    ) -> impl Future<Output = Result<(), Failure<ReservationError, TigerBeetleError>>> + Send {
+        let lines = lines.to_vec();
+        async move { self.release_some(id, &lines).await }
+    }
+
+    async fn extend_cart(
+        &self,
+        cart: CartId,
+        ttl: Duration,
+    ) -> Result<Receipt, Failure<ReservationError, TigerBeetleError>> {
+        if self.timeout(ttl).is_none() {
+            return Err(Failure::Refused(ReservationError::InvalidTtl { ttl }));
+        }
+        self.on_cart(cart, move |id| self.extend_reservation(id, ttl))
+            .await
+    }
+
+    fn status(
+        &self,
+        id: ReservationId,
+    ) -> impl Future<Output = Result<ReservationState, Failure<ReservationError, TigerBeetleError>>> + Send
+    {
+        self.status_of(id)
     }
 }

@@ -28,9 +28,15 @@ pub(crate) const CODE_HOLD_CART_ZERO: u16 = 3;
 pub(crate) const CODE_ANCHOR: u16 = 4;
 /// The most reservations one cart can have had (its numbers fill 31 bits of an anchor's id).
 pub(crate) const MAX_RESERVATIONS_PER_CART: u64 = (1 << 31) - 1;
+/// The code of a shrink: units taken off an item's account into its shrinkage account.
+pub(crate) const CODE_SHRINK: u16 = 5;
 /// Account code of items, and of the operator and customers accounts.
 pub(crate) const CODE_ITEM: u16 = 10;
 pub(crate) const CODE_OPERATOR: u16 = 11;
+/// Account code of an item's shrinkage account (what shrinks took off the item).
+pub(crate) const CODE_SHRUNK: u16 = 12;
+/// Account code of a SKU's account, which names its item in `user_data_32`.
+pub(crate) const CODE_SKU: u16 = 13;
 
 pub(crate) fn operator(namespace: u32) -> u128 {
     (u128::from(namespace) << 64) | 1
@@ -42,6 +48,25 @@ pub(crate) fn customers(namespace: u32) -> u128 {
 
 pub(crate) fn item(namespace: u32, item: u32) -> u128 {
     (u128::from(namespace) << 64) | (1 << 32) | u128::from(item)
+}
+
+/// The shrinkage account of `item`: credited by every shrink of the item, so that the item's
+/// received and sold counts can leave shrinks out.
+pub(crate) fn shrunk(namespace: u32, item: u32) -> u128 {
+    (u128::from(namespace) << 64) | (2 << 32) | u128::from(item)
+}
+
+/// The account of `sku`: the top bit set (no item, operator or shrinkage account has it),
+/// the namespace, and the first 95 bits of the SKU's SHA-256. Its id is the SKU's claim: of
+/// two registrations of one SKU, the server lets one create it. Two SKUs share an account only
+/// if their digests agree in 95 bits (about one chance in 10^13 among 10^8 SKUs).
+pub(crate) fn sku(namespace: u32, sku: &str) -> u128 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(sku.as_bytes());
+    let mut high = [0u8; 16];
+    high.copy_from_slice(&digest[..16]);
+    let hash = u128::from_be_bytes(high) >> 33;
+    (1 << 127) | (u128::from(namespace) << 95) | hash
 }
 
 /// The item an item account id stands for.
@@ -74,7 +99,7 @@ pub(crate) fn hold() -> u128 {
     fresh()
 }
 
-/// A fresh id for a restock (never a hold's, post's or void's).
+/// A fresh id for a restock or a shrink (never a hold's, post's or void's).
 pub(crate) fn restock() -> u128 {
     fresh() | 3
 }

@@ -19,7 +19,22 @@
 //!   and returns 0; a post after the timeout fails as expired.
 //! - **Extend = void and re-pend in one linked chain**: the old pending transfers are voided
 //!   and new ones (the next *generation*) created with the new timeout, as a unit.
-//!   A reserve for a cart that holds a live reservation does the same with the merged lines.
+//!   A reserve for a cart that holds a live reservation does the same with the merged lines,
+//!   a cart update (`set_cart`) with the lines it asks for, and a partial release
+//!   (`release_lines`) with what is left, until the same deadline (rounded up to a second).
+//! - **By cart**: the cart's latest reservation is found by a query, then the verb runs on it
+//!   by id. The server expires holds at their timeout by itself, like a reaper that never
+//!   falls behind, so a cart whose reservation expired has none (`NoReservation`), while a
+//!   verb by id answers `Expired`.
+//! - **Status** asks the server without changing anything: a linked chain of the void of the
+//!   reservation's first hold and an event that always fails is never applied, and the void's
+//!   own answer says whether it would have gone through (held), or why not.
+//! - **Shrink** moves units from the item's account to its *shrinkage* account (created at
+//!   the first shrink), so `received` and `sold` leave shrinks out; the item account's
+//!   `debits_must_not_exceed_credits` refuses a shrink of more than is available.
+//! - **SKUs** are accounts too: a SKU's account id is derived from a SHA-256 of the SKU and
+//!   names its item in `user_data_32`; it is created in one linked chain with the item's
+//!   account, so a SKU is registered once, with its item, or not at all.
 //!
 //! - **An inventory is a ledger**: the `namespace` given to [`TigerBeetle::connect`] is the
 //!   ledger of all its accounts and transfers, and every query filters by it, so inventories

@@ -5,7 +5,8 @@
 mod support;
 
 use atomic_stock::{
-    Backend, CartId, Confirmation, Failure, ItemId, Line, ReservationError, ReserveError, TakeError,
+    Backend, CartId, Confirmation, Failure, ItemId, Line, ReservationError, ReservationState,
+    ReserveError, TakeError,
 };
 use atomic_stock_tigerbeetle::TigerBeetle;
 use std::future::Future;
@@ -274,4 +275,84 @@ fn reserves_racing_for_one_cart_make_one_reservation() {
             assert_eq!(levels(&b, y).await, (1_000 - 2 * rounds, 2 * rounds, 0));
         },
     );
+}
+
+/// The server expires holds by itself at their timeout: `status` says so without changing
+/// anything, a by-cart verb finds no reservation (as after the in-process reaper ran), and a
+/// verb by id answers `Expired`; the units are available again.
+#[test]
+fn an_expired_reservation_as_status_and_the_by_cart_verbs_see_it() {
+    on_server(
+        "an_expired_reservation_as_status_and_the_by_cart_verbs_see_it",
+        |server| async move {
+            let b = backend(&server, support::namespace()).await;
+            let x = b.register_item(3).await.unwrap();
+            let cart = CartId::new(7);
+            let r = b
+                .reserve(cart, &[Line::new(x, 2)], Duration::from_secs(1))
+                .await
+                .unwrap();
+            assert_eq!(b.status(r.id).await.unwrap(), ReservationState::Held);
+            assert_eq!(
+                b.status(r.id).await.unwrap(),
+                ReservationState::Held,
+                "a probe changes nothing"
+            );
+            assert_eq!(levels(&b, x).await, (1, 2, 0));
+            // Timeouts are whole seconds on the server's clock.
+            tokio::time::sleep(Duration::from_millis(2_500)).await;
+            assert_eq!(b.status(r.id).await.unwrap(), ReservationState::Expired);
+            assert!(matches!(
+                b.confirm_cart(cart).await,
+                Err(Failure::Refused(ReservationError::NoReservation { .. }))
+            ));
+            assert!(matches!(
+                b.release_lines(r.id, &[Line::new(x, 1)]).await,
+                Err(Failure::Refused(ReservationError::Expired))
+            ));
+            assert_eq!(levels(&b, x).await, (3, 0, 0));
+        },
+    );
+}
+
+/// A cart update replaces the lines, giving back only what is dropped; a partial release keeps
+/// the rest held; a shrink leaves sold and received apart from what it took.
+#[test]
+fn set_cart_release_lines_and_shrink() {
+    on_server("set_cart_release_lines_and_shrink", |server| async move {
+        let b = backend(&server, support::namespace()).await;
+        let (x, y) = (
+            b.register_sku("X-1", 5).await.unwrap(),
+            b.register_item(5).await.unwrap(),
+        );
+        assert_eq!(b.item_by_sku("X-1").await.unwrap(), Some(x));
+        let cart = CartId::new(3);
+        let r = b
+            .reserve(cart, &[Line::new(x, 2), Line::new(y, 1)], TTL)
+            .await
+            .unwrap();
+        let updated = b.set_cart(cart, &[Line::new(x, 4)], TTL).await.unwrap();
+        assert_eq!(updated.id, r.id, "a cart update keeps the reservation");
+        assert_eq!(
+            (levels(&b, x).await, levels(&b, y).await),
+            ((1, 4, 0), (5, 0, 0))
+        );
+        assert!(matches!(
+            b.set_cart(cart, &[Line::new(x, 6)], TTL).await,
+            Err(Failure::Refused(ReserveError::Stock(
+                TakeError::Shortfall {
+                    requested: 2,
+                    available: 1,
+                    ..
+                }
+            )))
+        ));
+        b.release_lines(r.id, &[Line::new(x, 3)]).await.unwrap();
+        assert_eq!(levels(&b, x).await, (4, 1, 0));
+        assert_eq!(b.confirm_cart(cart).await.unwrap(), Confirmation::Confirmed);
+        assert_eq!(b.status(r.id).await.unwrap(), ReservationState::Confirmed);
+        b.shrink(x, 3).await.unwrap();
+        let l = b.item(x).await.unwrap().unwrap();
+        assert_eq!((l.available, l.held, l.sold, l.received), (1, 0, 1, 2));
+    });
 }

@@ -5,24 +5,33 @@
 -- reservation past its deadline is expired by whichever verb finds it. Runs after home.lua.
 --
 -- KEYS[1..5]  as in home.lua
--- ARGV[1]     verb: "confirm" | "release" | "extend" | "expire"
--- ARGV[2]     the reservation's seq, or for "expire" the attempt id of the part found due
+-- ARGV[1]     verb: "confirm" | "release" | "extend" | "status" | "expire"
+-- ARGV[2]     the reservation's seq; "" for the cart's live reservation, whatever its seq;
+--             for "expire" the attempt id of the part found due
 -- ARGV[3]     now (ms)
 -- ARGV[4]     new deadline (ms, "extend" only)
 -- ARGV[5]     outcome memory (ms);  ARGV[6] attempt memory (ms)
 --
--- Result: {0, parts}     decided by this call (confirmed, released, or extended); parts to
---                        settle (or, for extend, to touch)
+-- Result: {0, parts, seq}  decided by this call (confirmed, released, or extended); parts to
+--                        settle (or, for extend, to touch); the reservation's seq
 --         {1, parts}     expired by this call (its deadline had passed); parts to give back
 --         {2, state}     finished earlier: 1 confirmed, 2 released, 3 expired
 --         {3}            unknown (never issued here, or forgotten)
 --         {4, deadline}  ("expire") still live: the part's hint should move to deadline
 --         {5}            ("expire") the attempt was never committed: aborted now, for good;
 --                        give the part back
+--         {6}            ("status") held, its deadline not passed
+--         {7}            (seq "") the cart has no live reservation
 local verb, id, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local outcome_memory, attempt_memory = tonumber(ARGV[5]), tonumber(ARGV[6])
 
 local seq = id
+if id == '' then
+    seq = redis.call('HGET', KEYS[1], 'seq')
+    if seq == false then
+        return {7}
+    end
+end
 if verb == 'expire' then
     local mark = redis.call('HGET', KEYS[3], id)
     if mark == false then
@@ -43,12 +52,14 @@ if redis.call('HGET', KEYS[1], 'seq') == seq then
         return {1, finish(EXPIRED, now, outcome_memory, attempt_memory)}
     end
     if verb == 'confirm' then
-        return {0, finish(CONFIRMED, now, outcome_memory, attempt_memory)}
+        return {0, finish(CONFIRMED, now, outcome_memory, attempt_memory), seq}
     elseif verb == 'release' then
-        return {0, finish(RELEASED, now, outcome_memory, attempt_memory)}
+        return {0, finish(RELEASED, now, outcome_memory, attempt_memory), seq}
     elseif verb == 'extend' then
         redis.call('HSET', KEYS[1], 'deadline', ARGV[4])
-        return {0, redis.call('HGET', KEYS[1], 'parts')}
+        return {0, redis.call('HGET', KEYS[1], 'parts'), seq}
+    elseif verb == 'status' then
+        return {6}
     else
         return {4, deadline}
     end
