@@ -454,3 +454,26 @@ fn without_a_journal_the_journal_calls_say_so() {
     assert!(inventory.recovery().is_none());
     let _ = ItemId::new(0);
 }
+
+#[test]
+fn a_waiting_reserve_answers_once_its_reservation_is_on_disk() {
+    let dir = Dir::new("waiting");
+    let inventory = Inventory::open(&dir).unwrap();
+    let mug = inventory.register_item(0).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let receipt = std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(20));
+            inventory.restock(mug, 2).unwrap();
+        });
+        runtime
+            .block_on(inventory.reserve_waiting(CartId::new(1), &[Line::new(mug, 2)], TTL))
+            .unwrap()
+    });
+    drop(inventory);
+    let inventory = Inventory::open(&dir).unwrap();
+    assert_eq!(inventory.status(receipt.id), Ok(ReservationState::Held));
+    assert_eq!(inventory.item(mug).unwrap().held, 2);
+}

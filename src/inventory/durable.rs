@@ -245,6 +245,35 @@ impl Inner {
         }
     }
 
+    /// For a change just made outside [`logged`](Inner::logged) (the waiting reserve): the
+    /// position to wait for with a durable journal (everything appended so far), or the
+    /// journal's failure; `Ok(None)` when there is nothing to wait for.
+    pub(super) fn durable_position(&self) -> Result<Option<u64>, JournalFailure> {
+        let Some(journal) = self.journal.as_deref() else {
+            return Ok(None);
+        };
+        if let Some(failure) = journal.writer.failure() {
+            return Err(failure);
+        }
+        Ok(journal
+            .writer
+            .is_durable()
+            .then(|| journal.writer.appended()))
+    }
+
+    /// Polls until everything up to `position` is on disk (see
+    /// [`durable_position`](Inner::durable_position)).
+    pub(super) fn poll_durable(
+        &self,
+        position: u64,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), JournalFailure>> {
+        match self.journal.as_deref() {
+            None => std::task::Poll::Ready(Ok(())),
+            Some(journal) => journal.writer.poll_wait(position, cx),
+        }
+    }
+
     pub(super) fn has_journal(&self) -> bool {
         self.journal.is_some()
     }

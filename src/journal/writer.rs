@@ -298,28 +298,34 @@ impl Writer {
 
     /// Waits, without blocking the thread, until everything up to `position` is on disk.
     pub(crate) async fn wait_async(&self, position: u64) -> Result<(), JournalFailure> {
-        std::future::poll_fn(|cx| {
-            let ready = |flushed: &Flushed| match flushed.failure {
-                Some(failure) => Some(Err(failure)),
-                None => (flushed.upto >= position).then_some(Ok(())),
-            };
-            // Acquire: as in `wait`.
-            if self.shared.upto.load(Ordering::Acquire) >= position {
-                return std::task::Poll::Ready(Ok(()));
-            }
-            // Registered under the `flushed` lock, which the flusher takes to publish a new
-            // position before it drains the wakers: no wake-up can fall between the check
-            // and the registration.
-            let flushed = lock(&self.shared.flushed);
-            if let Some(result) = ready(&flushed) {
-                return std::task::Poll::Ready(result);
-            }
-            lock(&self.shared.wakers).push((position, cx.waker().clone()));
-            drop(flushed);
-            self.kick();
-            std::task::Poll::Pending
-        })
-        .await
+        std::future::poll_fn(|cx| self.poll_wait(position, cx)).await
+    }
+
+    /// Whether everything up to `position` is on disk; if not, `cx`'s waker is woken once it
+    /// is (or the journal failed).
+    pub(crate) fn poll_wait(
+        &self,
+        position: u64,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), JournalFailure>> {
+        // Acquire: as in `wait`.
+        if self.shared.upto.load(Ordering::Acquire) >= position {
+            return std::task::Poll::Ready(Ok(()));
+        }
+        // Registered under the `flushed` lock, which the flusher takes to publish a new
+        // position before it drains the wakers: no wake-up can fall between the check and the
+        // registration.
+        let flushed = lock(&self.shared.flushed);
+        if let Some(failure) = flushed.failure {
+            return std::task::Poll::Ready(Err(failure));
+        }
+        if flushed.upto >= position {
+            return std::task::Poll::Ready(Ok(()));
+        }
+        lock(&self.shared.wakers).push((position, cx.waker().clone()));
+        drop(flushed);
+        self.kick();
+        std::task::Poll::Pending
     }
 
     /// Closes the current segment after what is pending and starts the next one; returns the
