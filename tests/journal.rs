@@ -452,7 +452,6 @@ fn without_a_journal_the_journal_calls_say_so() {
     assert!(matches!(inventory.sync(), Err(JournalError::Off)));
     assert!(matches!(inventory.snapshot(), Err(JournalError::Off)));
     assert!(inventory.recovery().is_none());
-    let _ = ItemId::new(0);
 }
 
 #[test]
@@ -476,4 +475,27 @@ fn a_waiting_reserve_answers_once_its_reservation_is_on_disk() {
     let inventory = Inventory::open(&dir).unwrap();
     assert_eq!(inventory.status(receipt.id), Ok(ReservationState::Held));
     assert_eq!(inventory.item(mug).unwrap().held, 2);
+}
+
+#[test]
+fn bulk_loads_come_back_with_their_ids_and_skus() {
+    let dir = Dir::new("load");
+    let inventory = Inventory::open(&dir).unwrap();
+    inventory.register_item(1).unwrap();
+    let loaded = inventory
+        .load_csv("sku,initial\nMUG-1,5\nTEA-9,2\n".as_bytes())
+        .unwrap();
+    let more = inventory
+        .load_catalog((0..50).map(|i| (format!("SKU-{i}"), i)))
+        .unwrap();
+    drop(inventory);
+    let inventory = Inventory::open(&dir).unwrap();
+    assert_eq!(inventory.items(), 53);
+    let ids: Vec<ItemId> = loaded.ids().collect();
+    assert_eq!(inventory.item_by_sku("MUG-1"), Some(ids[0]));
+    assert_eq!(inventory.item(ids[1]).unwrap().available, 2);
+    for (i, id) in more.ids().enumerate() {
+        assert_eq!(inventory.sku(id), Some(format!("SKU-{i}").as_str()));
+        assert_eq!(inventory.item(id).unwrap().available, i as i64);
+    }
 }
