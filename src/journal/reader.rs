@@ -139,6 +139,12 @@ pub struct Position {
 /// The journal of an inventory's directory as a stream of [`Event`]s, in the order they were
 /// appended: for a service that feeds its own outbox from it, or an audit.
 ///
+/// Events come in the order they were appended, which for concurrent operations need not be
+/// the order they took effect: a reservation's `Finished` can precede the `Held` record of the
+/// reserve that created it (the confirming thread appended first), and two holds of one
+/// reservation can come in either order. A consumer folds them as recovery does: the highest
+/// `version` is a reservation's current hold, and `Finished` is final whatever follows.
+///
 /// It reads the segments present (a snapshot removes the segments it covers; events before
 /// the oldest segment are gone). A damaged record at the end of the last segment is a write
 /// torn by a crash: the stream ends before it. Damage anywhere else ends the stream with
@@ -195,7 +201,9 @@ impl JournalReader {
     }
 
     /// Reads the segments of `dir` from `position` on (an offset inside the header means
-    /// the segment's first record).
+    /// the segment's first record). If a snapshot removed that segment meanwhile, the stream
+    /// starts at the oldest segment present: compare [`position`](JournalReader::position)'s
+    /// segment with the one asked for to notice the gap.
     pub fn from_position(
         dir: impl AsRef<Path>,
         position: Position,
