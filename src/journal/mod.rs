@@ -13,7 +13,10 @@
 //! * [`Durability::Durable`] (the default): a call that changes something returns once its
 //!   record is on disk (written and `fdatasync`ed). Callers waiting at the same time share one
 //!   sync (group commit): one flusher thread writes whatever accumulated while the previous
-//!   sync ran. The `_async` calls and the waiting reserve await the sync instead of blocking.
+//!   sync ran. The `_async` calls and the waiting reserve await the sync instead of blocking;
+//!   the other calls (confirm, release, extend, ...) block their thread for it, so async code
+//!   calls them where blocking is allowed (a blocking pool), or uses buffered mode and awaits
+//!   [`Inventory::sync_async`](crate::Inventory::sync_async) where it needs durability.
 //! * [`Durability::Buffered`]: calls return at once; the flusher syncs every `window`. A crash
 //!   (process killed, or power lost) loses at most the changes appended during the last
 //!   `window` plus the batch being written then. The flusher starts early once 1 MiB is
