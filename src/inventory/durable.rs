@@ -512,6 +512,11 @@ fn restore(inner: &Inner, mut replay: Replay) -> Result<Recovery, JournalError> 
         .chain(held.keys().copied())
         .max();
     if let Some(highest) = highest {
+        if highest >= crate::limits::MAX_ITEMS {
+            return Err(JournalError::Inconsistent {
+                reason: format!("item #{highest} is beyond the catalog's limit"),
+            });
+        }
         for index in 0..=highest {
             let item = replay.items.get(&index).cloned().unwrap_or_default();
             let held = held.get(&index).copied().unwrap_or(0);

@@ -209,65 +209,71 @@ pub(crate) fn event(out: &mut Vec<u8>, event: &Event) {
         Event::Finished { id, outcome, lines } => {
             finished(out, id.cart.get(), id.seq, *outcome, lines);
         }
-        _ => framed(out, |out| match event {
-            Event::Registered { item, sku, initial } => {
-                out.push(REGISTERED);
-                out.extend_from_slice(&item.get().to_le_bytes());
-                out.extend_from_slice(&initial.to_le_bytes());
-                let sku = sku.as_deref().unwrap_or("");
-                // SKUs are at most MAX_SKU_LEN (256) bytes; a registration without one has
-                // length 0 (an empty SKU is refused at registration).
-                out.extend_from_slice(&(sku.len() as u16).to_le_bytes());
-                out.extend_from_slice(sku.as_bytes());
+        other => framed(out, |out| payload(out, other)),
+    }
+}
+
+/// The payload of every kind but `Held` and `Finished` (which have encoders of their own).
+fn payload(out: &mut Vec<u8>, event: &Event) {
+    match event {
+        Event::Registered { item, sku, initial } => {
+            out.push(REGISTERED);
+            out.extend_from_slice(&item.get().to_le_bytes());
+            out.extend_from_slice(&initial.to_le_bytes());
+            let sku = sku.as_deref().unwrap_or("");
+            // SKUs are at most MAX_SKU_LEN (256) bytes; a registration without one has
+            // length 0 (an empty SKU is refused at registration).
+            out.extend_from_slice(&(sku.len() as u16).to_le_bytes());
+            out.extend_from_slice(sku.as_bytes());
+        }
+        Event::Adjusted { item, kind, delta } => {
+            out.push(ADJUSTED);
+            out.extend_from_slice(&item.get().to_le_bytes());
+            out.push(*kind as u8);
+            out.extend_from_slice(&delta.to_le_bytes());
+        }
+        Event::Delisted { item } => {
+            out.push(DELISTED);
+            out.extend_from_slice(&item.get().to_le_bytes());
+        }
+        Event::Sold { item, units } => {
+            out.push(SOLD);
+            out.extend_from_slice(&item.get().to_le_bytes());
+            out.extend_from_slice(&units.to_le_bytes());
+        }
+        Event::Numbers { stamp, next } => {
+            out.push(NUMBERS);
+            out.extend_from_slice(&stamp.to_le_bytes());
+            out.extend_from_slice(&(next.len() as u16).to_le_bytes());
+            for n in next {
+                out.extend_from_slice(&n.to_le_bytes());
             }
-            Event::Adjusted { item, kind, delta } => {
-                out.push(ADJUSTED);
-                out.extend_from_slice(&item.get().to_le_bytes());
-                out.push(*kind as u8);
-                out.extend_from_slice(&delta.to_le_bytes());
+        }
+        Event::Counters { counts } => {
+            out.push(COUNTERS);
+            for n in counts {
+                out.extend_from_slice(&n.to_le_bytes());
             }
-            Event::Delisted { item } => {
-                out.push(DELISTED);
-                out.extend_from_slice(&item.get().to_le_bytes());
-            }
-            Event::Sold { item, units } => {
-                out.push(SOLD);
-                out.extend_from_slice(&item.get().to_le_bytes());
-                out.extend_from_slice(&units.to_le_bytes());
-            }
-            Event::Numbers { stamp, next } => {
-                out.push(NUMBERS);
-                out.extend_from_slice(&stamp.to_le_bytes());
-                out.extend_from_slice(&(next.len() as u16).to_le_bytes());
-                for n in next {
-                    out.extend_from_slice(&n.to_le_bytes());
-                }
-            }
-            Event::Counters { counts } => {
-                out.push(COUNTERS);
-                for n in counts {
-                    out.extend_from_slice(&n.to_le_bytes());
-                }
-            }
-            Event::Keyed {
-                key,
-                id,
-                deadline_unix_ns,
-                at_unix_ns,
-            } => {
-                out.push(KEYED);
-                out.extend_from_slice(&key.0.to_le_bytes());
-                out.extend_from_slice(&id.cart.get().to_le_bytes());
-                out.extend_from_slice(&id.seq.to_le_bytes());
-                out.extend_from_slice(&deadline_unix_ns.to_le_bytes());
-                out.extend_from_slice(&at_unix_ns.to_le_bytes());
-            }
-            Event::End { records } => {
-                out.push(END);
-                out.extend_from_slice(&records.to_le_bytes());
-            }
-            Event::Held { .. } | Event::Finished { .. } => unreachable!("encoded above"),
-        }),
+        }
+        Event::Keyed {
+            key,
+            id,
+            deadline_unix_ns,
+            at_unix_ns,
+        } => {
+            out.push(KEYED);
+            out.extend_from_slice(&key.0.to_le_bytes());
+            out.extend_from_slice(&id.cart.get().to_le_bytes());
+            out.extend_from_slice(&id.seq.to_le_bytes());
+            out.extend_from_slice(&deadline_unix_ns.to_le_bytes());
+            out.extend_from_slice(&at_unix_ns.to_le_bytes());
+        }
+        Event::End { records } => {
+            out.push(END);
+            out.extend_from_slice(&records.to_le_bytes());
+        }
+        // Encoded by `event` through `held` and `finished`.
+        Event::Held { .. } | Event::Finished { .. } => {}
     }
 }
 
