@@ -668,7 +668,9 @@ impl Inventory {
     /// What comes back: every item under its id and SKU, with its levels (`received`,
     /// `sold`, `held`, `available`); every live reservation, with its deadline (one that
     /// passed while the inventory was down is expired on open); the remembered outcomes of
-    /// finished reservations; the counters; the request keys of
+    /// finished reservations; the counters of what happened to reservations (reserves,
+    /// confirms, releases, partial releases, extends, expiries; not the contention and
+    /// shortfall counters, which describe a run); the request keys of
     /// [`reserve_once`](Inventory::reserve_once). Ids issued before the restart keep working
     /// (the inventory keeps its tag); ids of another inventory are still refused.
     ///
