@@ -181,6 +181,16 @@ pub enum CatalogError {
         /// The item already registered under it.
         existing: ItemId,
     },
+    /// The change took effect in memory but the journal stopped after an I/O error, so it
+    /// may be missing after a restart (see [`JournalFailure`](crate::journal::JournalFailure)).
+    /// The only variant that does not mean "nothing changed".
+    Journal(crate::journal::JournalFailure),
+}
+
+impl From<crate::journal::JournalFailure> for CatalogError {
+    fn from(failure: crate::journal::JournalFailure) -> Self {
+        CatalogError::Journal(failure)
+    }
 }
 
 impl fmt::Display for CatalogError {
@@ -196,6 +206,7 @@ impl fmt::Display for CatalogError {
             CatalogError::DuplicateSku { existing } => {
                 write!(f, "the SKU is already registered as {existing}")
             }
+            CatalogError::Journal(failure) => failure.fmt(f),
         }
     }
 }
@@ -260,6 +271,16 @@ pub enum LoadError {
         /// The reader's error kind.
         kind: std::io::ErrorKind,
     },
+    /// The change took effect in memory but the journal stopped after an I/O error, so it
+    /// may be missing after a restart (see [`JournalFailure`](crate::journal::JournalFailure)).
+    /// The only variant that does not mean "nothing changed".
+    Journal(crate::journal::JournalFailure),
+}
+
+impl From<crate::journal::JournalFailure> for LoadError {
+    fn from(failure: crate::journal::JournalFailure) -> Self {
+        LoadError::Journal(failure)
+    }
 }
 
 impl fmt::Display for LoadError {
@@ -284,6 +305,7 @@ impl fmt::Display for LoadError {
                 write!(f, "more than {max} entries in one load")
             }
             LoadError::Io { line, kind } => write!(f, "line {line}: read failed ({kind})"),
+            LoadError::Journal(failure) => failure.fmt(f),
         }
     }
 }
@@ -349,6 +371,16 @@ pub enum AdjustError {
         /// The item.
         item: ItemId,
     },
+    /// The change took effect in memory but the journal stopped after an I/O error, so it
+    /// may be missing after a restart (see [`JournalFailure`](crate::journal::JournalFailure)).
+    /// The only variant that does not mean "nothing changed".
+    Journal(crate::journal::JournalFailure),
+}
+
+impl From<crate::journal::JournalFailure> for AdjustError {
+    fn from(failure: crate::journal::JournalFailure) -> Self {
+        AdjustError::Journal(failure)
+    }
 }
 
 impl fmt::Display for AdjustError {
@@ -383,6 +415,7 @@ impl fmt::Display for AdjustError {
                 "{item} has {actual} units available, not the {expected} expected"
             ),
             AdjustError::Delisted { item } => write!(f, "{item} is delisted"),
+            AdjustError::Journal(failure) => failure.fmt(f),
         }
     }
 }

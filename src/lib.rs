@@ -180,6 +180,15 @@
 //! * `baselines`: the per-item-mutex and global-lock engines every performance figure of this
 //!   crate is compared against (module `baseline`).
 //!
+//! # Surviving a restart
+//!
+//! Off by default. [`Inventory::open`] keeps the inventory in a directory: every change is
+//! appended to a checksummed journal (durable before the call returns, or buffered with a
+//! stated loss window: [`journal::Durability`]), and opening the directory again rebuilds the
+//! items, levels, live reservations, remembered outcomes and counters; ids issued before the
+//! restart keep working. [`Inventory::reserve_once`] makes a retried reserve safe. The
+//! journal reads back as a stream of [`journal::Event`]s. See the [`journal`] module.
+//!
 //! What is stable API and what may change before 1.0 is written down in `docs/STABILITY.md`.
 //!
 //! ## Wire form (feature `serde`)
@@ -243,6 +252,7 @@ mod error;
 mod ids;
 mod integrations;
 mod inventory;
+pub mod journal;
 pub mod limits;
 mod reservation;
 mod stock;

@@ -186,6 +186,10 @@ pub enum ReserveError {
         /// The limit.
         max: u64,
     },
+    /// The change took effect in memory but the journal stopped after an I/O error, so it
+    /// may be missing after a restart (see [`JournalFailure`](crate::journal::JournalFailure)).
+    /// The only variant that does not mean "nothing changed".
+    Journal(crate::journal::JournalFailure),
     /// A waiting reserve's deadline passed before every line could be had (see
     /// `Inventory::reserve_waiting_until`, feature `tokio`); nothing was taken.
     WaitTimedOut,
@@ -209,6 +213,12 @@ impl ReserveError {
     }
 }
 
+impl From<crate::journal::JournalFailure> for ReserveError {
+    fn from(failure: crate::journal::JournalFailure) -> Self {
+        ReserveError::Journal(failure)
+    }
+}
+
 impl fmt::Display for ReserveError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -217,6 +227,7 @@ impl fmt::Display for ReserveError {
             ReserveError::TooManyReservations { max } => {
                 write!(f, "too many live reservations (limit {max})")
             }
+            ReserveError::Journal(failure) => failure.fmt(f),
             ReserveError::WaitTimedOut => {
                 write!(f, "the wait for stock ended at its deadline; nothing taken")
             }
@@ -270,6 +281,16 @@ pub enum ReservationError {
     },
     /// The lines of a partial release were invalid.
     Lines(TakeError),
+    /// The change took effect in memory but the journal stopped after an I/O error, so it
+    /// may be missing after a restart (see [`JournalFailure`](crate::journal::JournalFailure)).
+    /// The only variant that does not mean "nothing changed".
+    Journal(crate::journal::JournalFailure),
+}
+
+impl From<crate::journal::JournalFailure> for ReservationError {
+    fn from(failure: crate::journal::JournalFailure) -> Self {
+        ReservationError::Journal(failure)
+    }
 }
 
 impl fmt::Display for ReservationError {
@@ -292,6 +313,7 @@ impl fmt::Display for ReservationError {
                 "cannot give back {requested} units of {item}: the reservation holds {held}"
             ),
             ReservationError::Lines(e) => e.fmt(f),
+            ReservationError::Journal(failure) => failure.fmt(f),
         }
     }
 }

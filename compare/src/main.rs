@@ -13,7 +13,11 @@
 //! `in-process`; `redis-cluster` (3 masters, no replicas); `redis-replicas` (3 masters with a
 //! replica each, acknowledged by the master: `Durability::Async`); `redis-wait` (the same
 //! cluster, every step acknowledged only after `WAIT 1`: `Durability::Replicas`, timeout
-//! `--wait-ms`, default 1000); `postgres`.
+//! `--wait-ms`, default 1000); `postgres`; and durable forms: `in-process-durable` and
+//! `in-process-buffered` (the engine with its journal, `Inventory::open` in a temporary
+//! directory, durable or buffered 5 ms; each client a thread, since a durable call blocks until
+//! its record is synced), and `postgres-durable` (`fsync`, `synchronous_commit` and
+//! `full_page_writes` on).
 //!
 //! ```sh
 //! cargo run --release -p atomic-stock-compare -- --seconds 5 --clients 50 --csv target/compare.csv
@@ -193,7 +197,7 @@ fn collect(engine: String, results: Vec<ClientResult>, seconds: f64) -> Figures 
     f
 }
 
-async fn run_postgres(server: &postgres::LocalPostgres, s: &Settings) -> Figures {
+async fn run_postgres(server: &postgres::LocalPostgres, s: &Settings, label: &str) -> Figures {
     let admin = server.connect().await.expect("connect to postgres");
     postgres::setup(&admin, s.items, 1_000_000_000)
         .await
@@ -251,7 +255,7 @@ async fn run_postgres(server: &postgres::LocalPostgres, s: &Settings) -> Figures
     }
     let seconds = start.elapsed().as_secs_f64();
     let f = collect(
-        "postgres (UPDATE ... WHERE available >= q)".into(),
+        format!("postgres (UPDATE ... WHERE available >= q){label}"),
         results,
         seconds,
     );
@@ -300,16 +304,96 @@ fn main() {
             "postgres" => {
                 let server = postgres::LocalPostgres::start()
                     .expect("start PostgreSQL (apt-get install postgresql)");
-                let figures = runtime.block_on(run_postgres(&server, &s));
+                let figures = runtime.block_on(run_postgres(&server, &s, ""));
                 drop(server);
                 figures
             }
+            "postgres-durable" => {
+                let server = postgres::LocalPostgres::start_with(true)
+                    .expect("start PostgreSQL (apt-get install postgresql)");
+                let figures = runtime.block_on(run_postgres(&server, &s, ", synchronous commit"));
+                drop(server);
+                figures
+            }
+            "in-process-durable" => run_journaled(&s, atomic_stock::journal::Durability::Durable),
+            "in-process-buffered" => run_journaled(
+                &s,
+                atomic_stock::journal::Durability::Buffered {
+                    window: Duration::from_millis(5),
+                },
+            ),
             other => panic!("unknown engine {other}"),
         };
         eprintln!("done: {}", figures.engine);
         all.push(figures);
     }
     print_table(&s, &all);
+}
+
+/// The workload on the in-process engine with its journal, one thread per client (a durable
+/// call blocks until its record is synced; threads waiting together share a sync).
+fn run_journaled(s: &Settings, durability: atomic_stock::journal::Durability) -> Figures {
+    let dir = std::env::temp_dir().join(format!("atomic-stock-compare-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let inventory = Inventory::builder()
+        .durability(durability)
+        .open_dir(&dir)
+        .expect("open the journal directory");
+    let items: Vec<_> = (0..s.items)
+        .map(|_| inventory.register_item(1_000_000_000).expect("register"))
+        .collect();
+    let duration = Duration::from_secs_f64(s.seconds);
+    let barrier = std::sync::Barrier::new(s.clients + 1);
+    let (results, seconds) = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..s.clients)
+            .map(|client| {
+                let (inventory, items, barrier) = (&inventory, &items, &barrier);
+                scope.spawn(move || {
+                    barrier.wait();
+                    let end = Instant::now() + duration;
+                    let mut r: ClientResult = (0, 0, Vec::new(), Vec::new());
+                    let mut n = 0u64;
+                    while Instant::now() < end {
+                        n += 1;
+                        let (a, b) = cart_items((client as u64) << 32 | n, items.len() as u32);
+                        let lines = [
+                            Line::new(items[a as usize], 1),
+                            Line::new(items[b as usize], 1),
+                        ];
+                        let cart = CartId::new((client as u64) << 32 | n);
+                        let t0 = Instant::now();
+                        match inventory.reserve(cart, &lines, Duration::from_secs(600)) {
+                            Ok(receipt) => {
+                                let t1 = Instant::now();
+                                inventory.confirm(receipt.id).expect("confirm");
+                                let t2 = Instant::now();
+                                r.0 += 1;
+                                r.2.push((t1 - t0).as_nanos() as u64);
+                                r.3.push((t2 - t1).as_nanos() as u64);
+                            }
+                            Err(_) => r.1 += 1,
+                        }
+                    }
+                    r
+                })
+            })
+            .collect();
+        barrier.wait();
+        let start = Instant::now();
+        let results: Vec<ClientResult> = handles
+            .into_iter()
+            .map(|h| h.join().expect("client thread"))
+            .collect();
+        (results, start.elapsed().as_secs_f64())
+    });
+    inventory.audit().expect("audit");
+    drop(inventory);
+    let _ = std::fs::remove_dir_all(&dir);
+    let label = match durability {
+        atomic_stock::journal::Durability::Durable => "in-process, journal durable",
+        _ => "in-process, journal buffered 5 ms",
+    };
+    collect(label.into(), results, seconds)
 }
 
 fn print_table(s: &Settings, all: &[Figures]) {

@@ -52,6 +52,14 @@ impl LocalPostgres {
     /// Initializes and starts a server. Durability is relaxed (`fsync=off`,
     /// `synchronous_commit=off`) to match the Redis nodes, which persist nothing either.
     pub fn start() -> io::Result<Self> {
+        Self::start_with(false)
+    }
+
+    /// Initializes and starts a server; `durable`: `fsync=on`, `synchronous_commit=on`,
+    /// `full_page_writes=on` (a commit returns once its WAL record is flushed, as the
+    /// in-process journal's durable mode), otherwise as [`start`](LocalPostgres::start).
+    pub fn start_with(durable: bool) -> io::Result<Self> {
+        let on = if durable { "on" } else { "off" };
         let bin = bin_dir()?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
@@ -96,9 +104,9 @@ impl LocalPostgres {
             .arg(&dir)
             .args(["-c", "listen_addresses=127.0.0.1"])
             .args(["-c", "max_connections=120"])
-            .args(["-c", "fsync=off"])
-            .args(["-c", "synchronous_commit=off"])
-            .args(["-c", "full_page_writes=off"])
+            .args(["-c", &format!("fsync={on}")])
+            .args(["-c", &format!("synchronous_commit={on}")])
+            .args(["-c", &format!("full_page_writes={on}")])
             .spawn()?;
         Ok(LocalPostgres {
             child: Some(child),

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicI64 as PlainI64, AtomicU64 as PlainU64};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::durable::{Journal, JournalSettings};
 use super::shared::{Inner, Inventory, Shard};
 
 /// Configures an [`Inventory`]. Every setting has a default and an accepted range; see each
@@ -33,6 +34,9 @@ pub struct InventoryBuilder {
     max_ttl: Duration,
     max_wait: Option<Duration>,
     reaper: Option<Duration>,
+    // The journal's directory and settings (see `durable.rs`, where `open` builds with them).
+    pub(super) journal_dir: Option<std::path::PathBuf>,
+    pub(super) journal: JournalSettings,
 }
 
 impl Default for InventoryBuilder {
@@ -46,6 +50,8 @@ impl Default for InventoryBuilder {
             max_ttl: limits::DEFAULT_MAX_TTL,
             max_wait: None,
             reaper: None,
+            journal_dir: None,
+            journal: JournalSettings::default(),
         }
     }
 }
@@ -204,19 +210,38 @@ impl InventoryBuilder {
     /// 1 ns..=[`MAX_TTL`](limits::MAX_TTL), the reaper tick to at least
     /// [`MIN_REAPER_TICK`](limits::MIN_REAPER_TICK)). Never panics.
     #[must_use]
-    pub fn build(mut self) -> Inventory {
+    pub fn build(self) -> Inventory {
+        self.clamped().assemble()
+    }
+
+    /// The settings clamped to their accepted ranges (see [`build`](InventoryBuilder::build)).
+    pub(super) fn clamped(mut self) -> Self {
         self.shards = self.shards.clamp(1, limits::MAX_SHARDS);
         self.expected_carts = self.expected_carts.max(1);
         self.max_reservations = self.max_reservations.max(1);
         self.finished_memory = self.finished_memory.clamp(1, limits::MAX_FINISHED_MEMORY);
         self.max_ttl = self.max_ttl.clamp(Duration::from_nanos(1), limits::MAX_TTL);
         self.reaper = self.reaper.map(|tick| tick.max(limits::MIN_REAPER_TICK));
-        self.assemble()
+        self
+    }
+
+    /// The number of shards the inventory will have (settings within range).
+    pub(super) fn shard_count(&self) -> usize {
+        self.shards.next_power_of_two()
+    }
+
+    /// Remembered outcomes of finished reservations (settings within range).
+    pub(super) fn finished_setting(&self) -> usize {
+        self.finished_memory
+    }
+
+    fn assemble(self) -> Inventory {
+        self.assemble_with(instance_tag(), None)
     }
 
     /// Builds the inventory from settings within their ranges (checked or clamped by the
-    /// callers), so none of the arithmetic below can overflow.
-    fn assemble(self) -> Inventory {
+    /// callers), so none of the arithmetic below can overflow, with its tag and journal.
+    pub(super) fn assemble_with(self, instance: u32, journal: Option<Box<Journal>>) -> Inventory {
         debug_assert!((1..=limits::MAX_SHARDS).contains(&self.shards));
         debug_assert!((1..=limits::MAX_FINISHED_MEMORY).contains(&self.finished_memory));
         let shards = self.shards.next_power_of_two();
@@ -226,6 +251,7 @@ impl InventoryBuilder {
             .clamp(1, limits::MAX_CART_BUCKETS)
             .next_power_of_two()
             .trailing_zeros();
+        let anchor_unix_ns = crate::journal::unix_now_ns();
         let origin = self.clock.now();
         let origin_nanos = self.clock.nanos();
         let inner = Arc::new(Inner {
@@ -245,22 +271,35 @@ impl InventoryBuilder {
             clock: self.clock,
             origin,
             origin_nanos,
-            instance: instance_tag(),
+            instance,
+            anchor_unix_ns,
+            journal,
+            keys: self.journal.keys(),
             max_live: self.max_reservations,
             max_live_per_shard: i64::try_from(self.max_reservations.div_ceil(shards as u64))
                 .unwrap_or(i64::MAX),
             max_ttl: self.max_ttl,
             max_wait: self.max_wait,
         });
-        let reaper = self.reaper.map(|tick| {
-            let inner = inner.clone();
-            Reaper::start(tick, move || {
-                inner.expire_due();
-                inner.time_to_next_deadline()
-            })
-        });
+        let reaper = self.reaper.map(|tick| start_reaper(&inner, tick));
         Inventory { inner, reaper }
     }
+
+    /// The builder without its reaper setting, and that setting (recovery starts the reaper
+    /// only once the inventory is rebuilt).
+    pub(super) fn without_reaper(mut self) -> (Self, Option<Duration>) {
+        let tick = self.reaper.take();
+        (self, tick)
+    }
+}
+
+/// Starts a reaper thread for `inner`.
+pub(super) fn start_reaper(inner: &Arc<Inner>, tick: Duration) -> Reaper {
+    let inner = inner.clone();
+    Reaper::start(tick, move || {
+        inner.expire_due();
+        inner.time_to_next_deadline()
+    })
 }
 
 impl Default for Inventory {

@@ -7,17 +7,39 @@ use crate::limits::MAX_STOCK;
 use crate::stock::slot;
 
 use super::audit::ItemLevels;
+use crate::journal::{AdjustKind, Event};
+
+/// The journal record of a level change.
+fn adjusted(item: ItemId, kind: AdjustKind, delta: i64) -> Event {
+    Event::Adjusted { item, kind, delta }
+}
 use super::shared::Inventory;
 
 impl Inventory {
     /// Registers an item with `initial` units and returns its dense id.
     pub fn register_item(&self, initial: i64) -> Result<ItemId, CatalogError> {
-        self.inner.stock.register(initial)
+        self.inner.logged(|| {
+            let item = self.inner.stock.register(initial)?;
+            self.inner.journal_event(|| Event::Registered {
+                item,
+                sku: None,
+                initial,
+            });
+            Ok(item)
+        })
     }
 
     /// Registers an item under a SKU, refusing a SKU already registered.
     pub fn register_sku(&self, sku: &str, initial: i64) -> Result<ItemId, CatalogError> {
-        self.inner.stock.register_sku(sku, initial)
+        self.inner.logged(|| {
+            let item = self.inner.stock.register_sku(sku, initial)?;
+            self.inner.journal_event(|| Event::Registered {
+                item,
+                sku: Some(sku.to_owned()),
+                initial,
+            });
+            Ok(item)
+        })
     }
 
     /// The item registered under `sku`. Lock-free: one arc-swap load of the SKU table, a
@@ -50,20 +72,29 @@ impl Inventory {
     /// [`MAX_STOCK`](crate::limits::MAX_STOCK) units would be on hand (available, in flight
     /// and held).
     pub fn restock(&self, item: ItemId, quantity: i64) -> Result<(), AdjustError> {
-        let slot = self.adjustable(item, quantity)?;
-        slot.receive_within_bound(quantity)
-            .map_err(|on_hand| AdjustError::Overflow {
-                item,
-                on_hand,
-                quantity,
-            })?;
-        slot.give_back_held(quantity);
-        Ok(())
+        self.inner.logged(|| {
+            let slot = self.adjustable(item, quantity)?;
+            slot.receive_within_bound(quantity)
+                .map_err(|on_hand| AdjustError::Overflow {
+                    item,
+                    on_hand,
+                    quantity,
+                })?;
+            slot.give_back_held(quantity);
+            self.inner
+                .journal_event(|| adjusted(item, AdjustKind::Restock, quantity));
+            Ok(())
+        })
     }
 
     /// Removes `quantity` available units of `item` (damage, loss).
     pub fn shrink(&self, item: ItemId, quantity: i64) -> Result<(), AdjustError> {
-        self.inner.stock.shrink(item, quantity)
+        self.inner.logged(|| {
+            self.inner.stock.shrink(item, quantity)?;
+            self.inner
+                .journal_event(|| adjusted(item, AdjustKind::Shrink, -quantity));
+            Ok(())
+        })
     }
 
     /// The slot of a registered item.
@@ -139,7 +170,10 @@ impl Inventory {
         I: IntoIterator<Item = (S, i64)>,
         S: AsRef<str>,
     {
-        self.inner.stock.load_catalog(entries)
+        if !self.inner.has_journal() {
+            return self.inner.stock.load_catalog(entries);
+        }
+        self.load_logged(crate::stock::load::from_iter(entries)?)
     }
 
     /// Registers the `sku,initial` lines of CSV input, all or nothing, like
@@ -163,7 +197,30 @@ impl Inventory {
         &self,
         input: impl std::io::BufRead,
     ) -> Result<crate::stock::load::Loaded, crate::error::LoadError> {
-        self.inner.stock.load_csv(input)
+        if !self.inner.has_journal() {
+            return self.inner.stock.load_csv(input);
+        }
+        self.load_logged(crate::stock::load::from_csv(input)?)
+    }
+
+    /// Registers parsed entries and journals each registration.
+    fn load_logged(
+        &self,
+        entries: Vec<crate::stock::catalog::LoadEntry>,
+    ) -> Result<crate::stock::load::Loaded, crate::error::LoadError> {
+        self.inner.logged(|| {
+            let copy: Vec<(Box<str>, i64)> =
+                entries.iter().map(|e| (e.sku.clone(), e.initial)).collect();
+            let loaded = self.inner.stock.register_loaded(entries)?;
+            for (item, (sku, initial)) in loaded.ids().zip(copy) {
+                self.inner.journal_event(|| Event::Registered {
+                    item,
+                    sku: Some(sku.into()),
+                    initial,
+                });
+            }
+            Ok(loaded)
+        })
     }
 
     /// Sets the units of `item` available to `new` if they are `expected` now, as after a stock
@@ -197,6 +254,16 @@ impl Inventory {
     /// assert!(inventory.audit().is_ok());
     /// ```
     pub fn set_available(&self, item: ItemId, expected: i64, new: i64) -> Result<(), AdjustError> {
+        self.inner
+            .logged(|| self.set_available_unlogged(item, expected, new))
+    }
+
+    fn set_available_unlogged(
+        &self,
+        item: ItemId,
+        expected: i64,
+        new: i64,
+    ) -> Result<(), AdjustError> {
         let slot = self.known(item)?;
         for quantity in [expected, new] {
             if !(0..=MAX_STOCK).contains(&quantity) {
@@ -217,6 +284,10 @@ impl Inventory {
             Ok(()) => {
                 if raise < 0 {
                     slot.unreceive(-raise);
+                }
+                if raise != 0 {
+                    self.inner
+                        .journal_event(|| adjusted(item, AdjustKind::Level, raise));
                 }
                 Ok(())
             }
@@ -264,8 +335,14 @@ impl Inventory {
     /// assert!(inventory.audit().is_ok());
     /// ```
     pub fn delist(&self, item: ItemId) -> Result<bool, AdjustError> {
-        let slot = self.known(item)?;
-        Ok(slot.delist())
+        self.inner.logged(|| {
+            let slot = self.known(item)?;
+            let delisted = slot.delist();
+            if delisted {
+                self.inner.journal_event(|| Event::Delisted { item });
+            }
+            Ok(delisted)
+        })
     }
 
     /// Whether `item` is delisted; `None` for an unknown item.

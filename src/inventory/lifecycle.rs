@@ -7,6 +7,7 @@
 use crate::carts::registry::{Entry, Hold, Snapshot, State};
 use crate::error::TakeError;
 use crate::ids::Line;
+use crate::journal::HoldChange;
 use crate::reservation::{CartId, Confirmation, Receipt, ReservationError, ReserveError, Target};
 use crate::stock::lines::{diff, merge, subtract};
 use crate::stock::slot;
@@ -105,11 +106,23 @@ impl Inner {
                     continue;
                 };
                 let lines = merge(current.hold().lines(), added.lines())?;
+                // Journal (one branch without one): the record of the hold, appended if the
+                // swap succeeds.
+                let version = self.journal_stamp();
+                let record = self.journal_hold(
+                    HoldChange::Reserve,
+                    cart.get(),
+                    entry.seq,
+                    version,
+                    deadline,
+                    lines.iter().copied(),
+                );
                 let hold = Owned::new(Hold::new(deadline, lines.into_iter()));
                 // The replacement makes the filed token stale before `publish` files the new
                 // one; meanwhile the held lines are covered by no bound (see `Timer::unfile`).
                 let _unfiled = self.timer.unfile(self.shard_index());
                 if entry.replace(current, hold, &guard).is_ok() {
+                    self.journal_append(record);
                     return Ok(self.publish(entry, deadline, pending, &upkeep));
                 }
                 continue;
@@ -118,8 +131,19 @@ impl Inner {
                 Some(entry) => entry,
                 None => self.new_entry(cart, Hold::new(deadline, added.lines()))?,
             };
+            let record = self.journal_hold(
+                HoldChange::Reserve,
+                cart.get(),
+                entry.seq,
+                0,
+                deadline,
+                added.lines(),
+            );
             match self.registry.insert(&position, entry, &guard) {
-                Ok(entry) => return Ok(self.publish(entry, deadline, pending, &upkeep)),
+                Ok(entry) => {
+                    self.journal_append(record);
+                    return Ok(self.publish(entry, deadline, pending, &upkeep));
+                }
                 Err(entry) => fresh.entry = Some(entry),
             }
         }
@@ -249,8 +273,19 @@ impl Inner {
                     Some(entry) => entry,
                     None => self.new_entry(cart, Hold::new(deadline, wanted.lines()))?,
                 };
+                let record = self.journal_hold(
+                    HoldChange::SetCart,
+                    cart.get(),
+                    entry.seq,
+                    0,
+                    deadline,
+                    wanted.lines(),
+                );
                 match self.registry.insert(&position, entry, &guard) {
-                    Ok(entry) => return Ok(self.publish(entry, deadline, pending, &upkeep)),
+                    Ok(entry) => {
+                        self.journal_append(record);
+                        return Ok(self.publish(entry, deadline, pending, &upkeep));
+                    }
                     Err(entry) => {
                         fresh.entry = Some(entry);
                         continue;
@@ -275,6 +310,15 @@ impl Inner {
                     Err(short) => return Err(short.into()),
                 }
             };
+            let version = self.journal_stamp();
+            let record = self.journal_hold(
+                HoldChange::SetCart,
+                cart.get(),
+                entry.seq,
+                version,
+                deadline,
+                wanted.lines(),
+            );
             let hold = Owned::new(Hold::new(deadline, wanted.lines()));
             // Announced only now, after the additions were taken: an operation holding
             // announcements never waits (see `crate::stock::slot`).
@@ -285,6 +329,7 @@ impl Inner {
             // As in `reserve`: unfiled from the replacement until the new token is scheduled.
             let _unfiled = self.timer.unfile(self.shard_index());
             if entry.replace(current, hold, &guard).is_ok() {
+                self.journal_append(record);
                 self.schedule(entry, deadline, &upkeep);
                 if let Some(pending) = pending {
                     pending.commit();
@@ -351,10 +396,20 @@ impl Inner {
             match self.resolve(target, now, &guard)? {
                 Found::Held(entry, current) => {
                     let hold = Hold::new(deadline, current.hold().lines().iter().copied());
+                    let version = self.journal_stamp();
+                    let record = self.journal_hold(
+                        HoldChange::Extend,
+                        entry.cart,
+                        entry.seq,
+                        version,
+                        deadline,
+                        hold.lines().iter().copied(),
+                    );
                     // As in `reserve`: unfiled from the replacement until the new token is
                     // scheduled.
                     let _unfiled = self.timer.unfile(self.shard_index());
                     if entry.replace(current, Owned::new(hold), &guard).is_ok() {
+                        self.journal_append(record);
                         self.schedule(entry, deadline, &upkeep);
                         bump(&self.stock.counters().local().extends, 1);
                         return Ok(self.receipt(entry, deadline));
@@ -387,12 +442,22 @@ impl Inner {
                         }
                         continue;
                     }
+                    let version = self.journal_stamp();
+                    let record = self.journal_hold(
+                        HoldChange::ReleaseLines,
+                        entry.cart,
+                        entry.seq,
+                        version,
+                        current.hold().deadline,
+                        remaining.iter().copied(),
+                    );
                     let hold = Hold::new(current.hold().deadline, remaining.into_iter());
                     let mut announced = Sources::new();
                     for r in released.entries() {
                         announced.push(r.at.announce());
                     }
                     if entry.replace(current, Owned::new(hold), &guard).is_ok() {
+                        self.journal_append(record);
                         // Only the thread whose compare-and-swap removed these lines returns
                         // them, so they come back exactly once.
                         for (i, r) in released.entries().iter().enumerate() {
@@ -481,6 +546,7 @@ impl Inner {
         // Remembered before anything else: from the swap above, another thread may retire the
         // entry (`retire`, helping), and a lookup that then misses it must find the outcome.
         self.remember(entry, to);
+        self.journal_finished(entry, to, lines);
         let counters = self.stock.counters().local();
         for (i, line) in lines.iter().enumerate() {
             let slot = self.stock.slot(line.item);

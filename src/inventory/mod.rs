@@ -5,6 +5,7 @@ mod admission;
 pub(crate) mod audit;
 mod builder;
 mod catalog;
+mod durable;
 pub(crate) mod engine;
 mod lifecycle;
 pub(crate) mod outcomes;
@@ -47,7 +48,9 @@ impl Inventory {
         lines: &[Line],
         ttl: Duration,
     ) -> Result<Receipt, ReserveError> {
-        let result = self.within_max_wait(|| self.inner.reserve(cart, lines, ttl));
+        let result = self
+            .inner
+            .logged(|| self.within_max_wait(|| self.inner.reserve(cart, lines, ttl)));
         trace::reserved!(cart, lines, &result);
         result
     }
@@ -62,7 +65,9 @@ impl Inventory {
         lines: &[Line],
         ttl: Duration,
     ) -> Result<Receipt, ReserveError> {
-        let result = self.within_max_wait(|| self.inner.set_cart(cart, lines, ttl));
+        let result = self
+            .inner
+            .logged(|| self.within_max_wait(|| self.inner.set_cart(cart, lines, ttl)));
         trace::reserved!(cart, lines, &result);
         result
     }
@@ -96,6 +101,7 @@ impl Inventory {
         ttl: Duration,
     ) -> Result<Receipt, ReserveError> {
         let result = until_decided(|| self.inner.reserve(cart, lines, ttl)).await;
+        let result = self.inner.logged_async(result).await;
         trace::reserved!(cart, lines, &result);
         result
     }
@@ -109,6 +115,7 @@ impl Inventory {
         ttl: Duration,
     ) -> Result<Receipt, ReserveError> {
         let result = until_decided(|| self.inner.set_cart(cart, lines, ttl)).await;
+        let result = self.inner.logged_async(result).await;
         trace::reserved!(cart, lines, &result);
         result
     }
@@ -128,7 +135,7 @@ impl Inventory {
     /// outcome is remembered. Fails if the reservation was released, has expired (its deadline
     /// passed, even if no expiry has run yet), or is unknown.
     pub fn confirm(&self, id: ReservationId) -> Result<Confirmation, ReservationError> {
-        self.inner.confirm(Target::Id(id))
+        self.inner.logged(|| self.inner.confirm(Target::Id(id)))
     }
 
     /// Confirms `cart`'s live reservation.
@@ -138,34 +145,36 @@ impl Inventory {
     /// being retired), the answer names how it finished instead (`AlreadyConfirmed`,
     /// `Released`, `Expired`), as the by-id call would.
     pub fn confirm_cart(&self, cart: CartId) -> Result<Confirmation, ReservationError> {
-        self.inner.confirm(Target::Cart(cart))
+        self.inner.logged(|| self.inner.confirm(Target::Cart(cart)))
     }
 
     /// Releases (cancels) a reservation: its stock is available again at once.
     pub fn release(&self, id: ReservationId) -> Result<(), ReservationError> {
-        self.inner.release(Target::Id(id))
+        self.inner.logged(|| self.inner.release(Target::Id(id)))
     }
 
     /// Releases `cart`'s live reservation. Answers like
     /// [`confirm_cart`](Inventory::confirm_cart) when the reservation finishes concurrently.
     pub fn release_cart(&self, cart: CartId) -> Result<(), ReservationError> {
-        self.inner.release(Target::Cart(cart))
+        self.inner.logged(|| self.inner.release(Target::Cart(cart)))
     }
 
     /// Gives back some of a held reservation's stock: `lines` (validated and merged like a
     /// reserve's) must each be held in full. Giving back everything releases the reservation.
     pub fn release_lines(&self, id: ReservationId, lines: &[Line]) -> Result<(), ReservationError> {
-        self.inner.release_lines(Target::Id(id), lines)
+        self.inner
+            .logged(|| self.inner.release_lines(Target::Id(id), lines))
     }
 
     /// Moves a held reservation's deadline to `ttl` from now (a slow payment).
     pub fn extend(&self, id: ReservationId, ttl: Duration) -> Result<Receipt, ReservationError> {
-        self.inner.extend(Target::Id(id), ttl)
+        self.inner.logged(|| self.inner.extend(Target::Id(id), ttl))
     }
 
     /// Moves `cart`'s reservation deadline to `ttl` from now.
     pub fn extend_cart(&self, cart: CartId, ttl: Duration) -> Result<Receipt, ReservationError> {
-        self.inner.extend(Target::Cart(cart), ttl)
+        self.inner
+            .logged(|| self.inner.extend(Target::Cart(cart), ttl))
     }
 
     /// Expires every reservation whose deadline has passed, and returns how many. For hosts

@@ -53,6 +53,13 @@ pub(crate) struct Inner {
     pub(super) max_ttl: Duration,
     /// How long a take may wait for operations in flight (`None`: until they settle).
     pub(super) max_wait: Option<Duration>,
+    /// The system clock (Unix nanoseconds) at `origin`: deadlines in the journal and request
+    /// keys are wall-clock times.
+    pub(super) anchor_unix_ns: u64,
+    /// The journal, if any (see `durable.rs`).
+    pub(super) journal: Option<Box<super::durable::Journal>>,
+    /// Request keys answered recently (see `Inventory::reserve_once`).
+    pub(super) keys: crate::journal::keys::Keys,
 }
 
 impl Inner {

@@ -130,6 +130,8 @@ enum Waiting {
     Start,
     /// Queued on every item of the request.
     Queued(Registration),
+    /// Reserved, waiting for the journal to have the reservation on disk (durable mode).
+    Syncing(Receipt, u64),
     /// Answered.
     Done,
 }
@@ -162,10 +164,46 @@ impl WaitForStock<'_> {
     fn finish(
         &mut self,
         result: Result<Receipt, ReserveError>,
+        cx: &mut Context<'_>,
     ) -> Poll<Result<Receipt, ReserveError>> {
         if let Waiting::Queued(registration) = std::mem::replace(&mut self.state, Waiting::Done) {
             registration.leave();
         }
+        // Journal (nothing without one): a durable journal answers once the reservation's
+        // record is on disk.
+        if let Ok(receipt) = result {
+            match self.inventory.inner.durable_position() {
+                Ok(None) => {}
+                Ok(Some(position)) => return self.sync(receipt, position, cx),
+                Err(failure) => return self.answer(Err(failure.into())),
+            }
+        }
+        self.answer(result)
+    }
+
+    /// Waits for the journal to have everything up to `position` on disk, then answers.
+    fn sync(
+        &mut self,
+        receipt: Receipt,
+        position: u64,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Receipt, ReserveError>> {
+        match self.inventory.inner.poll_durable(position, cx) {
+            Poll::Pending => {
+                self.state = Waiting::Syncing(receipt, position);
+                Poll::Pending
+            }
+            Poll::Ready(durable) => {
+                self.state = Waiting::Done;
+                self.answer(durable.map(|()| receipt).map_err(ReserveError::from))
+            }
+        }
+    }
+
+    fn answer(
+        &mut self,
+        result: Result<Receipt, ReserveError>,
+    ) -> Poll<Result<Receipt, ReserveError>> {
         trace::reserved!(self.cart, self.lines, &result);
         Poll::Ready(result)
     }
@@ -180,7 +218,7 @@ impl Future for WaitForStock<'_> {
             Waiting::Start => {
                 let keys = match this.keys() {
                     Ok(keys) => keys,
-                    Err(e) => return this.finish(Err(e)),
+                    Err(e) => return this.finish(Err(e), cx),
                 };
                 // Queued before the first try: a waiter that came earlier and still waits for
                 // one of these items goes first.
@@ -191,6 +229,7 @@ impl Future for WaitForStock<'_> {
                 }
             }
             Waiting::Queued(registration) => registration,
+            &Waiting::Syncing(receipt, position) => return this.sync(receipt, position, cx),
             Waiting::Done => panic!("`WaitForStock` polled after it completed"),
         };
         // Not at the head of every queue: whoever leaves ahead of it wakes it.
@@ -217,7 +256,7 @@ impl Future for WaitForStock<'_> {
                     cx.waker().wake_by_ref();
                     return Poll::Pending;
                 }
-                result => return this.finish(result),
+                result => return this.finish(result, cx),
             }
         }
     }

@@ -181,7 +181,7 @@ impl Stock {
         self.register_loaded(load::from_csv(input)?)
     }
 
-    fn register_loaded(
+    pub(crate) fn register_loaded(
         &self,
         entries: Vec<crate::stock::catalog::LoadEntry>,
     ) -> Result<Loaded, LoadError> {

@@ -1,0 +1,545 @@
+//! The bytes on disk: file headers, record frames and the payload of each record kind.
+//!
+//! Everything is little-endian and fixed-width, written and read by hand: the layout is small,
+//! stable, and has to be checked field by field on the way in anyway (a reader must refuse a
+//! bad length or an unknown kind with an error, never a panic). See `DESIGN.md`, "The journal",
+//! for why the format is what it is.
+//!
+//! A file is a 32-byte header followed by records:
+//!
+//! ```text
+//! header:  magic [8] | instance u32 | shards u32 | index u64 | reserved u32 (0) | crc u32
+//! record:  len u32 | crc u32 | payload [len]      crc = CRC-32 of (len bytes ++ payload)
+//! payload: kind u8 | fields of the kind
+//! ```
+
+use super::{AdjustKind, Event, HoldChange, Outcome, RequestKey};
+use crate::ids::{ItemId, Line};
+use crate::reservation::{CartId, ReservationId};
+
+/// Magic of a journal segment.
+pub(crate) const SEGMENT_MAGIC: [u8; 8] = *b"ASTKJNL1";
+/// Magic of a snapshot.
+pub(crate) const SNAPSHOT_MAGIC: [u8; 8] = *b"ASTKSNP1";
+/// Bytes of a file header.
+pub(crate) const HEADER_LEN: usize = 32;
+/// Bytes of a record frame before its payload (length and checksum).
+pub(crate) const FRAME_LEN: usize = 8;
+/// The largest payload a writer produces is a hold of `MAX_LINES` lines (about 4 KiB) or a
+/// snapshot's sequence numbers (about 2 KiB); anything above this bound is damage.
+pub(crate) const MAX_PAYLOAD: usize = 1 << 16;
+
+/// A file header: which inventory wrote it, with how many shards, and the file's index.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Header {
+    pub(crate) magic: [u8; 8],
+    pub(crate) instance: u32,
+    pub(crate) shards: u32,
+    pub(crate) index: u64,
+}
+
+impl Header {
+    pub(crate) fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut out = [0; HEADER_LEN];
+        out[..8].copy_from_slice(&self.magic);
+        out[8..12].copy_from_slice(&self.instance.to_le_bytes());
+        out[12..16].copy_from_slice(&self.shards.to_le_bytes());
+        out[16..24].copy_from_slice(&self.index.to_le_bytes());
+        // 24..28 reserved, zero.
+        let crc = crc32fast::hash(&out[..28]);
+        out[28..].copy_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    /// The header in `bytes`, if they are one (right length, known magic, checksum matches).
+    pub(crate) fn decode(bytes: &[u8]) -> Option<Header> {
+        let bytes: &[u8; HEADER_LEN] = bytes.get(..HEADER_LEN)?.try_into().ok()?;
+        let mut reader = Reader(&bytes[..]);
+        let magic: [u8; 8] = reader.take(8)?.try_into().ok()?;
+        if magic != SEGMENT_MAGIC && magic != SNAPSHOT_MAGIC {
+            return None;
+        }
+        let instance = reader.u32()?;
+        let shards = reader.u32()?;
+        let index = reader.u64()?;
+        let _reserved = reader.u32()?;
+        let crc = reader.u32()?;
+        (crc32fast::hash(&bytes[..28]) == crc).then_some(Header {
+            magic,
+            instance,
+            shards,
+            index,
+        })
+    }
+}
+
+/// What a frame at some offset turned out to be.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Frame<'a> {
+    /// A whole record with a matching checksum: its payload, and the bytes it took.
+    Record(&'a [u8], usize),
+    /// The bytes end exactly here.
+    End,
+    /// Not a valid record: too short for its length, a length out of range, or a checksum
+    /// that does not match. At the tail of the last segment this is a torn write.
+    Bad,
+}
+
+/// Reads the frame at the start of `bytes`.
+pub(crate) fn frame(bytes: &[u8]) -> Frame<'_> {
+    if bytes.is_empty() {
+        return Frame::End;
+    }
+    let Some(head) = bytes.get(..FRAME_LEN) else {
+        return Frame::Bad;
+    };
+    let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    let crc = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+    if len == 0 || len > MAX_PAYLOAD {
+        return Frame::Bad;
+    }
+    let Some(payload) = bytes.get(FRAME_LEN..FRAME_LEN + len) else {
+        return Frame::Bad;
+    };
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&head[..4]);
+    hasher.update(payload);
+    if hasher.finalize() != crc {
+        return Frame::Bad;
+    }
+    Frame::Record(payload, FRAME_LEN + len)
+}
+
+/// Frames the payload written by `write` and appends it to `out`.
+pub(crate) fn framed(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
+    let start = out.len();
+    out.extend_from_slice(&[0; FRAME_LEN]);
+    write(out);
+    let len = (out.len() - start - FRAME_LEN) as u32;
+    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&len.to_le_bytes());
+    hasher.update(&out[start + FRAME_LEN..]);
+    let crc = hasher.finalize();
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+// Record kinds. Never renumbered: a kind's number is part of the format.
+const REGISTERED: u8 = 1;
+const ADJUSTED: u8 = 2;
+const DELISTED: u8 = 3;
+const HELD: u8 = 4;
+const FINISHED: u8 = 5;
+const SOLD: u8 = 6;
+const NUMBERS: u8 = 7;
+const COUNTERS: u8 = 8;
+const KEYED: u8 = 9;
+const END: u8 = 10;
+
+fn put_lines(out: &mut Vec<u8>, lines: impl ExactSizeIterator<Item = Line>) {
+    out.extend_from_slice(&(lines.len() as u32).to_le_bytes());
+    for line in lines {
+        out.extend_from_slice(&line.item.get().to_le_bytes());
+        out.extend_from_slice(&line.quantity.to_le_bytes());
+    }
+}
+
+/// Appends a framed `Held` record (the hot path's encoder: no `Event` is built).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn held(
+    out: &mut Vec<u8>,
+    cart: u64,
+    seq: u64,
+    version: u64,
+    change: HoldChange,
+    deadline_unix_ns: u64,
+    key: Option<(RequestKey, u64)>,
+    lines: impl ExactSizeIterator<Item = Line>,
+) {
+    framed(out, |out| {
+        out.push(HELD);
+        out.extend_from_slice(&cart.to_le_bytes());
+        out.extend_from_slice(&seq.to_le_bytes());
+        out.extend_from_slice(&version.to_le_bytes());
+        out.push(change as u8);
+        out.extend_from_slice(&deadline_unix_ns.to_le_bytes());
+        match key {
+            None => out.push(0),
+            Some((key, at)) => {
+                out.push(1);
+                out.extend_from_slice(&key.0.to_le_bytes());
+                out.extend_from_slice(&at.to_le_bytes());
+            }
+        }
+        put_lines(out, lines);
+    });
+}
+
+/// Appends a framed `Finished` record.
+pub(crate) fn finished(out: &mut Vec<u8>, cart: u64, seq: u64, outcome: Outcome, lines: &[Line]) {
+    framed(out, |out| {
+        out.push(FINISHED);
+        out.extend_from_slice(&cart.to_le_bytes());
+        out.extend_from_slice(&seq.to_le_bytes());
+        out.push(outcome as u8);
+        put_lines(out, lines.iter().copied());
+    });
+}
+
+/// Appends any event, framed (registrations, adjustments, and the snapshot's records).
+pub(crate) fn event(out: &mut Vec<u8>, event: &Event) {
+    match event {
+        Event::Held {
+            id,
+            change,
+            version,
+            deadline_unix_ns,
+            key,
+            lines,
+        } => held(
+            out,
+            id.cart.get(),
+            id.seq,
+            *version,
+            *change,
+            *deadline_unix_ns,
+            *key,
+            lines.iter().copied(),
+        ),
+        Event::Finished { id, outcome, lines } => {
+            finished(out, id.cart.get(), id.seq, *outcome, lines);
+        }
+        other => framed(out, |out| payload(out, other)),
+    }
+}
+
+/// The payload of every kind but `Held` and `Finished` (which have encoders of their own).
+fn payload(out: &mut Vec<u8>, event: &Event) {
+    match event {
+        Event::Registered { item, sku, initial } => {
+            out.push(REGISTERED);
+            out.extend_from_slice(&item.get().to_le_bytes());
+            out.extend_from_slice(&initial.to_le_bytes());
+            let sku = sku.as_deref().unwrap_or("");
+            // SKUs are at most MAX_SKU_LEN (256) bytes; a registration without one has
+            // length 0 (an empty SKU is refused at registration).
+            out.extend_from_slice(&(sku.len() as u16).to_le_bytes());
+            out.extend_from_slice(sku.as_bytes());
+        }
+        Event::Adjusted { item, kind, delta } => {
+            out.push(ADJUSTED);
+            out.extend_from_slice(&item.get().to_le_bytes());
+            out.push(*kind as u8);
+            out.extend_from_slice(&delta.to_le_bytes());
+        }
+        Event::Delisted { item } => {
+            out.push(DELISTED);
+            out.extend_from_slice(&item.get().to_le_bytes());
+        }
+        Event::Sold { item, units } => {
+            out.push(SOLD);
+            out.extend_from_slice(&item.get().to_le_bytes());
+            out.extend_from_slice(&units.to_le_bytes());
+        }
+        Event::Numbers { stamp, next } => {
+            out.push(NUMBERS);
+            out.extend_from_slice(&stamp.to_le_bytes());
+            out.extend_from_slice(&(next.len() as u16).to_le_bytes());
+            for n in next {
+                out.extend_from_slice(&n.to_le_bytes());
+            }
+        }
+        Event::Counters { counts } => {
+            out.push(COUNTERS);
+            for n in counts {
+                out.extend_from_slice(&n.to_le_bytes());
+            }
+        }
+        Event::Keyed {
+            key,
+            id,
+            deadline_unix_ns,
+            at_unix_ns,
+        } => {
+            out.push(KEYED);
+            out.extend_from_slice(&key.0.to_le_bytes());
+            out.extend_from_slice(&id.cart.get().to_le_bytes());
+            out.extend_from_slice(&id.seq.to_le_bytes());
+            out.extend_from_slice(&deadline_unix_ns.to_le_bytes());
+            out.extend_from_slice(&at_unix_ns.to_le_bytes());
+        }
+        Event::End { records } => {
+            out.push(END);
+            out.extend_from_slice(&records.to_le_bytes());
+        }
+        // Encoded by `event` through `held` and `finished`.
+        Event::Held { .. } | Event::Finished { .. } => {}
+    }
+}
+
+/// A cursor over a payload; every read checks the length.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(head)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_le_bytes(self.take(2)?.try_into().ok()?))
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn i64(&mut self) -> Option<i64> {
+        Some(i64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn u128(&mut self) -> Option<u128> {
+        Some(u128::from_le_bytes(self.take(16)?.try_into().ok()?))
+    }
+    fn lines(&mut self) -> Option<Vec<Line>> {
+        let n = self.u32()? as usize;
+        // Each line takes 12 bytes: a count the payload cannot hold is damage.
+        if n > self.0.len() / 12 {
+            return None;
+        }
+        (0..n)
+            .map(|_| Some(Line::new(ItemId::new(self.u32()?), self.i64()?)))
+            .collect()
+    }
+    fn id(&mut self, instance: u32) -> Option<ReservationId> {
+        Some(ReservationId::new(
+            CartId::new(self.u64()?),
+            self.u64()?,
+            instance,
+        ))
+    }
+}
+
+/// Decodes a payload whose checksum matched; `None` if it is not a record this version knows
+/// (an unknown kind, or fields that do not fit the kind).
+pub(crate) fn decode(payload: &[u8], instance: u32) -> Option<Event> {
+    let mut r = Reader(payload);
+    let event = match r.u8()? {
+        REGISTERED => {
+            let item = ItemId::new(r.u32()?);
+            let initial = r.i64()?;
+            let len = usize::from(r.u16()?);
+            let sku = std::str::from_utf8(r.take(len)?).ok()?;
+            Event::Registered {
+                item,
+                sku: (!sku.is_empty()).then(|| sku.to_owned()),
+                initial,
+            }
+        }
+        ADJUSTED => Event::Adjusted {
+            item: ItemId::new(r.u32()?),
+            kind: match r.u8()? {
+                0 => AdjustKind::Restock,
+                1 => AdjustKind::Shrink,
+                2 => AdjustKind::Level,
+                _ => return None,
+            },
+            delta: r.i64()?,
+        },
+        DELISTED => Event::Delisted {
+            item: ItemId::new(r.u32()?),
+        },
+        HELD => {
+            let id = r.id(instance)?;
+            let version = r.u64()?;
+            let change = match r.u8()? {
+                0 => HoldChange::Reserve,
+                1 => HoldChange::SetCart,
+                2 => HoldChange::Extend,
+                3 => HoldChange::ReleaseLines,
+                _ => return None,
+            };
+            let deadline_unix_ns = r.u64()?;
+            let key = match r.u8()? {
+                0 => None,
+                1 => Some((RequestKey(r.u128()?), r.u64()?)),
+                _ => return None,
+            };
+            Event::Held {
+                id,
+                change,
+                version,
+                deadline_unix_ns,
+                key,
+                lines: r.lines()?,
+            }
+        }
+        FINISHED => Event::Finished {
+            id: r.id(instance)?,
+            outcome: match r.u8()? {
+                1 => Outcome::Confirmed,
+                2 => Outcome::Released,
+                3 => Outcome::Expired,
+                _ => return None,
+            },
+            lines: r.lines()?,
+        },
+        SOLD => Event::Sold {
+            item: ItemId::new(r.u32()?),
+            units: r.i64()?,
+        },
+        NUMBERS => {
+            let stamp = r.u64()?;
+            let n = usize::from(r.u16()?);
+            Event::Numbers {
+                stamp,
+                next: (0..n).map(|_| r.u64()).collect::<Option<_>>()?,
+            }
+        }
+        COUNTERS => {
+            let mut counts = [0; 6];
+            for c in &mut counts {
+                *c = r.u64()?;
+            }
+            Event::Counters { counts }
+        }
+        KEYED => Event::Keyed {
+            key: RequestKey(r.u128()?),
+            id: r.id(instance)?,
+            deadline_unix_ns: r.u64()?,
+            at_unix_ns: r.u64()?,
+        },
+        END => Event::End { records: r.u64()? },
+        _ => return None,
+    };
+    // Trailing bytes mean the record is not what its kind says.
+    r.0.is_empty().then_some(event)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples() -> Vec<Event> {
+        let id = ReservationId::new(CartId::new(7), 0x1_0003, 0xabcd);
+        vec![
+            Event::Registered {
+                item: ItemId::new(3),
+                sku: Some("MUG-1".into()),
+                initial: 10,
+            },
+            Event::Registered {
+                item: ItemId::new(4),
+                sku: None,
+                initial: 0,
+            },
+            Event::Adjusted {
+                item: ItemId::new(3),
+                kind: AdjustKind::Shrink,
+                delta: -2,
+            },
+            Event::Delisted {
+                item: ItemId::new(3),
+            },
+            Event::Held {
+                id,
+                change: HoldChange::SetCart,
+                version: 9,
+                deadline_unix_ns: 1 << 60,
+                key: Some((RequestKey(u128::MAX - 1), 5)),
+                lines: vec![Line::new(ItemId::new(3), 2), Line::new(ItemId::new(4), 1)],
+            },
+            Event::Finished {
+                id,
+                outcome: Outcome::Confirmed,
+                lines: vec![Line::new(ItemId::new(3), 2)],
+            },
+            Event::Sold {
+                item: ItemId::new(3),
+                units: 5,
+            },
+            Event::Numbers {
+                stamp: 4,
+                next: vec![1, 2, 3],
+            },
+            Event::Counters {
+                counts: [1, 2, 3, 4, 5, 6],
+            },
+            Event::Keyed {
+                key: RequestKey(42),
+                id,
+                deadline_unix_ns: 5,
+                at_unix_ns: 6,
+            },
+            Event::End { records: 11 },
+        ]
+    }
+
+    #[test]
+    fn every_kind_round_trips() {
+        for event in samples() {
+            let mut bytes = Vec::new();
+            super::event(&mut bytes, &event);
+            let Frame::Record(payload, len) = frame(&bytes) else {
+                panic!("{event:?} did not frame");
+            };
+            assert_eq!(len, bytes.len());
+            assert_eq!(decode(payload, 0xabcd), Some(event));
+        }
+    }
+
+    #[test]
+    fn damage_is_detected_never_a_panic() {
+        let mut bytes = Vec::new();
+        for event in samples() {
+            super::event(&mut bytes, &event);
+        }
+        // Every truncation of a record is Bad (or End at a boundary), never a panic.
+        for cut in 0..bytes.len() {
+            let mut offset = 0;
+            while let Frame::Record(_, len) = frame(&bytes[offset..cut]) {
+                offset += len;
+            }
+            assert!(offset <= cut);
+        }
+        // Every single flipped bit is caught by the checksum or the length check.
+        for bit in 0..bytes.len() * 8 {
+            let mut damaged = bytes.clone();
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            let mut offset = 0;
+            let mut records = 0;
+            while let Frame::Record(payload, len) = frame(&damaged[offset..]) {
+                let _ = decode(payload, 0);
+                offset += len;
+                records += 1;
+            }
+            assert!(records < samples().len(), "bit {bit} went unnoticed");
+        }
+        // Garbage payloads with a valid frame decode to None, not a panic.
+        for len in 0..64 {
+            let payload: Vec<u8> = (0..len).map(|i| (i * 37 % 11) as u8).collect();
+            let _ = decode(&payload, 0);
+        }
+    }
+
+    #[test]
+    fn headers_check_their_checksum() {
+        let header = Header {
+            magic: SEGMENT_MAGIC,
+            instance: 5,
+            shards: 8,
+            index: 3,
+        };
+        let mut bytes = header.encode();
+        assert_eq!(Header::decode(&bytes), Some(header));
+        bytes[17] ^= 4;
+        assert_eq!(Header::decode(&bytes), None);
+        assert_eq!(Header::decode(&bytes[..10]), None);
+    }
+}
