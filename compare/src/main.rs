@@ -13,7 +13,9 @@
 //! `in-process`; `redis-cluster` (3 masters, no replicas); `redis-replicas` (3 masters with a
 //! replica each, acknowledged by the master: `Durability::Async`); `redis-wait` (the same
 //! cluster, every step acknowledged only after `WAIT 1`: `Durability::Replicas`, timeout
-//! `--wait-ms`, default 1000); `postgres`; and durable forms: `in-process-durable` and
+//! `--wait-ms`, default 1000); `redis-aof-always` and `redis-aof-everysec` (3 masters, each
+//! writing an append-only file synced before every reply, or once a second); `postgres`; and
+//! durable forms: `in-process-durable` and
 //! `in-process-buffered` (the engine with its journal, `Inventory::open` in a temporary
 //! directory, durable or buffered 5 ms; each client a thread, since a durable call blocks until
 //! its record is synced), and `postgres-durable` (`fsync`, `synchronous_commit` and
@@ -163,8 +165,22 @@ async fn run_backend<B: Backend + 'static>(backend: Arc<B>, s: &Settings) -> Fig
 
 /// The workload on a fresh local cluster of 3 masters with `replicas` replicas each.
 async fn run_redis(s: &Settings, replicas: usize, durability: Durability, label: &str) -> Figures {
-    let cluster = LocalCluster::start(3, replicas, Duration::from_secs(5))
-        .expect("start a local Redis Cluster (apt-get install redis-server redis-tools)");
+    run_redis_on(s, replicas, durability, label, None).await
+}
+
+/// A Redis Cluster run; with `appendfsync`, every node keeps an append-only file synced so.
+async fn run_redis_on(
+    s: &Settings,
+    replicas: usize,
+    durability: Durability,
+    label: &str,
+    appendfsync: Option<&str>,
+) -> Figures {
+    let cluster = match appendfsync {
+        None => LocalCluster::start(3, replicas, Duration::from_secs(5)),
+        Some(fsync) => LocalCluster::start_with_aof(3, replicas, Duration::from_secs(5), fsync),
+    }
+    .expect("start a local Redis Cluster (apt-get install redis-server redis-tools)");
     let backend = RedisCluster::builder(cluster.urls())
         .namespace(&format!("compare-{}", std::process::id()))
         .durability(durability)
@@ -292,6 +308,20 @@ fn main() {
                 1,
                 Durability::Async,
                 ", 1 replica each, async",
+            )),
+            "redis-aof-always" => runtime.block_on(run_redis_on(
+                &s,
+                0,
+                Durability::Async,
+                ", appendfsync always",
+                Some("always"),
+            )),
+            "redis-aof-everysec" => runtime.block_on(run_redis_on(
+                &s,
+                0,
+                Durability::Async,
+                ", appendfsync everysec",
+                Some("everysec"),
             )),
             "redis-wait" => {
                 let durability = Durability::Replicas {

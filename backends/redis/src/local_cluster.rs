@@ -87,6 +87,27 @@ impl LocalCluster {
     /// Starts `masters` masters with `replicas` replicas each (0 for none), with a node timeout
     /// of `node_timeout` (failure detection; the failover test uses a short one).
     pub fn start(masters: usize, replicas: usize, node_timeout: Duration) -> io::Result<Self> {
+        Self::start_with(masters, replicas, node_timeout, None)
+    }
+
+    /// As [`start`](LocalCluster::start), with every node writing its append-only file and
+    /// syncing it as `appendfsync` says (`"always"`: before each write is acknowledged;
+    /// `"everysec"`: once a second), to compare a durable Redis.
+    pub fn start_with_aof(
+        masters: usize,
+        replicas: usize,
+        node_timeout: Duration,
+        appendfsync: &str,
+    ) -> io::Result<Self> {
+        Self::start_with(masters, replicas, node_timeout, Some(appendfsync))
+    }
+
+    fn start_with(
+        masters: usize,
+        replicas: usize,
+        node_timeout: Duration,
+        appendfsync: Option<&str>,
+    ) -> io::Result<Self> {
         static CLUSTERS: AtomicU64 = AtomicU64::new(0);
         let dir = std::env::temp_dir().join(format!(
             "atomic-stock-redis-{}-{}",
@@ -115,7 +136,11 @@ impl LocalCluster {
                     &node_timeout.as_millis().to_string(),
                 ])
                 .args(["--save", ""])
-                .args(["--appendonly", "no"])
+                .args([
+                    "--appendonly",
+                    if appendfsync.is_some() { "yes" } else { "no" },
+                ])
+                .args(["--appendfsync", appendfsync.unwrap_or("everysec")])
                 .args(["--protected-mode", "no"])
                 .args(["--logfile", "redis.log"])
                 .arg("--dir")
