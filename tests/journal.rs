@@ -239,6 +239,26 @@ fn files_of_another_inventory_are_refused() {
 }
 
 #[test]
+fn a_directory_is_open_in_one_inventory_at_a_time() {
+    let dir = Dir::new("locked");
+    let first = Inventory::open(&dir).unwrap();
+    let mug = first.register_item(5).unwrap();
+    // A second writer would append its own segments beside the first's.
+    assert!(matches!(
+        Inventory::open(&dir),
+        Err(JournalError::Locked { .. })
+    ));
+    assert_eq!(
+        first.item(mug).unwrap().available,
+        5,
+        "the refused open changed nothing"
+    );
+    drop(first);
+    let reopened = Inventory::open(&dir).unwrap();
+    assert_eq!(reopened.item(mug).unwrap().available, 5);
+}
+
+#[test]
 fn snapshots_bound_the_replay_and_keep_the_state() {
     let dir = Dir::new("snapshot");
     let inventory = Inventory::open(&dir).unwrap();

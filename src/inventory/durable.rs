@@ -45,6 +45,8 @@ thread_local! {
 /// An inventory's journal.
 #[derive(Debug)]
 pub(crate) struct Journal {
+    /// Held while the inventory is open (see `DirLock`).
+    _lock: crate::journal::DirLock,
     writer: Writer,
     /// The next hold version (see `Inner::journal_stamp`).
     stamps: AtomicU64,
@@ -331,6 +333,7 @@ impl InventoryBuilder {
             return Err(JournalError::Off);
         };
         std::fs::create_dir_all(&dir).map_err(|e| JournalError::io(&dir, &e))?;
+        let lock = crate::journal::DirLock::take(&dir)?;
         let found = recover(&dir)?;
         let builder = match found.shards {
             Some(shards) => self.shards(shards as usize),
@@ -343,6 +346,7 @@ impl InventoryBuilder {
         let file = writer::create_segment(&dir, segment, instance, shards)
             .map_err(|e| JournalError::io(&dir, &e))?;
         let journal = Journal {
+            _lock: lock,
             writer: Writer::start(
                 dir.clone(),
                 file,

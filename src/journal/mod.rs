@@ -252,6 +252,12 @@ pub enum JournalError {
     Failed(JournalFailure),
     /// The operation needs a journal and the inventory has none.
     Off,
+    /// Another open inventory (in this process or another) holds the directory: two writers
+    /// would interleave their files. Nothing was read or written.
+    Locked {
+        /// The directory.
+        path: PathBuf,
+    },
 }
 
 impl JournalError {
@@ -284,6 +290,11 @@ impl fmt::Display for JournalError {
             JournalError::Inconsistent { reason } => write!(f, "journal inconsistent: {reason}"),
             JournalError::Failed(failure) => failure.fmt(f),
             JournalError::Off => f.write_str("the inventory has no journal"),
+            JournalError::Locked { path } => write!(
+                f,
+                "journal directory {} is held by another open inventory",
+                path.display()
+            ),
         }
     }
 }
@@ -328,4 +339,45 @@ pub(crate) fn unix_now_ns() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// The lock an open inventory holds on its journal directory: an exclusive `flock` on the file
+/// `LOCK` in it, released by the system when the file is closed, also when the process dies
+/// (a SIGKILL leaves no stale lock). Without it two inventories opened on one directory would
+/// each append their own segments and recover a mix. On targets other than Linux no lock is
+/// taken (the caller must not open a directory twice).
+#[derive(Debug)]
+pub(crate) struct DirLock {
+    _file: std::fs::File,
+}
+
+impl DirLock {
+    /// Takes the lock of `dir`, or answers [`JournalError::Locked`] at once if it is held.
+    pub(crate) fn take(dir: &std::path::Path) -> Result<DirLock, JournalError> {
+        let path = dir.join("LOCK");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| JournalError::io(&path, &e))?;
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: `flock` takes a file descriptor and flags and touches no memory of ours;
+            // the descriptor is open for the duration of the call (`file` owns it).
+            let taken = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            if taken != 0 {
+                let error = std::io::Error::last_os_error();
+                return Err(if error.kind() == std::io::ErrorKind::WouldBlock {
+                    JournalError::Locked {
+                        path: dir.to_path_buf(),
+                    }
+                } else {
+                    JournalError::io(&path, &error)
+                });
+            }
+        }
+        Ok(DirLock { _file: file })
+    }
 }
