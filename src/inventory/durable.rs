@@ -678,8 +678,10 @@ impl Inventory {
     /// [`reserve_once`](Inventory::reserve_once). Ids issued before the restart keep working
     /// (the inventory keeps its tag); ids of another inventory are still refused.
     ///
-    /// One inventory per directory at a time: nothing locks the directory, so two processes
-    /// opening it at once would interleave their files.
+    /// One inventory per directory at a time: an open inventory holds the directory (an
+    /// exclusive `flock` on its `LOCK` file, on Linux; released when the inventory is dropped
+    /// or its process dies), and another `open` of it answers [`JournalError::Locked`].
+    /// [`JournalReader`](crate::journal::JournalReader) reads a held directory freely.
     ///
     /// ```
     /// use atomic_stock::{CartId, Confirmation, Inventory, Line};
