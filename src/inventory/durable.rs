@@ -21,7 +21,7 @@ use crate::stock::stats::bump;
 use crate::timer::Token;
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -49,7 +49,7 @@ pub(crate) struct Journal {
     _lock: crate::journal::DirLock,
     writer: Writer,
     /// The next hold version (see `Inner::journal_stamp`).
-    stamps: AtomicU64,
+    stamps: crate::journal::HoldVersions,
     dir: PathBuf,
     instance: u32,
     shards: u32,
@@ -87,7 +87,7 @@ impl Journal {
     ) -> Result<T, E> {
         let durable = if result.is_err() {
             Ok(())
-        } else if !self.writer.is_durable() && !self.writer.over_backlog(position) {
+        } else if !self.writer.is_durable() && !self.writer.over_backlog() {
             self.writer.failure().map_or(Ok(()), Err)
         } else if position == 0 {
             self.writer.wait(self.writer.appended())
@@ -142,18 +142,13 @@ impl Inner {
         }
     }
 
-    /// A version for a hold about to replace one read from its entry (0 without a journal).
-    ///
-    /// Taken after the caller read the hold it replaces and before its compare-and-swap, so
-    /// versions grow along each reservation's chain of holds: a hold installed by a swap that
-    /// replaced hold H was read (Acquire) after H's swap (Release), which came after H's
-    /// version was taken; two fetch-adds of one atomic ordered by happens-before take values
-    /// in that order (coherence), so Relaxed is enough.
+    /// A version for a hold about to replace one read from its entry (0 without a journal);
+    /// see [`HoldVersions::next`](crate::journal::HoldVersions::next) for when to take it.
     #[inline(always)]
     pub(super) fn journal_stamp(&self) -> u64 {
         match self.journal.as_deref() {
             None => 0,
-            Some(journal) => journal.stamps.fetch_add(1, Ordering::Relaxed),
+            Some(journal) => journal.stamps.next(),
         }
     }
 
@@ -355,7 +350,7 @@ impl InventoryBuilder {
                 shards,
                 builder.durability_setting(),
             )?,
-            stamps: AtomicU64::new(found.replay.stamp.max(1)),
+            stamps: crate::journal::HoldVersions::starting_at(found.replay.stamp.max(1)),
             dir,
             instance,
             shards,

@@ -50,6 +50,30 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// Numbers the holds a reservation goes through, so that replay keeps the latest whatever order
+/// their records reach the file in (see `DESIGN.md`, "Records are facts that commute").
+#[derive(Debug)]
+pub(crate) struct HoldVersions(crate::sync::atomic::AtomicU64);
+
+impl HoldVersions {
+    /// Versions from `first` on.
+    pub(crate) fn starting_at(first: u64) -> Self {
+        HoldVersions(crate::sync::atomic::AtomicU64::new(first))
+    }
+
+    /// The version of a hold about to replace one: taken after the caller read the hold it
+    /// replaces and before its compare-and-swap, so versions grow along each reservation's
+    /// chain of holds (`src/tests/loom_journal.rs` explores the race).
+    #[inline(always)]
+    pub(crate) fn next(&self) -> u64 {
+        // Relaxed: a hold installed by a swap that replaced hold H was read (the Acquire load
+        // in `Entry::snapshot`) after H's swap (the Release in `Entry::replace`), which came
+        // after H's version was taken here; two fetch-adds of one atomic ordered by
+        // happens-before take their values in that order (coherence).
+        self.0.fetch_add(1, crate::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// When a change counts as done. See the [module docs](self#durability).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub enum Durability {

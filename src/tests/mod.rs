@@ -2,5 +2,6 @@
 
 mod loom_catalog;
 mod loom_hot;
+mod loom_journal;
 mod loom_lifecycle;
 mod loom_wait;
