@@ -1,30 +1,41 @@
-//! The appending side of the journal: callers encode records into one shared buffer under a
-//! short mutex; one flusher thread per journal writes the buffer out and syncs it (group
-//! commit), then wakes everyone whose records that sync covered.
+//! The appending side of the journal: callers encode records into their lane's buffer (one
+//! of a few, each under its own short mutex, picked per thread); one flusher thread per journal
+//! takes every lane's buffer, writes the batch out and syncs it (group commit), then wakes
+//! everyone whose records that sync covered.
 //!
-//! Positions are byte counts: a record's position is the number of bytes appended up to and
-//! including it since the journal was opened, and `flushed` is the position up to which
-//! everything is on disk. The file on disk is always a prefix of the append order, because one
-//! thread writes the batches in the order they were taken.
+//! Positions are batch numbers: a record's position is the number of the batch its lane was
+//! filling when it was appended, and `flushed` is the last batch that is on disk. The flusher
+//! numbers a new batch before it takes the lanes and hands each lane the next number as it
+//! empties it, so a record is written in the batch its position names, and batches reach the
+//! file in their order. Within a batch the lanes' records are concatenated: each thread's own
+//! records stay in the order it appended them (a thread always uses the same lane), and
+//! records of different threads commute (see `DESIGN.md`, "Records are facts that commute").
 
 use super::format::{Header, SEGMENT_MAGIC};
 use super::{Durability, JournalError, JournalFailure};
+use crossbeam_utils::CachePadded;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::Waker;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// In buffered mode a batch is flushed early once it holds this many bytes, so the buffer's
-/// memory stays bounded whatever the window.
+/// In buffered mode a batch is flushed early once its lanes hold about this many bytes, so the
+/// buffers' memory stays bounded whatever the window (a lane wakes the flusher when it alone
+/// passes its share).
 const EARLY_FLUSH_BYTES: usize = 1 << 20;
 
-/// In buffered mode a caller waits for the disk once this many bytes are appended and not yet
-/// synced (the disk has fallen behind): the memory the journal buffers stays bounded.
-const MAX_BACKLOG: u64 = 8 << 20;
+/// In buffered mode a caller waits for the disk once about this many bytes are appended and
+/// not yet synced (the disk has fallen behind): the memory the journal buffers stays bounded.
+/// Half of it may be in the batch being written, half in the lanes: a caller whose lane holds
+/// more than its share of that half waits for its batch.
+const MAX_BACKLOG: usize = 8 << 20;
+
+/// Most lanes a journal has.
+const MAX_LANES: usize = 64;
 
 /// The path of segment `index` in `dir`.
 pub(crate) fn segment_path(dir: &Path, index: u64) -> PathBuf {
@@ -68,24 +79,39 @@ pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// What callers hand to the flusher.
+/// One lane: records appended by the threads that use it, not yet taken by the flusher.
 #[derive(Debug)]
-struct Pending {
+struct Lane {
+    buffer: Mutex<LaneBuffer>,
+    /// `LaneBuffer::bytes`'s length, readable without the lock (see `Writer::over_backlog`).
+    pending: AtomicUsize,
+}
+
+#[derive(Debug)]
+struct LaneBuffer {
     bytes: Vec<u8>,
-    /// Position of the last byte appended.
-    end: u64,
+    /// The batch these bytes will be written in.
+    batch: u64,
+}
+
+/// What callers tell the flusher.
+#[derive(Debug)]
+struct Control {
     /// The flusher is waiting for work (appenders in durable mode wake it).
     idle: bool,
     /// Close: flush what is pending and stop.
     stop: bool,
     /// Start a new segment after the next batch (requested by a snapshot).
     rotate: bool,
+    /// The highest batch a caller waits for: the flusher publishes it even if it holds no
+    /// records (a caller that appended nothing waits for everything before it).
+    wanted: u64,
 }
 
 /// What the flusher reports back.
 #[derive(Debug)]
 struct Flushed {
-    /// Position up to which everything is on disk.
+    /// The last batch that is on disk.
     upto: u64,
     /// The first I/O failure; the journal accepts no more after it.
     failure: Option<JournalFailure>,
@@ -95,9 +121,13 @@ struct Flushed {
 
 #[derive(Debug)]
 struct Shared {
-    pending: Mutex<Pending>,
+    lanes: Box<[CachePadded<Lane>]>,
+    control: Mutex<Control>,
     /// The flusher waits on it for work.
     work: Condvar,
+    /// The batch records appended now go into (at most: a lane the flusher has not reached yet
+    /// still fills the batch before); every lane's batch is at most this.
+    open: AtomicU64,
     flushed: Mutex<Flushed>,
     /// Callers wait on it for their position to be flushed.
     done: Condvar,
@@ -112,11 +142,28 @@ struct Shared {
     syncs: AtomicU64,
 }
 
+impl Shared {
+    /// Whether any lane holds records. Takes every lane's lock (the flusher, once per wait).
+    fn any_pending(&self) -> bool {
+        self.lanes
+            .iter()
+            .any(|lane| !lock(&lane.buffer).bytes.is_empty())
+    }
+}
+
 /// An open journal: the appending side.
 #[derive(Debug)]
 pub(crate) struct Writer {
     shared: Arc<Shared>,
     flusher: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// Threads started using a journal so far, to spread them over the lanes.
+static THREADS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread's lane number (modulo a journal's lanes).
+    static LANE: usize = THREADS.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Locks a mutex of the journal. None of them is held across user code or anything that can
@@ -128,7 +175,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Writer {
-    /// Starts a journal appending to `file` (segment `segment` of `dir`, header written).
+    /// Starts a journal appending to `file` (segment `segment` of `dir`, header written), with
+    /// one lane per shard (at most [`MAX_LANES`]).
     pub(crate) fn start(
         dir: PathBuf,
         file: File,
@@ -141,15 +189,27 @@ impl Writer {
             Durability::Durable => (true, Duration::ZERO),
             Durability::Buffered { window } => (false, window.max(Duration::from_micros(100))),
         };
+        let lanes = (shards as usize).clamp(1, MAX_LANES).next_power_of_two();
         let shared = Arc::new(Shared {
-            pending: Mutex::new(Pending {
-                bytes: Vec::with_capacity(64 << 10),
-                end: 0,
+            lanes: (0..lanes)
+                .map(|_| {
+                    CachePadded::new(Lane {
+                        buffer: Mutex::new(LaneBuffer {
+                            bytes: Vec::new(),
+                            batch: 1,
+                        }),
+                        pending: AtomicUsize::new(0),
+                    })
+                })
+                .collect(),
+            control: Mutex::new(Control {
                 idle: false,
                 stop: false,
                 rotate: false,
+                wanted: 0,
             }),
             work: Condvar::new(),
+            open: AtomicU64::new(1),
             flushed: Mutex::new(Flushed {
                 upto: 0,
                 failure: None,
@@ -185,52 +245,55 @@ impl Writer {
         self.shared.durable
     }
 
-    /// Appends `bytes` (whole framed records) and returns the position of their end.
+    /// The current thread's lane.
+    fn lane(&self) -> &Lane {
+        let lanes = &self.shared.lanes;
+        &lanes[LANE.with(|lane| *lane) & (lanes.len() - 1)]
+    }
+
+    /// Bytes a lane may hold before it wakes the flusher (buffered mode).
+    fn early_share(&self) -> usize {
+        EARLY_FLUSH_BYTES / self.shared.lanes.len()
+    }
+
+    /// Appends `bytes` (whole framed records) and returns their position.
     pub(crate) fn append(&self, bytes: &[u8]) -> u64 {
-        let mut pending = lock(&self.shared.pending);
-        pending.bytes.extend_from_slice(bytes);
-        pending.end += bytes.len() as u64;
-        let end = pending.end;
-        self.discard_if_failed(&mut pending);
-        let wake = pending.idle
-            && (self.shared.durable || pending.bytes.len() >= EARLY_FLUSH_BYTES || pending.stop);
-        if wake {
-            pending.idle = false;
-        }
-        drop(pending);
-        if wake {
-            self.shared.work.notify_one();
-        }
-        end
+        self.append_with(|out| out.extend_from_slice(bytes))
     }
 
-    /// Appends the records `write` encodes, framed, and returns the position of their end.
+    /// Appends the records `write` encodes (it only appends to the buffer it is given) and
+    /// returns their position.
     pub(crate) fn append_with(&self, write: impl FnOnce(&mut Vec<u8>)) -> u64 {
-        let mut pending = lock(&self.shared.pending);
-        let before = pending.bytes.len();
-        write(&mut pending.bytes);
-        // `write` only appends to the buffer; the position counts the bytes it added.
-        pending.end += (pending.bytes.len() - before) as u64;
-        let end = pending.end;
-        self.discard_if_failed(&mut pending);
-        let wake = pending.idle
-            && (self.shared.durable || pending.bytes.len() >= EARLY_FLUSH_BYTES || pending.stop);
-        if wake {
-            pending.idle = false;
+        let lane = self.lane();
+        let mut buffer = lock(&lane.buffer);
+        let before = buffer.bytes.len();
+        write(&mut buffer.bytes);
+        // Relaxed: after a failure nothing is written any more, and what is appended is
+        // dropped so the buffer does not grow without bound (callers are told of the failure);
+        // a late view only keeps one more record until the next append.
+        if self.shared.failed.load(Ordering::Relaxed) {
+            buffer.bytes.clear();
         }
-        drop(pending);
-        if wake {
-            self.shared.work.notify_one();
+        let after = buffer.bytes.len();
+        let batch = buffer.batch;
+        // Relaxed: a length for `over_backlog`, which needs no ordering (a stale value makes
+        // one caller wait for one batch more or less).
+        lane.pending.store(after, Ordering::Relaxed);
+        drop(buffer);
+        // Durable callers always wake an idle flusher; buffered ones once their lane passes
+        // its share of an early batch.
+        let share = self.early_share();
+        if self.shared.durable || (before < share && after >= share) {
+            self.kick(0);
         }
-        end
+        batch
     }
 
-    /// Whether a caller whose record ends at `position` should wait for the disk even in
-    /// buffered mode: more than [`MAX_BACKLOG`] bytes are not synced yet.
-    pub(crate) fn over_backlog(&self, position: u64) -> bool {
-        // Acquire: as in `wait` (a stale value only makes a caller wait, not skip a wait it
-        // needs: buffered callers need none).
-        position.saturating_sub(self.shared.upto.load(Ordering::Acquire)) > MAX_BACKLOG
+    /// Whether the current thread should wait for the disk even in buffered mode: its lane
+    /// holds more than its share of [`MAX_BACKLOG`] (the disk has fallen behind).
+    pub(crate) fn over_backlog(&self) -> bool {
+        // Relaxed: as in `append_with`.
+        self.lane().pending.load(Ordering::Relaxed) > MAX_BACKLOG / 2 / self.shared.lanes.len()
     }
 
     /// Batches written and synced so far.
@@ -239,18 +302,12 @@ impl Writer {
         self.shared.syncs.load(Ordering::Relaxed)
     }
 
-    /// After a failure nothing is written any more: what is appended is dropped, so that the
-    /// buffer does not grow without bound (the callers are told of the failure).
-    fn discard_if_failed(&self, pending: &mut Pending) {
-        // Relaxed: a late view only keeps a few more bytes until the next append.
-        if self.shared.failed.load(Ordering::Relaxed) {
-            pending.bytes.clear();
-        }
-    }
-
     /// Position of everything appended so far.
     pub(crate) fn appended(&self) -> u64 {
-        lock(&self.shared.pending).end
+        // Acquire: pairs with the flusher's Release store when it opens a batch; any record
+        // appended before this call is in a batch up to the value read (lanes get a batch
+        // number only after it is opened).
+        self.shared.open.load(Ordering::Acquire)
     }
 
     /// The failure that stopped the journal, if any.
@@ -269,7 +326,7 @@ impl Writer {
         if self.shared.upto.load(Ordering::Acquire) >= position {
             return Ok(());
         }
-        self.kick();
+        self.kick(position);
         let mut flushed = lock(&self.shared.flushed);
         loop {
             if let Some(failure) = flushed.failure {
@@ -286,12 +343,16 @@ impl Writer {
         }
     }
 
-    /// Wakes the flusher if it is idle (a caller waits, even in buffered mode).
-    fn kick(&self) {
-        let mut pending = lock(&self.shared.pending);
-        if pending.idle {
-            pending.idle = false;
-            drop(pending);
+    /// Wakes the flusher if it is idle, and tells it that a caller waits for batch `position`
+    /// (0: none; an appender's records are in its lane). Taken after the caller's records are
+    /// in its lane: the flusher checks the lanes and `wanted` while holding `control` and sets
+    /// `idle` before it releases it in its wait, so either it sees them or this sees it idle.
+    fn kick(&self, position: u64) {
+        let mut control = lock(&self.shared.control);
+        control.wanted = control.wanted.max(position);
+        if control.idle {
+            control.idle = false;
+            drop(control);
             self.shared.work.notify_one();
         }
     }
@@ -324,7 +385,7 @@ impl Writer {
         }
         lock(&self.shared.wakers).push((position, cx.waker().clone()));
         drop(flushed);
-        self.kick();
+        self.kick(position);
         std::task::Poll::Pending
     }
 
@@ -334,9 +395,9 @@ impl Writer {
     pub(crate) fn rotate(&self) -> Result<u64, JournalFailure> {
         let before = lock(&self.shared.flushed).segment;
         {
-            let mut pending = lock(&self.shared.pending);
-            pending.rotate = true;
-            pending.idle = false;
+            let mut control = lock(&self.shared.control);
+            control.rotate = true;
+            control.idle = false;
         }
         self.shared.work.notify_one();
         let mut flushed = lock(&self.shared.flushed);
@@ -358,9 +419,9 @@ impl Writer {
     /// Flushes what is pending and stops the flusher; idempotent.
     pub(crate) fn close(&self) {
         {
-            let mut pending = lock(&self.shared.pending);
-            pending.stop = true;
-            pending.idle = false;
+            let mut control = lock(&self.shared.control);
+            control.stop = true;
+            control.idle = false;
         }
         self.shared.work.notify_one();
         if let Some(thread) = lock(&self.flusher).take() {
@@ -375,52 +436,76 @@ impl Drop for Writer {
     }
 }
 
-/// The flusher: takes the pending batch, writes and syncs it, publishes the new position.
+/// The flusher: takes every lane's records as one batch, writes and syncs it, publishes it.
 fn flush_loop(shared: &Shared, dir: PathBuf, mut file: File, instance: u32, shards: u32) {
-    let mut spare: Vec<u8> = Vec::with_capacity(64 << 10);
+    // What the lanes held, one buffer per lane.
+    let mut taken: Vec<Vec<u8>> = vec![Vec::new(); shared.lanes.len()];
+    // The last batch published.
+    let mut published = 0;
     loop {
-        let (end, stop, rotate) = {
-            let mut pending = lock(&shared.pending);
+        let (stop, rotate) = {
+            let mut control = lock(&shared.control);
             loop {
-                if pending.stop || pending.rotate {
+                if control.stop || control.rotate || control.wanted > published {
                     break;
                 }
-                if shared.durable && !pending.bytes.is_empty() {
+                if shared.durable && shared.any_pending() {
                     break;
                 }
-                pending.idle = true;
+                control.idle = true;
                 if shared.durable {
-                    pending = shared
+                    control = shared
                         .work
-                        .wait(pending)
+                        .wait(control)
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
                 } else {
                     let (guard, timeout) = shared
                         .work
-                        .wait_timeout(pending, shared.window)
+                        .wait_timeout(control, shared.window)
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    pending = guard;
-                    if timeout.timed_out() && !pending.bytes.is_empty() {
+                    control = guard;
+                    if timeout.timed_out() && shared.any_pending() {
                         break;
                     }
                 }
-                // Whoever notifies clears `idle` first (a spurious wake-up leaves it set): in
-                // buffered mode a caller waiting, or a large buffer, flushes early.
-                if !pending.idle && !pending.bytes.is_empty() {
+                // Whoever notifies clears `idle` first (a spurious wake-up leaves it set): a
+                // caller waiting (even for a batch with nothing in it: it is then published
+                // without a write), or in buffered mode a full lane, flushes early.
+                if !control.idle {
                     break;
                 }
             }
-            pending.idle = false;
-            std::mem::swap(&mut pending.bytes, &mut spare);
-            let rotate = std::mem::take(&mut pending.rotate);
-            (pending.end, pending.stop, rotate)
+            control.idle = false;
+            (control.stop, std::mem::take(&mut control.rotate))
         };
+        // Relaxed: only this thread writes `open`.
+        let batch = shared.open.load(Ordering::Relaxed);
+        // Release: pairs with the Acquire load in `appended`; opened before any lane gets it.
+        shared.open.store(batch + 1, Ordering::Release);
+        // Each lane's buffer is swapped for the (empty) one it had last time, so a lane's lock
+        // is held for a swap, never for a copy.
+        for (lane, taken) in shared.lanes.iter().zip(taken.iter_mut()) {
+            let mut buffer = lock(&lane.buffer);
+            std::mem::swap(&mut buffer.bytes, taken);
+            buffer.batch = batch + 1;
+            // Relaxed: as in `Writer::append_with`.
+            lane.pending.store(0, Ordering::Relaxed);
+        }
         let mut result = Ok(());
-        if !spare.is_empty() {
-            result = file.write_all(&spare).and_then(|()| file.sync_data());
-            spare.clear();
+        if taken.iter().any(|bytes| !bytes.is_empty()) {
+            result = taken
+                .iter()
+                .try_for_each(|bytes| file.write_all(bytes))
+                .and_then(|()| file.sync_data());
             // Relaxed: a statistic.
             shared.syncs.fetch_add(1, Ordering::Relaxed);
+        }
+        for bytes in &mut taken {
+            bytes.clear();
+            // A burst's buffers are not kept for ever.
+            if bytes.capacity() > 4 * EARLY_FLUSH_BYTES / shared.lanes.len() {
+                bytes.shrink_to(EARLY_FLUSH_BYTES / shared.lanes.len());
+            }
         }
         let mut rotated = None;
         if result.is_ok() && rotate {
@@ -433,7 +518,8 @@ fn flush_loop(shared: &Shared, dir: PathBuf, mut file: File, instance: u32, shar
                 Err(e) => result = Err(e),
             }
         }
-        publish(shared, end, rotated, result.err());
+        publish(shared, batch, rotated, result.err());
+        published = batch;
         // Relaxed: this thread is the only writer of `failed`.
         if stop || shared.failed.load(Ordering::Relaxed) {
             return;
@@ -441,7 +527,7 @@ fn flush_loop(shared: &Shared, dir: PathBuf, mut file: File, instance: u32, shar
     }
 }
 
-/// Publishes a flush (or its failure) to waiting callers.
+/// Publishes a flushed batch (or its failure) to waiting callers.
 fn publish(shared: &Shared, end: u64, rotated: Option<u64>, error: Option<std::io::Error>) {
     let mut flushed = lock(&shared.flushed);
     match error {
