@@ -19,10 +19,10 @@
 //!   [`Inventory::sync_async`](crate::Inventory::sync_async) where it needs durability.
 //! * [`Durability::Buffered`]: calls return at once; the flusher syncs every `window`. A crash
 //!   (process killed, or power lost) loses at most the changes appended during the last
-//!   `window` plus the batch being written then. The flusher starts early once 1 MiB is
-//!   pending, and a caller waits for the disk once 8 MiB are not synced yet, so the memory
-//!   buffered, and the loss, stay bounded (8 MiB of records: about 65,000 reserve+confirm
-//!   lifecycles) when the disk falls behind.
+//!   `window` plus the batch being written then. The flusher starts early once about 1 MiB
+//!   is pending, and a caller waits for the disk once about 4 MiB wait besides the batch being
+//!   written, so the memory buffered, and the loss, stay bounded (about 8 MiB of records:
+//!   about 65,000 reserve+confirm lifecycles) when the disk falls behind.
 //!   [`Inventory::sync`](crate::Inventory::sync) waits for everything appended so far.
 //!
 //! Changes take effect in memory first and are acknowledged after their record is appended
