@@ -270,6 +270,12 @@ impl Engine {
         u64::try_from(ttl.as_nanos().div_ceil(1_000_000)).ok()
     }
 
+    /// The tentative lease in milliseconds (also how long a line update's caller has to trim the
+    /// parts it cut before the sweeper does).
+    pub(crate) fn lease_ms(&self) -> u64 {
+        self.tentative_lease.as_millis() as u64
+    }
+
     /// How long an attempt's mark must outlive its reservation: until every part can have been
     /// settled (a part's hint is at most one time to live away).
     pub(crate) fn attempt_memory_ms(&self) -> u64 {
@@ -649,16 +655,14 @@ impl Backend for RedisCluster {
         self.engine.take_off(item, quantity)
     }
 
-    /// Not offered yet: answers [`RedisError::Unsupported`] and changes nothing.
     fn set_cart(
         &self,
-        _cart: CartId,
-        _lines: &[Line],
-        _ttl: Duration,
+        cart: CartId,
+        lines: &[Line],
+        ttl: Duration,
     ) -> impl Future<Output = Result<Receipt, Failure<ReserveError, RedisError>>> + Send {
-        std::future::ready(Err(Failure::Backend(RedisError::Unsupported {
-            verb: "set_cart",
-        })))
+        let lines = lines.to_vec();
+        async move { self.engine.set_lines(cart, &lines, ttl).await }
     }
 
     fn confirm_cart(
@@ -676,15 +680,13 @@ impl Backend for RedisCluster {
         self.engine.release_reservation(On::Cart(cart))
     }
 
-    /// Not offered yet: answers [`RedisError::Unsupported`] and changes nothing.
     fn release_lines(
         &self,
-        _id: ReservationId,
-        _lines: &[Line],
+        id: ReservationId,
+        lines: &[Line],
     ) -> impl Future<Output = Result<(), Failure<ReservationError, RedisError>>> + Send {
-        std::future::ready(Err(Failure::Backend(RedisError::Unsupported {
-            verb: "release_lines",
-        })))
+        let lines = lines.to_vec();
+        async move { self.engine.release_some(id, &lines).await }
     }
 
     fn extend_cart(

@@ -10,8 +10,8 @@
 //! on three masters with a replica each: the same answers, waited for. The two tests take
 //! turns (one cluster at a time on a small machine).
 //!
-//! `set_cart` and `release_lines` answer `RedisError::Unsupported` (checked below); the model
-//! test draws reserves and releases in their place.
+//! The model test draws every verb, cart updates (`set_cart`) and partial releases
+//! (`release_lines`) included; a directed test below checks them across shards.
 //!
 //! Needs Debian's `redis-server` and `redis-tools`; without them the test is reported as
 //! skipped (printed), unless `ATOMIC_STOCK_REQUIRE_REDIS=1` (CI) makes that a failure.
@@ -101,8 +101,8 @@ fn suite(cluster: &LocalCluster, durability: Durability, shorter: impl Fn(Cases)
         .build()
         .unwrap();
     runtime.block_on(async {
-        // `set_cart` and `release_lines` are not offered yet (`RedisError::Unsupported`).
-        let cases = |n| shorter(Cases::from_env(n, 60).without_line_updates());
+        // Sequences draw every verb, cart updates and partial releases included.
+        let cases = |n| shorter(Cases::from_env(n, 60));
         model(&make, Time::Driven, cases(60)).await;
         model(&make_few, Time::Driven, cases(40)).await;
         bad_input(&make, Time::Driven).await;
@@ -131,12 +131,16 @@ fn suite(cluster: &LocalCluster, durability: Durability, shorter: impl Fn(Cases)
     drop(runtime);
 }
 
-/// The verbs this backend added to the suite's: SKUs, shrink, status and the by-cart verbs
-/// through the model test; here the two it does not offer, refused with nothing changed.
+/// Cart updates and partial releases, directed, on 16 shards (one item per shard: every update
+/// crosses shards) and on 2 (an update cuts parts of several lines): only the difference moves,
+/// refusals change nothing, and a confirm sells exactly what the reservation holds then.
 #[test]
-fn line_updates_are_refused_as_unsupported() {
-    use atomic_stock::{Backend, CartId, Failure, Line};
-    use atomic_stock_redis::RedisError;
+fn line_updates_move_only_the_difference() {
+    use atomic_stock::{
+        Backend, CartId, Confirmation, Failure, ItemId, Line, ManualClock, ReservationError,
+        ReservationState, ReserveError, TakeError,
+    };
+    use std::sync::Arc;
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let Some(cluster) = start_cluster(0) else {
         return;
@@ -147,35 +151,152 @@ fn line_updates_are_refused_as_unsupported() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let backend = RedisCluster::builder(cluster.urls())
-            .namespace(&format!("u{}", std::process::id()))
-            .connect()
-            .await
-            .expect("connect");
-        let item = backend.register_sku("MUG-1", 3).await.unwrap();
-        let ttl = Duration::from_secs(60);
-        let r = backend
-            .reserve(CartId::new(1), &[Line::new(item, 2)], ttl)
-            .await
-            .unwrap();
-        assert!(matches!(
+        for shards in [16, 2] {
+            let clock = Arc::new(ManualClock::new());
+            let backend = RedisCluster::builder(cluster.urls())
+                .namespace(&format!("u{}-{shards}", std::process::id()))
+                .shards(shards)
+                .clock(clock.clone())
+                .connect()
+                .await
+                .expect("connect");
+            let (a, b, c) = (
+                backend.register_item(5).await.unwrap(),
+                backend.register_item(5).await.unwrap(),
+                backend.register_item(5).await.unwrap(),
+            );
+            let levels = |item: ItemId| {
+                let backend = &backend;
+                async move {
+                    let l = backend.item(item).await.unwrap().unwrap();
+                    assert_eq!(l.in_flight, 0, "{item}: nothing in flight between calls");
+                    (l.available, l.held, l.sold)
+                }
+            };
+            let ttl = Duration::from_secs(60);
+            let cart = CartId::new(1);
+            let r = backend
+                .reserve(cart, &[Line::new(a, 2), Line::new(b, 3)], ttl)
+                .await
+                .unwrap();
+
+            // a 2 -> 4 (takes 2), b 3 -> 1 (gives back 2), c 0 -> 1 (takes 1).
+            let updated = backend
+                .set_cart(
+                    cart,
+                    &[Line::new(c, 1), Line::new(a, 4), Line::new(b, 1)],
+                    ttl,
+                )
+                .await
+                .unwrap();
+            assert_eq!(updated.id, r.id, "{shards} shards: the same reservation");
+            assert_eq!(levels(a).await, (1, 4, 0), "{shards} shards");
+            assert_eq!(levels(b).await, (4, 1, 0), "{shards} shards");
+            assert_eq!(levels(c).await, (4, 1, 0), "{shards} shards");
+
+            // a 4 -> 7 needs 3 more, 1 is available: refused, nothing changed.
+            let short = backend.set_cart(cart, &[Line::new(a, 7)], ttl).await;
+            assert!(
+                matches!(
+                    short,
+                    Err(Failure::Refused(ReserveError::Stock(TakeError::Shortfall {
+                        item,
+                        requested: 3,
+                        available: 1,
+                    }))) if item == a
+                ),
+                "{shards} shards: {short:?}"
+            );
+            assert_eq!(levels(a).await, (1, 4, 0), "{shards} shards");
+            assert_eq!(levels(b).await, (4, 1, 0), "{shards} shards");
+
+            // More than held: refused, nothing changed.
+            let not_held = backend.release_lines(r.id, &[Line::new(b, 2)]).await;
+            assert!(
+                matches!(
+                    not_held,
+                    Err(Failure::Refused(ReservationError::NotHeld {
+                        item,
+                        requested: 2,
+                        held: 1,
+                    })) if item == b
+                ),
+                "{shards} shards: {not_held:?}"
+            );
+            assert_eq!(levels(b).await, (4, 1, 0), "{shards} shards");
+
+            // Give back 3 of a and all of c; the rest stays held.
             backend
-                .set_cart(CartId::new(1), &[Line::new(item, 1)], ttl)
-                .await,
-            Err(Failure::Backend(RedisError::Unsupported {
-                verb: "set_cart"
-            }))
-        ));
-        assert!(matches!(
-            backend.release_lines(r.id, &[Line::new(item, 1)]).await,
-            Err(Failure::Backend(RedisError::Unsupported {
-                verb: "release_lines"
-            }))
-        ));
-        let levels = backend.item(item).await.unwrap().unwrap();
-        assert_eq!((levels.available, levels.held), (1, 2));
-        backend.release_cart(CartId::new(1)).await.unwrap();
-        assert_eq!(backend.item(item).await.unwrap().unwrap().available, 3);
+                .release_lines(r.id, &[Line::new(a, 3), Line::new(c, 1)])
+                .await
+                .unwrap();
+            assert_eq!(levels(a).await, (4, 1, 0), "{shards} shards");
+            assert_eq!(levels(c).await, (5, 0, 0), "{shards} shards");
+            assert_eq!(
+                backend.status(r.id).await.unwrap(),
+                ReservationState::Held,
+                "{shards} shards"
+            );
+
+            // A confirm sells what is held now.
+            assert_eq!(
+                backend.confirm(r.id).await.unwrap(),
+                Confirmation::Confirmed
+            );
+            assert_eq!(levels(a).await, (4, 0, 1), "{shards} shards");
+            assert_eq!(levels(b).await, (4, 0, 1), "{shards} shards");
+            assert_eq!(levels(c).await, (5, 0, 0), "{shards} shards");
+
+            // Giving back every line releases the reservation.
+            let r2 = backend
+                .reserve(CartId::new(2), &[Line::new(a, 1), Line::new(c, 2)], ttl)
+                .await
+                .unwrap();
+            backend
+                .release_lines(r2.id, &[Line::new(c, 2), Line::new(a, 1)])
+                .await
+                .unwrap();
+            assert_eq!(
+                backend.status(r2.id).await.unwrap(),
+                ReservationState::Released
+            );
+            assert_eq!(levels(a).await, (4, 0, 1), "{shards} shards");
+            assert_eq!(levels(c).await, (5, 0, 0), "{shards} shards");
+
+            // No live reservation: a cart update reserves. Past its deadline: the update
+            // expires it and reserves anew.
+            let cart3 = CartId::new(3);
+            let r3 = backend
+                .set_cart(cart3, &[Line::new(b, 2)], ttl)
+                .await
+                .unwrap();
+            assert_eq!(levels(b).await, (2, 2, 1), "{shards} shards");
+            clock.advance(ttl);
+            let r4 = backend
+                .set_cart(cart3, &[Line::new(b, 1)], ttl)
+                .await
+                .unwrap();
+            assert_ne!(r4.id, r3.id, "{shards} shards: a new reservation");
+            assert_eq!(
+                backend.status(r3.id).await.unwrap(),
+                ReservationState::Expired
+            );
+            assert_eq!(levels(b).await, (3, 1, 1), "{shards} shards");
+            backend.release_cart(cart3).await.unwrap();
+            let late = backend.release_lines(r4.id, &[Line::new(b, 1)]).await;
+            assert!(
+                matches!(late, Err(Failure::Refused(ReservationError::Released))),
+                "{shards} shards: {late:?}"
+            );
+            for item in [a, b, c] {
+                let l = backend.item(item).await.unwrap().unwrap();
+                assert_eq!(
+                    (l.held, l.available + l.held + l.sold),
+                    (0, l.received),
+                    "{shards} shards: {item} conserved"
+                );
+            }
+        }
     });
     drop(runtime);
     drop(cluster);
