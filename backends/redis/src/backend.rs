@@ -123,8 +123,8 @@ impl RedisClusterBuilder {
 
     /// When a state change is acknowledged (default [`Durability::Async`]: as soon as its
     /// master applied it). With [`Durability::Replicas`], every step of every call that
-    /// changes state (reserve, confirm, release, extend, expiry, the sweeper's healing,
-    /// register, restock) is followed by `WAIT` on its master, and the call answers `Ok` only
+    /// changes state (reserve, cart update, confirm, release, partial release, extend, expiry,
+    /// the sweeper's healing, register, restock) is followed by `WAIT` on its master, and the call answers `Ok` only
     /// if enough replicas acknowledged; otherwise it fails with
     /// [`RedisError::NotReplicated`]. See [`Durability`] for what that does and does not
     /// promise, and the README for what it costs.
