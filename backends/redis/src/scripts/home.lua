@@ -43,9 +43,8 @@ end
 -- Finishes the cart's live reservation as `state` and returns its parts, for the caller to
 -- settle on their shards (settle.lua).
 local function finish(state, now, outcome_memory, attempt_memory)
-    local seq = redis.call('HGET', KEYS[1], 'seq')
-    local parts = redis.call('HGET', KEYS[1], 'parts')
-    local trims = redis.call('HGET', KEYS[1], 'trims')
+    local record = redis.call('HMGET', KEYS[1], 'seq', 'parts', 'trims')
+    local seq, parts, trims = record[1], record[2], record[3]
     if trims then
         -- Parts a line update trimmed: their remembered lines, and the marks of attempts whose
         -- every part was trimmed to nothing (no longer listed in `parts`).
