@@ -301,3 +301,196 @@ fn line_updates_move_only_the_difference() {
     drop(runtime);
     drop(cluster);
 }
+
+/// Line updates racing the other verbs on shared carts: 8 tasks, each a random mix of
+/// `set_cart`, `release_lines` (of the cart's last receipt), reserve, confirm and release by
+/// cart, `expire_due`, restocks and clock advances, over 3 carts and 3 scarce items, on 16 and
+/// on 2 shards. Every call answers a typed refusal or succeeds (no backend failure: a cart
+/// update whose cart changed under it reads it again); at rest, every item's `held` is what the
+/// live reservations hold by their home shards (nothing in flight); and once every deadline has
+/// passed and the sweeper ran, nothing is held and every item's `available + sold = received`.
+#[test]
+fn line_updates_racing_every_verb_keep_the_ledgers() {
+    use atomic_stock::limits::MAX_LINE_QUANTITY;
+    use atomic_stock::{
+        Backend, CartId, Failure, Line, ManualClock, ReservationError, ReservationId,
+    };
+    use std::sync::Arc;
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(cluster) = start_cluster(0) else {
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        for shards in [16, 2] {
+            let clock = Arc::new(ManualClock::new());
+            let backend = Arc::new(
+                RedisCluster::builder(cluster.urls())
+                    .namespace(&format!("race{}-{shards}", std::process::id()))
+                    .shards(shards)
+                    .clock(clock.clone())
+                    .connect()
+                    .await
+                    .expect("connect"),
+            );
+            let mut items = Vec::new();
+            for _ in 0..3 {
+                items.push(backend.register_item(6).await.unwrap());
+            }
+            let receipts: Arc<Mutex<[Option<ReservationId>; 3]>> = Arc::new(Mutex::new([None; 3]));
+            let (updated, released) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+            let tasks = (0..8u64).map(|task| {
+                let (backend, clock, items, receipts) = (
+                    backend.clone(),
+                    clock.clone(),
+                    items.clone(),
+                    receipts.clone(),
+                );
+                let (updated, released) = (updated.clone(), released.clone());
+                tokio::spawn(async move {
+                    // splitmix64, seeded per task.
+                    let mut state = task.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32;
+                    let mut next = move |n: u64| {
+                        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                        let mut z = state;
+                        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                        (z ^ (z >> 31)) % n
+                    };
+                    let ttl = Duration::from_millis(40);
+                    fn fail(what: &str, e: &dyn std::fmt::Debug) -> ! {
+                        panic!("{what}: backend failure {e:?}")
+                    }
+                    for _ in 0..150 {
+                        let c = next(3);
+                        let cart = CartId::new(c);
+                        let lines: Vec<Line> = (0..1 + next(3))
+                            .map(|_| Line::new(items[next(3) as usize], 1 + next(3) as i64))
+                            .collect();
+                        match next(11) {
+                            0..=2 => match backend.set_cart(cart, &lines, ttl).await {
+                                Ok(r) => {
+                                    receipts.lock().unwrap()[c as usize] = Some(r.id);
+                                    // Relaxed: a count read after the tasks are joined.
+                                    updated.fetch_add(1, Ordering::Relaxed);
+                                }
+                                Err(Failure::Backend(e)) => fail("set_cart", &e),
+                                Err(Failure::Refused(_)) => {}
+                            },
+                            3 | 4 => {
+                                let id = receipts.lock().unwrap()[c as usize];
+                                if let Some(id) = id {
+                                    match backend.release_lines(id, &lines[..1]).await {
+                                        Ok(()) => {
+                                            // Relaxed: a count read after the tasks are joined.
+                                            released.fetch_add(1, Ordering::Relaxed);
+                                        }
+                                        Err(Failure::Backend(e)) => fail("release_lines", &e),
+                                        Err(Failure::Refused(_)) => {}
+                                    }
+                                }
+                            }
+                            5 => match backend.reserve(cart, &lines, ttl).await {
+                                Ok(r) => receipts.lock().unwrap()[c as usize] = Some(r.id),
+                                Err(Failure::Backend(e)) => fail("reserve", &e),
+                                Err(Failure::Refused(_)) => {}
+                            },
+                            6 => {
+                                if let Err(Failure::Backend(e)) = backend.confirm_cart(cart).await {
+                                    fail("confirm_cart", &e);
+                                }
+                            }
+                            7 => {
+                                if let Err(Failure::Backend(e)) = backend.release_cart(cart).await {
+                                    fail("release_cart", &e);
+                                }
+                            }
+                            8 => {
+                                if let Err(e) = backend.expire_due().await {
+                                    fail("expire_due", &e);
+                                }
+                            }
+                            9 => {
+                                let item = items[next(3) as usize];
+                                if let Err(Failure::Backend(e)) =
+                                    backend.restock(item, 1 + next(2) as i64).await
+                                {
+                                    fail("restock", &e);
+                                }
+                            }
+                            _ => clock.advance(Duration::from_millis(1 + next(5))),
+                        }
+                    }
+                })
+            });
+            for task in futures_util::future::join_all(tasks).await {
+                task.expect("a task panicked");
+            }
+            // At rest, the shards hold exactly what the home shards say the live reservations
+            // hold: each cart's live reservation (its id from extend_cart) tells, per item, how
+            // many units it holds, through the NotHeld refusal of a release of more (which
+            // changes nothing).
+            let mut home_held = vec![0; items.len()];
+            for c in 0..3 {
+                let Ok(live) = backend
+                    .extend_cart(CartId::new(c), Duration::from_millis(40))
+                    .await
+                else {
+                    continue;
+                };
+                for (k, &item) in items.iter().enumerate() {
+                    let probe = [Line::new(item, MAX_LINE_QUANTITY)];
+                    match backend.release_lines(live.id, &probe).await {
+                        Err(Failure::Refused(ReservationError::NotHeld { held, .. })) => {
+                            home_held[k] += held
+                        }
+                        other => panic!("{shards} shards: probe of cart {c}: {other:?}"),
+                    }
+                }
+            }
+            for (k, &item) in items.iter().enumerate() {
+                let l = backend.item(item).await.unwrap().unwrap();
+                assert_eq!(
+                    (l.held, l.in_flight),
+                    (home_held[k], 0),
+                    "{shards} shards: {item:?} at rest, held by the live reservations {}",
+                    home_held[k]
+                );
+            }
+            // Every deadline passes; the sweeper gives back what is still held.
+            clock.advance(Duration::from_secs(3));
+            backend.expire_due().await.unwrap();
+            let mut sold = 0;
+            for &item in &items {
+                let l: atomic_stock::ItemLevels = backend.item(item).await.unwrap().unwrap();
+                assert_eq!(
+                    (l.held, l.in_flight, l.available + l.sold),
+                    (0, 0, l.received),
+                    "{shards} shards: {item:?} after every deadline: {l:?}"
+                );
+                sold += l.sold;
+            }
+            // Relaxed: the tasks are joined.
+            let (updated, released) = (
+                updated.load(Ordering::Relaxed),
+                released.load(Ordering::Relaxed),
+            );
+            assert!(
+                updated > 0 && released > 0,
+                "{shards} shards: the races must include line updates that took effect"
+            );
+            println!(
+                "line updates racing every verb [{shards} shards]: 8 tasks x 150 operations, \
+                 {updated} cart updates and {released} partial releases done, {} units held at \
+                 rest as the home shards say, {sold} units sold, ledgers balanced",
+                home_held.iter().sum::<i64>()
+            );
+        }
+    });
+    drop(runtime);
+    drop(cluster);
+}
