@@ -123,8 +123,8 @@ impl RedisClusterBuilder {
 
     /// When a state change is acknowledged (default [`Durability::Async`]: as soon as its
     /// master applied it). With [`Durability::Replicas`], every step of every call that
-    /// changes state (reserve, confirm, release, extend, expiry, the sweeper's healing,
-    /// register, restock) is followed by `WAIT` on its master, and the call answers `Ok` only
+    /// changes state (reserve, cart update, confirm, release, partial release, extend, expiry,
+    /// the sweeper's healing, register, restock) is followed by `WAIT` on its master, and the call answers `Ok` only
     /// if enough replicas acknowledged; otherwise it fails with
     /// [`RedisError::NotReplicated`]. See [`Durability`] for what that does and does not
     /// promise, and the README for what it costs.
@@ -268,6 +268,12 @@ impl Engine {
             return None;
         }
         u64::try_from(ttl.as_nanos().div_ceil(1_000_000)).ok()
+    }
+
+    /// The tentative lease in milliseconds (also how long a line update's caller has to trim the
+    /// parts it cut before the sweeper does).
+    pub(crate) fn lease_ms(&self) -> u64 {
+        self.tentative_lease.as_millis() as u64
     }
 
     /// How long an attempt's mark must outlive its reservation: until every part can have been
@@ -649,16 +655,14 @@ impl Backend for RedisCluster {
         self.engine.take_off(item, quantity)
     }
 
-    /// Not offered yet: answers [`RedisError::Unsupported`] and changes nothing.
     fn set_cart(
         &self,
-        _cart: CartId,
-        _lines: &[Line],
-        _ttl: Duration,
+        cart: CartId,
+        lines: &[Line],
+        ttl: Duration,
     ) -> impl Future<Output = Result<Receipt, Failure<ReserveError, RedisError>>> + Send {
-        std::future::ready(Err(Failure::Backend(RedisError::Unsupported {
-            verb: "set_cart",
-        })))
+        let lines = lines.to_vec();
+        async move { self.engine.set_lines(cart, &lines, ttl).await }
     }
 
     fn confirm_cart(
@@ -676,15 +680,13 @@ impl Backend for RedisCluster {
         self.engine.release_reservation(On::Cart(cart))
     }
 
-    /// Not offered yet: answers [`RedisError::Unsupported`] and changes nothing.
     fn release_lines(
         &self,
-        _id: ReservationId,
-        _lines: &[Line],
+        id: ReservationId,
+        lines: &[Line],
     ) -> impl Future<Output = Result<(), Failure<ReservationError, RedisError>>> + Send {
-        std::future::ready(Err(Failure::Backend(RedisError::Unsupported {
-            verb: "release_lines",
-        })))
+        let lines = lines.to_vec();
+        async move { self.engine.release_some(id, &lines).await }
     }
 
     fn extend_cart(

@@ -25,15 +25,9 @@ pub enum RedisError {
         /// Replicas asked for.
         wanted: u32,
     },
-    /// A script answered something this crate does not expect.
+    /// A script answered something this crate does not expect (or a cart update found its
+    /// cart changed by other calls on it under every one of its attempts).
     Protocol(String),
-    /// The backend does not offer this verb yet (`set_cart`, `release_lines`: changing the
-    /// lines of a live reservation needs a partial settle of its parts on their shards). It
-    /// was refused before anything was sent: nothing changed.
-    Unsupported {
-        /// The verb.
-        verb: &'static str,
-    },
 }
 
 impl fmt::Display for RedisError {
@@ -46,12 +40,6 @@ impl fmt::Display for RedisError {
                  so it may not survive a failover (outcome unknown)"
             ),
             RedisError::Protocol(what) => write!(f, "unexpected answer from a script: {what}"),
-            RedisError::Unsupported { verb } => {
-                write!(
-                    f,
-                    "{verb} is not offered by the Redis backend (nothing changed)"
-                )
-            }
         }
     }
 }
@@ -60,9 +48,7 @@ impl std::error::Error for RedisError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             RedisError::Redis(e) => Some(e),
-            RedisError::NotReplicated { .. }
-            | RedisError::Protocol(_)
-            | RedisError::Unsupported { .. } => None,
+            RedisError::NotReplicated { .. } | RedisError::Protocol(_) => None,
         }
     }
 }

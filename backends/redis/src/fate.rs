@@ -1,18 +1,22 @@
-//! Confirm, release and extend: one decision on the cart's home shard (`decide.lua`, where
-//! exactly one of confirm, release and expiry wins), then the parts follow it on their own
-//! shards (`settle.lua`: sold or given back, once; `touch.lua`: the deadline hint moves).
+//! Confirm, release, extend and partial release: one decision on the cart's home shard
+//! (`decide.lua`, where exactly one of confirm, release and expiry wins), then the parts follow
+//! it on their own shards (`settle.lua`: sold or given back, once; `touch.lua`: the deadline
+//! hint moves; `trim.lua`: a partial release's units go back).
 //!
 //! If the caller dies between the decision and the parts, nothing is lost: each part is still
 //! in its shard's deadline index, and the sweeper asks the home shard what was decided and
-//! settles it the same way (see `sweep.rs`). Until then the item counts show the units as held.
+//! settles it the same way (see `sweep.rs`); a part a partial release cut is also indexed on the
+//! home shard by the tentative lease, and the sweeper trims it then. Until then the item counts
+//! show the units as held.
 
 use crate::backend::Engine;
 use crate::durability::Durability;
 use crate::error::RedisError;
-use crate::part::{parse_parts, Part};
+use crate::part::{format_lines, parse_parts, Part};
 use crate::reply::Reply;
 use atomic_stock::{
-    CartId, Confirmation, Failure, Receipt, ReservationError, ReservationId, ReservationState,
+    CartId, Confirmation, Failure, ItemId, Line, Receipt, ReservationError, ReservationId,
+    ReservationState,
 };
 use std::time::Duration;
 
@@ -42,16 +46,39 @@ pub(crate) enum Decision {
     Finished(ReservationError),
     /// Finished earlier, confirmed.
     WasConfirmed,
+    /// (Sweeper) finished earlier, confirmed; the lines the part holds since a line update
+    /// trimmed it (`None` if none did).
+    Sold(Option<Vec<Line>>),
     /// No such reservation.
     Unknown,
-    /// (Sweeper) still live, with this deadline.
-    Live(u64),
+    /// (Sweeper) still live, with this deadline; the lines the part holds since a line update
+    /// trimmed it (`None` if none did).
+    Live(u64, Option<Vec<Line>>),
     /// (Sweeper) the attempt was never committed, and now never will be.
     Aborted,
     /// (Status) held, its deadline not passed.
     Held,
     /// (By cart) the cart has no live reservation.
     NoReservation,
+    /// (Read) the cart's live reservation: its seq and its lines as the record has them.
+    Current { seq: u64, lines: String },
+    /// (Partial release) the reservation holds fewer units of `item` than asked.
+    NotHeld {
+        item: ItemId,
+        requested: i64,
+        held: i64,
+    },
+    /// (Partial release) given back from these parts, which hold the lines given now.
+    Trimmed(Vec<Part>),
+}
+
+/// The lines of a part's record as the home shard remembers them after a trim ("" if none).
+fn trimmed_lines(text: &str) -> Result<Option<Vec<Line>>, RedisError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let part = parse_parts(&format!("0/0/{text}"))?;
+    Ok(part.into_iter().next().map(|p| p.lines))
 }
 
 impl Engine {
@@ -65,6 +92,21 @@ impl Engine {
         now: u64,
         new_deadline: u64,
     ) -> Result<Decision, RedisError> {
+        self.decide_with(cart, verb, id, now, new_deadline, "")
+            .await
+    }
+
+    /// [`decide`](Self::decide) with the verb's extra argument: for "expire" the shard of the
+    /// part found due, for "lines" the lines to give back.
+    pub(crate) async fn decide_with(
+        &self,
+        cart: CartId,
+        verb: &str,
+        id: Option<u64>,
+        now: u64,
+        new_deadline: u64,
+        extra: &str,
+    ) -> Result<Decision, RedisError> {
         let args = [
             verb.to_owned(),
             id.map_or_else(String::new, |id| id.to_string()),
@@ -72,6 +114,8 @@ impl Engine {
             new_deadline.to_string(),
             self.outcome_memory_ms.to_string(),
             self.attempt_memory_ms().to_string(),
+            extra.to_owned(),
+            self.lease_ms().to_string(),
         ];
         let reply: Reply = self
             .run(&self.scripts.decide, &self.keys.home(cart), &args)
@@ -80,25 +124,56 @@ impl Engine {
             0 => Decision::Decided(parse_parts(&reply.text(1)?)?, reply.int(2)? as u64),
             1 => Decision::Expired(parse_parts(&reply.text(1)?)?),
             2 => match reply.int(1)? {
+                1 if verb == "expire" => Decision::Sold(trimmed_lines(&reply.text(2)?)?),
                 1 => Decision::WasConfirmed,
                 2 => Decision::Finished(ReservationError::Released),
                 _ => Decision::Finished(ReservationError::Expired),
             },
             3 => Decision::Unknown,
-            4 => Decision::Live(reply.int(1)? as u64),
+            4 => Decision::Live(reply.int(1)? as u64, trimmed_lines(&reply.text(2)?)?),
             5 => Decision::Aborted,
             6 => Decision::Held,
             7 => Decision::NoReservation,
+            8 => Decision::Current {
+                seq: reply
+                    .text(1)?
+                    .parse()
+                    .map_err(|_| RedisError::Protocol("decide: bad seq".into()))?,
+                lines: reply.text(2)?,
+            },
+            9 => Decision::NotHeld {
+                item: ItemId::new(reply.int(1)? as u32),
+                requested: reply.int(2)?,
+                held: reply.int(3)?,
+            },
+            10 => Decision::Trimmed(parse_parts(&reply.text(1)?)?),
             other => return Err(RedisError::Protocol(format!("decide answered {other}"))),
         })
     }
 
-    /// Settles `parts` on their shards, all at once: sold, or given back.
+    /// Gives back what a line update cut from `parts` (each with the lines it holds now), on
+    /// their shards, all at once (`trim.lua`).
+    pub(crate) async fn trim_parts(&self, parts: &[Part]) -> Result<(), RedisError> {
+        let trims = parts.iter().map(|part| {
+            let keys = self.keys.part(part.shard, &part.lines);
+            let mut args = vec![part.attempt.to_string()];
+            args.extend(part.lines.iter().map(|l| l.quantity.to_string()));
+            async move { self.run(&self.scripts.trim, &keys, &args).await }
+        });
+        futures_util::future::try_join_all(trims).await?;
+        Ok(())
+    }
+
+    /// Settles `parts` on their shards, all at once: sold (each part's lines as given, which a
+    /// line update may have made fewer than the part took: the rest goes back), or given back.
     pub(crate) async fn settle_parts(&self, parts: &[Part], sold: bool) -> Result<(), RedisError> {
         let outcome = if sold { "sold" } else { "return" };
         let settles = parts.iter().map(|part| {
             let keys = self.keys.part(part.shard, &part.lines);
-            let args = [part.attempt.to_string(), outcome.to_owned()];
+            let mut args = vec![part.attempt.to_string(), outcome.to_owned()];
+            if sold {
+                args.extend(part.lines.iter().map(|l| l.quantity.to_string()));
+            }
             async move { self.run(&self.scripts.settle, &keys, &args).await }
         });
         futures_util::future::try_join_all(settles).await?;
@@ -238,6 +313,44 @@ impl Engine {
         }
     }
 
+    /// Gives back `lines` of reservation `id` (all of them: a release).
+    pub(crate) async fn release_some(
+        &self,
+        id: ReservationId,
+        lines: &[Line],
+    ) -> Result<(), Failure<ReservationError, RedisError>> {
+        let lines = self.canonical(lines).await.map_err(|f| match f {
+            Failure::Refused(e) => Failure::Refused(ReservationError::Lines(e)),
+            Failure::Backend(b) => Failure::Backend(b),
+        })?;
+        if id.tag() != self.tag {
+            return Err(Failure::Refused(ReservationError::Unknown));
+        }
+        let now = self.now_ms();
+        let text = format_lines(&lines, ',');
+        let decision = self
+            .decide_with(id.cart(), "lines", Some(id.seq()), now, 0, &text)
+            .await
+            .map_err(Failure::Backend)?;
+        match decision {
+            Decision::Decided(parts, _) => self
+                .settle_parts(&parts, false)
+                .await
+                .map_err(Failure::Backend),
+            Decision::Trimmed(parts) => self.trim_parts(&parts).await.map_err(Failure::Backend),
+            Decision::NotHeld {
+                item,
+                requested,
+                held,
+            } => Err(Failure::Refused(ReservationError::NotHeld {
+                item,
+                requested,
+                held,
+            })),
+            other => Err(self.refusal(other).await),
+        }
+    }
+
     /// Where reservation `id` stands; a reservation found past its deadline is expired here,
     /// as by any verb.
     pub(crate) async fn status_of(
@@ -270,16 +383,47 @@ impl Engine {
             Decision::NoReservation => Failure::Backend(RedisError::Protocol(
                 "decide answered a by-cart answer to a verb by id".into(),
             )),
-            Decision::Decided(..) | Decision::Live(_) | Decision::Aborted | Decision::Held => {
-                Failure::Backend(RedisError::Protocol(
-                    "decide answered another verb's answer".into(),
-                ))
-            }
+            Decision::Decided(..)
+            | Decision::Live(..)
+            | Decision::Sold(_)
+            | Decision::Aborted
+            | Decision::Held
+            | Decision::Current { .. }
+            | Decision::NotHeld { .. }
+            | Decision::Trimmed(_) => Failure::Backend(RedisError::Protocol(
+                "decide answered another verb's answer".into(),
+            )),
         }
     }
 }
 
 impl crate::RedisCluster {
+    /// Test hook: a partial release (`release_lines`) decided on the home shard that stops
+    /// there, as a caller that dies before trimming the parts it cut (the sweeper must).
+    #[doc(hidden)]
+    pub async fn crash_after_release_lines_decision(
+        &self,
+        id: ReservationId,
+        lines: &[Line],
+    ) -> Result<(), RedisError> {
+        let engine = &self.engine;
+        let text = format_lines(lines, ',');
+        match engine
+            .decide_with(
+                id.cart(),
+                "lines",
+                Some(id.seq()),
+                engine.now_ms(),
+                0,
+                &text,
+            )
+            .await?
+        {
+            Decision::Trimmed(_) => Ok(()),
+            _ => Err(RedisError::Protocol("not cut".into())),
+        }
+    }
+
     /// Test hook: decides a confirm on the home shard and stops there, as a caller that dies
     /// before settling the parts (the sweeper must settle them as sold).
     #[doc(hidden)]

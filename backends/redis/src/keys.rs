@@ -11,7 +11,8 @@
 //! - Each shard keeps the parts of reservations taken from its items, `{ns:s}:parts`, their
 //!   deadline hints, `{ns:s}:due`, and the leases of its tentative parts, `{ns:s}:tentative`.
 //! - Cart `c` is homed on shard `mix(c) mod shards`: its live reservation `{ns:h}:cart:<c>`,
-//!   and the home shard's memory of finished reservations and of attempts.
+//!   and the home shard's memory of finished reservations, of attempts and of the parts line
+//!   updates trimmed, and its index of trims the sweeper applies if their caller did not.
 //! - `{ns:g}:items` counts item ids handed out, `{ns:g}:skus` maps SKUs to them;
 //!   `{ns:g}:clients` numbers client instances.
 
@@ -77,16 +78,28 @@ impl Keys {
         keys
     }
 
-    /// The five keys every home-shard script takes (see `home.lua`), in order.
-    pub(crate) fn home(&self, cart: CartId) -> [String; 5] {
-        let tag = self.tag(self.home_of_cart(cart));
+    /// The six keys every home-shard script takes (see `home.lua`), in order.
+    pub(crate) fn home(&self, cart: CartId) -> [String; 6] {
+        let shard = self.home_of_cart(cart);
+        let tag = self.tag(shard);
         [
             format!("{tag}:cart:{}", cart.get()),
             format!("{tag}:outcomes"),
-            format!("{tag}:attempts"),
+            self.attempts(shard),
             format!("{tag}:forget"),
             format!("{tag}:live"),
+            self.pending(shard),
         ]
+    }
+
+    /// Shard `shard`'s attempt marks, as the home shard of carts (see `home.lua`).
+    pub(crate) fn attempts(&self, shard: u32) -> String {
+        format!("{}:attempts", self.tag(shard))
+    }
+
+    /// Shard `shard`'s pending trims, as the home shard of carts (see `home.lua`).
+    pub(crate) fn pending(&self, shard: u32) -> String {
+        format!("{}:pending", self.tag(shard))
     }
 
     pub(crate) fn items_issued(&self) -> String {

@@ -23,6 +23,12 @@
 //! - **Confirm, release, extend and expiry** are decided on the home shard, in the cart record,
 //!   by one script (`decide.lua`): exactly one of confirm, release and expiry wins. The parts
 //!   then follow the decision on their shards (`settle.lua`: sold, or given back, once).
+//! - **Cart updates and partial releases** (`set_cart`, `release_lines`) change a live
+//!   reservation's lines on its home shard, which stays the truth: a cart update reads the
+//!   reservation, takes what the new lines add as a new attempt (as a reserve takes, all or
+//!   nothing), and commits it only if the reservation is still as read; the units dropped are
+//!   *cut* from its parts there (a part only ever shrinks), remembered per part, and given back
+//!   on the parts' shards (`trim.lua`) by the caller, or by the sweeper if the caller died.
 //! - **Expiry** is a sweeper ([`Backend::expire_due`](atomic_stock::Backend::expire_due)):
 //!   every shard indexes its parts by deadline in a sorted set (`sweep.lua` reads the due
 //!   ones); for each, the home shard decides (expired, or already decided, or never
@@ -31,8 +37,9 @@
 //! - **A caller that dies half-way** leaves parts that heal: a part not yet committed is found
 //!   by the sweeper at its deadline, the home shard marks its attempt aborted (so a late commit
 //!   fails), and the part is given back; a part whose reservation was decided but not settled
-//!   follows the decision. A reserve future dropped half-way heals its parts at once, on a
-//!   spawned task.
+//!   follows the decision (sold as cut, if a line update cut it); a part a line update cut is
+//!   trimmed by the sweeper once the tentative lease passes. A reserve future dropped half-way
+//!   heals its parts at once, on a spawned task.
 //!
 //! # Guarantees
 //!
@@ -46,6 +53,12 @@
 //!   limit, or an attempt aborted past its deadline) held its units for that round trip.
 //! - **Exactly once**: a reservation's fate is decided once, in one script on its home shard;
 //!   its stock is sold or returned once (each part settles once).
+//! - **Line updates** answer as the in-process engine's: a cart update takes only what it adds
+//!   (refused, phantom-free, with that shortfall) and gives back what it drops; a partial
+//!   release refuses with `NotHeld` and releases the reservation when nothing is left. Units
+//!   dropped come back on their shards one round trip after the home shard's commit (or, if
+//!   the caller died, when the sweeper runs after the tentative lease); meanwhile a concurrent
+//!   taker may be refused for them.
 //! - **Time**: deadlines are whole milliseconds (a time to live is rounded up), computed by
 //!   the client from its [`Clock`](atomic_stock::Clock) and sent to the scripts; expiry happens
 //!   when someone calls `expire_due` (run a sweeper task), or when a reserve finds too little

@@ -1,6 +1,7 @@
 //! A *part*: the lines of one reserve attempt that live on one shard, taken there by one
 //! script. The cart record lists its reservation's parts as `P/a/i=q;i=q` joined by commas
-//! (shard, attempt, lines); a shard's `parts` hash keeps `home|cart|i=q;i=q` per attempt.
+//! (shard, attempt, lines); a shard's `parts` hash keeps `home|cart|i=q;i=q` per attempt. A line
+//! update may cut a part: its lines keep their items, with fewer units (maybe 0).
 
 use crate::error::RedisError;
 use atomic_stock::{ItemId, Line};
@@ -26,7 +27,7 @@ pub(crate) fn format_lines(lines: &[Line], separator: char) -> String {
     text
 }
 
-fn parse_lines(text: &str, separator: char) -> Result<Vec<Line>, RedisError> {
+pub(crate) fn parse_lines(text: &str, separator: char) -> Result<Vec<Line>, RedisError> {
     text.split(separator)
         .filter(|s| !s.is_empty())
         .map(|pair| {

@@ -20,6 +20,14 @@
 //! caller died or stalled; the waiting taker then sweeps the shard, which aborts that attempt
 //! and gives the part back (see `sweep.rs`).
 //!
+//! A cart update (`set_cart`) is the same take of what its new lines add beyond the held ones,
+//! read first from the cart's home shard (`decide.lua`, "read"), committed as an update
+//! (`commit.lua`, "set"): only if the reservation is still the one read, with the same lines;
+//! the units dropped are cut from its parts there and trimmed on their shards (`trim.lua`). A
+//! commit that finds the cart changed (another call on it) aborts the attempt, its parts go
+//! back, and the update reads again. With no live reservation, the update commits a new one
+//! ("new"), unless one was made meanwhile.
+//!
 //! Compensation is structural: the parts taken are held by a [`Taken`] guard. On a refusal
 //! they are given back before the error returns. If the caller is cancelled or the commit's
 //! answer is lost, the guard's `Drop` (or, if there is no runtime, the sweeper at the
@@ -29,7 +37,8 @@
 
 use crate::backend::{Engine, MAX_PARTS};
 use crate::error::RedisError;
-use crate::part::{format_lines, format_parts, parse_parts, Part};
+use crate::fate::Decision;
+use crate::part::{format_lines, format_parts, parse_lines, parse_parts, Part};
 use atomic_stock::limits::{MAX_LINES, MAX_LINE_QUANTITY};
 use atomic_stock::{
     validate_lines, CartId, Failure, ItemId, Line, Receipt, ReserveError, TakeError,
@@ -37,6 +46,10 @@ use atomic_stock::{
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How many times a cart update reads the cart again after its commit found the cart changed
+/// since its read (by another call on the same cart).
+const MAX_STALE_UPDATES: u32 = 16;
 
 /// How many times a reserve takes again after a sweeper aborted its attempt (its deadline, or
 /// a tentative part's lease, passed before the commit: a time to live shorter than the reserve's
@@ -114,7 +127,10 @@ impl Engine {
     /// Validates and merges lines with the in-process engine's own [`validate_lines`] (so the
     /// same input gets the same error), in ascending item order. Which items exist is asked
     /// first, once per distinct item, of the cache or the server.
-    async fn canonical(&self, lines: &[Line]) -> Result<Vec<Line>, Failure<TakeError, RedisError>> {
+    pub(crate) async fn canonical(
+        &self,
+        lines: &[Line],
+    ) -> Result<Vec<Line>, Failure<TakeError, RedisError>> {
         let mut known = BTreeSet::new();
         if lines.len() <= MAX_LINES {
             for line in lines {
@@ -243,19 +259,116 @@ impl Engine {
         let ttl_ms = self
             .ttl_ms(ttl)
             .ok_or(Failure::Refused(ReserveError::InvalidTtl { ttl }))?;
-        let lines = self.canonical(lines).await.map_err(|f| match f {
-            Failure::Refused(e) => Failure::Refused(ReserveError::Stock(e)),
-            Failure::Backend(b) => Failure::Backend(b),
-        })?;
+        let lines = self.canonical(lines).await.map_err(stock_refusal)?;
+        match self
+            .take_and_commit(cart, &lines, ttl_ms, &Mode::Add)
+            .await?
+        {
+            Some(receipt) => Ok(receipt),
+            None => Err(Failure::Backend(RedisError::Protocol(
+                "commit answered a cart update's answer to a reserve".into(),
+            ))),
+        }
+    }
+
+    /// A cart update: `cart`'s reservation becomes exactly `lines` (see the module docs).
+    pub(crate) async fn set_lines(
+        self: &Arc<Self>,
+        cart: CartId,
+        lines: &[Line],
+        ttl: Duration,
+    ) -> Result<Receipt, Failure<ReserveError, RedisError>> {
+        self.set_lines_as(cart, lines, ttl, Finish::Whole).await
+    }
+
+    async fn set_lines_as(
+        self: &Arc<Self>,
+        cart: CartId,
+        lines: &[Line],
+        ttl: Duration,
+        finish: Finish,
+    ) -> Result<Receipt, Failure<ReserveError, RedisError>> {
+        let ttl_ms = self
+            .ttl_ms(ttl)
+            .ok_or(Failure::Refused(ReserveError::InvalidTtl { ttl }))?;
+        let wanted = self.canonical(lines).await.map_err(stock_refusal)?;
+        for _ in 0..MAX_STALE_UPDATES {
+            let now = self.now_ms();
+            let decision = self
+                .decide(cart, "read", None, now, 0)
+                .await
+                .map_err(Failure::Backend)?;
+            let (mode, take) = match decision {
+                Decision::NoReservation => (Mode::New, wanted.clone()),
+                // The cart's reservation was past its deadline: expired by the read.
+                Decision::Expired(parts) => {
+                    self.settle_parts(&parts, false)
+                        .await
+                        .map_err(Failure::Backend)?;
+                    (Mode::New, wanted.clone())
+                }
+                Decision::Current { seq, lines } => {
+                    let held = parse_lines(&lines, ',').map_err(Failure::Backend)?;
+                    (
+                        Mode::Set {
+                            seq,
+                            current: lines,
+                            wanted: format_lines(&wanted, ','),
+                        },
+                        additions(&wanted, &held),
+                    )
+                }
+                _ => {
+                    return Err(Failure::Backend(RedisError::Protocol(
+                        "decide answered another verb's answer to a read".into(),
+                    )))
+                }
+            };
+            if let Some(receipt) = self
+                .take_and_commit_as(cart, &take, ttl_ms, &mode, finish)
+                .await?
+            {
+                return Ok(receipt);
+            }
+            // Stale: the cart changed between the read and the commit (another call on the
+            // same cart, or its deadline passed); the attempt's parts were given back.
+        }
+        Err(Failure::Backend(RedisError::Protocol(
+            "the cart changed under every attempt of the update".into(),
+        )))
+    }
+
+    /// Takes `lines` (all or nothing, across shards, no phantom shortfall) and commits them as
+    /// `mode` says; `None` if the commit found the cart changed since the caller read it
+    /// (`Mode::New`, `Mode::Set`): the parts were given back.
+    async fn take_and_commit(
+        self: &Arc<Self>,
+        cart: CartId,
+        lines: &[Line],
+        ttl_ms: u64,
+        mode: &Mode,
+    ) -> Result<Option<Receipt>, Failure<ReserveError, RedisError>> {
+        self.take_and_commit_as(cart, lines, ttl_ms, mode, Finish::Whole)
+            .await
+    }
+
+    async fn take_and_commit_as(
+        self: &Arc<Self>,
+        cart: CartId,
+        lines: &[Line],
+        ttl_ms: u64,
+        mode: &Mode,
+        finish: Finish,
+    ) -> Result<Option<Receipt>, Failure<ReserveError, RedisError>> {
         let mut expired_first = false;
         let mut aborted = 0;
         let mut waiting: Option<Waiting> = None;
-        let lease_ms = self.tentative_lease.as_millis() as u64;
+        let lease_ms = self.lease_ms();
         loop {
             let now = self.now_ms();
             let deadline = now + ttl_ms;
             let attempt = self.next_seq();
-            let parts = self.split(attempt, &lines);
+            let parts = self.split(attempt, lines);
             let mut taken = Taken {
                 backend: self.clone(),
                 parts: Vec::with_capacity(parts.len()),
@@ -266,13 +379,17 @@ impl Engine {
                 .await
             {
                 Ok(()) => {
-                    match self.commit(taken, attempt, &lines, now, deadline).await? {
-                        Some(receipt) => return Ok(receipt),
+                    match self
+                        .commit(taken, attempt, lines, (now, deadline), (mode, finish))
+                        .await?
+                    {
+                        Committed::Receipt(receipt) => return Ok(Some(receipt)),
+                        Committed::Stale => return Ok(None),
                         // The deadline or a tentative part's lease passed before the commit and a
                         // sweeper aborted the attempt (its parts are given back): take again, with
                         // a deadline and a lease from now.
-                        None if aborted < MAX_ABORTED_ATTEMPTS => aborted += 1,
-                        None => return Err(Failure::Backend(RedisError::Protocol(
+                        Committed::Aborted if aborted < MAX_ABORTED_ATTEMPTS => aborted += 1,
+                        Committed::Aborted => return Err(Failure::Backend(RedisError::Protocol(
                             "every attempt outlived its deadline or lease before it was committed"
                                 .into(),
                         ))),
@@ -329,15 +446,26 @@ impl Engine {
         }
     }
 
+    /// Commits the attempt whose parts are `taken`, made at `now` with `deadline`, as `mode`
+    /// says (and as `finish` says, stops right after the commit).
     async fn commit(
         &self,
         taken: Taken,
         attempt: u64,
         lines: &[Line],
-        now: u64,
-        deadline: u64,
-    ) -> Result<Option<Receipt>, Failure<ReserveError, RedisError>> {
+        (now, deadline): (u64, u64),
+        (mode, finish): (&Mode, Finish),
+    ) -> Result<Committed, Failure<ReserveError, RedisError>> {
         let cart = taken.cart;
+        let (mode_name, seq, current, wanted) = match mode {
+            Mode::Add => ("add", String::new(), "", ""),
+            Mode::New => ("new", String::new(), "", ""),
+            Mode::Set {
+                seq,
+                current,
+                wanted,
+            } => ("set", seq.to_string(), current.as_str(), wanted.as_str()),
+        };
         let args = [
             attempt.to_string(),
             now.to_string(),
@@ -350,12 +478,18 @@ impl Engine {
             MAX_PARTS.to_string(),
             self.outcome_memory_ms.to_string(),
             self.attempt_memory_ms().to_string(),
+            mode_name.to_owned(),
+            seq,
+            current.to_owned(),
+            wanted.to_owned(),
+            self.lease_ms().to_string(),
         ];
         // Every shard's take succeeded, so no part of this attempt will be given back for a
         // shortfall: the tentative parts (all but the last) are firmed now, concurrently with
-        // the commit, at no extra round trip. Only a commit that refuses or finds the attempt
-        // aborted (rare: limits, or a deadline or lease that passed) gives them back, as it
-        // does the last part, which was never tentative.
+        // the commit, at no extra round trip. Only a commit that refuses, finds the attempt
+        // aborted or finds the cart changed (rare: limits, a deadline or lease that passed, a
+        // concurrent call on the same cart) gives them back, as it does the last part, which
+        // was never tentative.
         let tentative = taken
             .parts
             .split_last()
@@ -372,7 +506,18 @@ impl Engine {
         let code = reply.code().map_err(Failure::Backend)?;
         if code == 1 {
             taken.give_back().await.map_err(Failure::Backend)?;
-            return Ok(None);
+            return Ok(Committed::Aborted);
+        }
+        if code == 6 {
+            // The commit aborted the attempt: its parts go back, with the parts of the cart's
+            // reservation it found past its deadline and expired.
+            let expired =
+                parse_parts(&reply.text(1).map_err(Failure::Backend)?).map_err(Failure::Backend)?;
+            let (given, settled) =
+                tokio::join!(taken.give_back(), self.settle_parts(&expired, false));
+            given.map_err(Failure::Backend)?;
+            settled.map_err(Failure::Backend)?;
+            return Ok(Committed::Stale);
         }
         if code != 0 {
             let refusal = match code {
@@ -409,23 +554,89 @@ impl Engine {
             .ok()
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| Failure::Backend(RedisError::Protocol("commit: bad seq".into())))?;
+        let receipt = Receipt {
+            id: self.id(cart, seq),
+            deadline: self.instant(deadline),
+        };
+        if finish == Finish::CrashAfterCommit {
+            return Ok(Committed::Receipt(receipt));
+        }
         let expired =
             parse_parts(&reply.text(2).map_err(Failure::Backend)?).map_err(Failure::Backend)?;
         let moved =
             parse_parts(&reply.text(3).map_err(Failure::Backend)?).map_err(Failure::Backend)?;
+        // A cart update's cut parts (a replayed commit answers none: the sweeper trims them).
+        let cut = if reply.len() > 4 {
+            parse_parts(&reply.text(4).map_err(Failure::Backend)?).map_err(Failure::Backend)?
+        } else {
+            Vec::new()
+        };
         // The cart's previous reservation expired here: its stock comes back. The live one's
-        // older parts follow the new deadline.
-        let (settled, touched) = tokio::join!(
+        // older parts follow the new deadline; those a cart update cut give back their units.
+        let (settled, touched, trimmed) = tokio::join!(
             self.settle_parts(&expired, false),
-            self.touch_parts(&moved, deadline)
+            self.touch_parts(&moved, deadline),
+            self.trim_parts(&cut)
         );
         settled.map_err(Failure::Backend)?;
         touched.map_err(Failure::Backend)?;
-        Ok(Some(Receipt {
-            id: self.id(cart, seq),
-            deadline: self.instant(deadline),
-        }))
+        trimmed.map_err(Failure::Backend)?;
+        Ok(Committed::Receipt(receipt))
     }
+}
+
+/// A validation refusal as a reserve's.
+fn stock_refusal(f: Failure<TakeError, RedisError>) -> Failure<ReserveError, RedisError> {
+    match f {
+        Failure::Refused(e) => Failure::Refused(ReserveError::Stock(e)),
+        Failure::Backend(b) => Failure::Backend(b),
+    }
+}
+
+/// What a cart update must take: per item, the units wanted beyond those held (ascending item).
+fn additions(wanted: &[Line], held: &[Line]) -> Vec<Line> {
+    wanted
+        .iter()
+        .filter_map(|w| {
+            let h = held
+                .iter()
+                .find(|h| h.item == w.item)
+                .map_or(0, |h| h.quantity);
+            (w.quantity > h).then(|| Line::new(w.item, w.quantity - h))
+        })
+        .collect()
+}
+
+/// What a commit makes of an attempt (see `commit.lua`).
+enum Mode {
+    /// A reserve: a new reservation, or added to the cart's live one.
+    Add,
+    /// A cart update that found no live reservation: a new one, unless one was made meanwhile.
+    New,
+    /// A cart update of live reservation `seq`, read with `current` lines: the attempt adds what
+    /// `wanted` needs beyond them, and the rest is cut.
+    Set {
+        seq: u64,
+        current: String,
+        wanted: String,
+    },
+}
+
+/// Whether a call runs to its end, or stops as a caller that dies right after its commit (a
+/// test hook).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Finish {
+    Whole,
+    CrashAfterCommit,
+}
+
+/// What a commit answered.
+enum Committed {
+    Receipt(Receipt),
+    /// A sweeper aborted the attempt before its commit; its parts were given back.
+    Aborted,
+    /// The cart is not as the update read it; the attempt's parts were given back.
+    Stale,
 }
 
 /// A reserve waiting for units on their way back: bounded, growing pauses between takes.
@@ -475,6 +686,21 @@ impl Waiting {
 }
 
 impl crate::RedisCluster {
+    /// Test hook: a cart update (`set_cart`) that stops right after its commit on the home
+    /// shard, as a caller that dies there: the parts it cut are not trimmed and the older parts'
+    /// hints not moved (the sweeper must trim them).
+    #[doc(hidden)]
+    pub async fn crash_after_set_cart_commit(
+        &self,
+        cart: CartId,
+        lines: &[Line],
+        ttl: Duration,
+    ) -> Result<Receipt, Failure<ReserveError, RedisError>> {
+        self.engine
+            .set_lines_as(cart, lines, ttl, Finish::CrashAfterCommit)
+            .await
+    }
+
     /// Test hook: takes the parts of a reserve and stops there, as a caller that dies between
     /// the take and the commit (nothing heals them at once; the sweeper must).
     #[doc(hidden)]

@@ -10,6 +10,7 @@ pub(crate) struct Scripts {
     pub(crate) commit: Script,
     pub(crate) decide: Script,
     pub(crate) settle: Script,
+    pub(crate) trim: Script,
     pub(crate) touch: Script,
     pub(crate) sweep: Script,
     pub(crate) restock: Script,
@@ -31,6 +32,7 @@ impl Scripts {
                 include_str!("scripts/decide.lua")
             )),
             settle: Script::new(include_str!("scripts/settle.lua")),
+            trim: Script::new(include_str!("scripts/trim.lua")),
             touch: Script::new(include_str!("scripts/touch.lua")),
             sweep: Script::new(include_str!("scripts/sweep.lua")),
             restock: Script::new(include_str!("scripts/restock.lua")),

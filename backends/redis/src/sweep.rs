@@ -17,13 +17,20 @@
 //! until the deadline. It heals the same way: aborted and given back if never committed, firmed
 //! (`touch.lua`) if committed and live.
 //!
+//! A part a line update cut (`set_cart`, `release_lines`) is trimmed on its shard by the caller
+//! (`trim.lua`); the cut is also indexed on the home shard, due one tentative lease later, and
+//! the sweeper of that shard trims it then (again: a trim is idempotent), so a caller that died
+//! after the cut leaves its units held for at most that long. A part found due answers, with
+//! its fate, the lines it holds since a cut: a confirmed part is sold as cut, a live one is
+//! trimmed.
+//!
 //! The same healing runs at once, on a spawned task, for the parts of a reserve whose future
 //! was dropped half-way (see `reserve.rs`).
 
 use crate::backend::{Engine, SWEEP_BATCH};
 use crate::error::RedisError;
 use crate::fate::Decision;
-use crate::part::{parse_record, Part};
+use crate::part::{parse_parts, parse_record, Part};
 use atomic_stock::{CartId, Line};
 
 /// Most sweep rounds per shard in one `expire_due` (each reads up to `SWEEP_BATCH` parts).
@@ -46,13 +53,17 @@ impl Engine {
             self.keys.parts(shard),
             self.keys.due(shard),
             self.keys.tentative(shard),
+            self.keys.pending(shard),
+            self.keys.attempts(shard),
         ];
         let args = [now.to_string(), SWEEP_BATCH.to_string()];
         let mut expired = 0;
         for _ in 0..MAX_SWEEP_ROUNDS {
             let reply = self.run_read(&self.scripts.sweep, &keys, &args).await?;
             let due = reply.int(0)?;
-            for k in (1..reply.len()).step_by(2) {
+            let listed = 2 + 2 * usize::try_from(reply.int(1)?)
+                .map_err(|_| RedisError::Protocol("sweep: bad count".into()))?;
+            for k in (2..listed).step_by(2) {
                 let attempt: u64 = reply
                     .text(k)?
                     .parse()
@@ -62,6 +73,22 @@ impl Engine {
                     .heal_at(shard, attempt, CartId::new(cart), &lines, now)
                     .await?;
             }
+            // Cuts whose caller may have died before trimming them: "a/P" and the lines held.
+            let mut cut = Vec::new();
+            for k in (listed..reply.len()).step_by(2) {
+                let lines = reply.text(k + 1)?;
+                if lines.is_empty() {
+                    // Forgotten: the reservation finished long ago and its parts settled.
+                    continue;
+                }
+                let (attempt, part_shard) = reply
+                    .text(k)?
+                    .split_once('/')
+                    .map(|(a, p)| (a.to_owned(), p.to_owned()))
+                    .ok_or_else(|| RedisError::Protocol("sweep: bad pending trim".into()))?;
+                cut.extend(parse_parts(&format!("{part_shard}/{attempt}/{lines}"))?);
+            }
+            self.trim_parts(&cut).await?;
             if due < i64::from(SWEEP_BATCH) {
                 break;
             }
@@ -94,20 +121,46 @@ impl Engine {
             attempt,
             lines: lines.to_vec(),
         }];
-        match self.decide(cart, "expire", Some(attempt), now, 0).await? {
+        let decision = self
+            .decide_with(cart, "expire", Some(attempt), now, 0, &shard.to_string())
+            .await?;
+        match decision {
             Decision::Expired(parts) => {
                 self.settle_parts(&parts, false).await?;
                 return Ok(1);
             }
-            // Committed and live: the hint moves, and a tentative part is firmed.
-            Decision::Live(deadline) => self.touch_parts(&part, deadline).await?,
-            Decision::WasConfirmed => self.settle_parts(&part, true).await?,
+            // Committed and live: a cut part is trimmed, the hint moves, and a tentative part is
+            // firmed.
+            Decision::Live(deadline, cut) => {
+                if let Some(lines) = cut {
+                    let cut = [Part {
+                        lines,
+                        ..part[0].clone()
+                    }];
+                    self.trim_parts(&cut).await?;
+                }
+                self.touch_parts(&part, deadline).await?
+            }
+            // Sold as the reservation holds it: a part cut by a line update, as cut.
+            Decision::Sold(cut) => {
+                let sold = [Part {
+                    lines: cut.unwrap_or_else(|| lines.to_vec()),
+                    ..part[0].clone()
+                }];
+                self.settle_parts(&sold, true).await?
+            }
             // Released, expired, never committed, or finished so long ago that the outcome is
             // forgotten (a part left unsettled past the outcome memory is given back).
             Decision::Finished(_) | Decision::Aborted | Decision::Unknown => {
                 self.settle_parts(&part, false).await?
             }
-            Decision::Decided(..) | Decision::Held | Decision::NoReservation => {
+            Decision::Decided(..)
+            | Decision::WasConfirmed
+            | Decision::Held
+            | Decision::NoReservation
+            | Decision::Current { .. }
+            | Decision::NotHeld { .. }
+            | Decision::Trimmed(_) => {
                 return Err(RedisError::Protocol(
                     "decide answered a verb's answer to the sweeper".into(),
                 ))

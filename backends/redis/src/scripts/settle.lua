@@ -10,6 +10,9 @@
 -- KEYS[4..]   {ns:s}:item:<i>   the part's items, in the order of its lines
 -- ARGV[1]     attempt id of the part
 -- ARGV[2]     "sold" (confirmed) or "return" (released, expired, or never committed)
+-- ARGV[3..]   ("sold") the quantities the reservation's home shard says the part holds, in
+--             KEYS order: fewer than the part took if a line update trimmed it and this shard
+--             has not applied the trim (trim.lua) yet; the difference is given back
 --
 -- Result: {1} settled by this call; {0} nothing to settle (already settled, or never taken)
 local part = redis.call('HGET', KEYS[1], ARGV[1])
@@ -35,12 +38,17 @@ for _, quantity in string.gmatch(lines, '(%d+)=(%d+)') do
     k = k + 1
     local key = KEYS[k + 3]
     quantity = tonumber(quantity)
-    redis.call('HINCRBY', key, 'held', -quantity)
+    -- `0 - q`, not `-q`: a line a cart update cut to 0 would send "-0", which HINCRBY refuses.
+    redis.call('HINCRBY', key, 'held', 0 - quantity)
     if tentative then
-        redis.call('HINCRBY', key, 'tentative', -quantity)
+        redis.call('HINCRBY', key, 'tentative', 0 - quantity)
     end
     if ARGV[2] == 'sold' then
-        redis.call('HINCRBY', key, 'sold', quantity)
+        local sold = math.min(quantity, tonumber(ARGV[k + 2] or quantity))
+        redis.call('HINCRBY', key, 'sold', sold)
+        if sold < quantity then
+            redis.call('HINCRBY', key, 'available', quantity - sold)
+        end
     else
         redis.call('HINCRBY', key, 'available', quantity)
     end

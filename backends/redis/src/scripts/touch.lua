@@ -34,7 +34,9 @@ if redis.call('ZREM', KEYS[3], ARGV[1]) == 1 then
     k = 0
     for _, quantity in string.gmatch(lines, '(%d+)=(%d+)') do
         k = k + 1
-        redis.call('HINCRBY', KEYS[k + 3], 'tentative', -tonumber(quantity))
+        -- `0 - q`, not `-q`: a line a cart update cut to 0 would send "-0", which HINCRBY
+        -- refuses.
+        redis.call('HINCRBY', KEYS[k + 3], 'tentative', 0 - tonumber(quantity))
     end
 end
 redis.call('ZADD', KEYS[2], 'XX', ARGV[2], ARGV[1])
