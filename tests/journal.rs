@@ -519,3 +519,73 @@ fn bulk_loads_come_back_with_their_ids_and_skus() {
         assert_eq!(inventory.item(id).unwrap().available, i as i64);
     }
 }
+
+/// Recovery and `JournalReader` read a segment whole, so no segment may grow without bound:
+/// once one holds `journal_segment_bytes`, the next begins. Everything still comes back.
+#[test]
+fn segments_stay_bounded_and_everything_comes_back_across_them() {
+    const LIMIT: u64 = 64 << 10;
+    const LIFECYCLES: u64 = 3_000;
+    let dir = Dir::new("segments");
+    let inventory = Inventory::builder()
+        .durability(Durability::Buffered {
+            window: Duration::from_millis(1),
+        })
+        .journal_segment_bytes(LIMIT)
+        .open_dir(&dir)
+        .unwrap();
+    let mug = inventory
+        .register_sku("MUG-1", LIFECYCLES as i64 + 1)
+        .unwrap();
+    for n in 0..LIFECYCLES {
+        let r = inventory
+            .reserve(CartId::new(n + 1), &[Line::new(mug, 1)], TTL)
+            .unwrap();
+        inventory.confirm(r.id).unwrap();
+        if n % 100 == 99 {
+            // A batch at most every 100 lifecycles (about 12 KiB), whatever the timer does.
+            inventory.sync().unwrap();
+        }
+    }
+    let held = inventory
+        .reserve(CartId::new(LIFECYCLES + 1), &[Line::new(mug, 1)], TTL)
+        .unwrap();
+    inventory.sync().unwrap();
+    drop(inventory);
+    let files = segments(&dir);
+    assert!(
+        files.len() > 3,
+        "{} segment(s) for about 360 KiB of records",
+        files.len()
+    );
+    for file in &files {
+        let len = std::fs::metadata(file).unwrap().len();
+        assert!(
+            len < LIMIT + (32 << 10),
+            "{} holds {len} bytes: more than the limit and a batch",
+            file.display()
+        );
+    }
+    let confirmed = JournalReader::open(&dir)
+        .unwrap()
+        .map(Result::unwrap)
+        .filter(|event| {
+            matches!(
+                event,
+                Event::Finished {
+                    outcome: Outcome::Confirmed,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(confirmed as u64, LIFECYCLES);
+    let inventory = Inventory::open(&dir).unwrap();
+    let levels = inventory.item(mug).unwrap();
+    assert_eq!(
+        (levels.available, levels.held, levels.sold),
+        (0, 1, LIFECYCLES as i64)
+    );
+    assert_eq!(inventory.status(held.id), Ok(ReservationState::Held));
+    inventory.audit().unwrap();
+}

@@ -305,6 +305,31 @@ impl InventoryBuilder {
         self
     }
 
+    /// How large a journal segment grows before the next is begun. Recovery and
+    /// [`JournalReader`](crate::journal::JournalReader) read one segment at a time, whole, so
+    /// this bounds their memory (besides the state being rebuilt); a snapshot removes the
+    /// segments it covers. Clamped to 64 KiB ..= 4 GiB when the inventory opens. Default:
+    /// 64 MiB.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = std::env::temp_dir().join(format!("atomic-stock-doc-segments-{}", std::process::id()));
+    /// use atomic_stock::Inventory;
+    ///
+    /// let inventory = Inventory::builder()
+    ///     .journal_segment_bytes(16 << 20)
+    ///     .open_dir(&dir)?;
+    /// # drop(inventory);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn journal_segment_bytes(mut self, bytes: u64) -> Self {
+        self.journal.segment_bytes = bytes;
+        self
+    }
+
     pub(super) fn durability_setting(&self) -> Durability {
         self.journal.durability
     }
@@ -349,6 +374,10 @@ impl InventoryBuilder {
                 instance,
                 shards,
                 builder.durability_setting(),
+                builder
+                    .journal
+                    .segment_bytes
+                    .clamp(writer::MIN_SEGMENT_BYTES, writer::MAX_SEGMENT_BYTES),
             )?,
             stamps: crate::journal::HoldVersions::starting_at(found.replay.stamp.max(1)),
             dir,
@@ -882,6 +911,7 @@ pub(crate) struct JournalSettings {
     pub(crate) durability: Durability,
     pub(crate) key_retention: Duration,
     pub(crate) keys: usize,
+    pub(crate) segment_bytes: u64,
 }
 
 impl Default for JournalSettings {
@@ -890,6 +920,7 @@ impl Default for JournalSettings {
             durability: Durability::Durable,
             key_retention: crate::journal::keys::DEFAULT_RETENTION,
             keys: crate::journal::keys::DEFAULT_KEYS,
+            segment_bytes: writer::SEGMENT_BYTES,
         }
     }
 }

@@ -37,6 +37,14 @@ const MAX_BACKLOG: usize = 8 << 20;
 /// Most lanes a journal has.
 const MAX_LANES: usize = 64;
 
+/// Bytes after which a segment is closed and the next begun, by default (see
+/// `InventoryBuilder::journal_segment_bytes`).
+pub(crate) const SEGMENT_BYTES: u64 = 64 << 20;
+
+/// The smallest and largest segment sizes a journal accepts (settings are clamped to them).
+pub(crate) const MIN_SEGMENT_BYTES: u64 = 64 << 10;
+pub(crate) const MAX_SEGMENT_BYTES: u64 = 4 << 30;
+
 /// The path of segment `index` in `dir`.
 pub(crate) fn segment_path(dir: &Path, index: u64) -> PathBuf {
     dir.join(format!("{index:016x}.journal"))
@@ -101,8 +109,9 @@ struct Control {
     idle: bool,
     /// Close: flush what is pending and stop.
     stop: bool,
-    /// Start a new segment after the next batch (requested by a snapshot).
-    rotate: bool,
+    /// Rotations asked for (by snapshots): the flusher starts a new segment after the next
+    /// batch while it has served fewer than this.
+    rotations_asked: u64,
     /// The highest batch a caller waits for: the flusher publishes it even if it holds no
     /// records (a caller that appended nothing waits for everything before it).
     wanted: u64,
@@ -117,6 +126,9 @@ struct Flushed {
     failure: Option<JournalFailure>,
     /// Index of the segment being written.
     segment: u64,
+    /// Rotations asked for that are done: every record appended before one was asked for is
+    /// in a segment below `segment`.
+    rotations_done: u64,
 }
 
 #[derive(Debug)]
@@ -138,6 +150,9 @@ struct Shared {
     wakers: Mutex<Vec<(u64, Waker)>>,
     durable: bool,
     window: Duration,
+    /// A segment that holds this many bytes is closed after its batch and the next begun, so
+    /// no file (which recovery and `JournalReader` read whole) grows without bound.
+    segment_bytes: u64,
     /// Syncs done (batches written).
     syncs: AtomicU64,
 }
@@ -176,7 +191,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Writer {
     /// Starts a journal appending to `file` (segment `segment` of `dir`, header written), with
-    /// one lane per shard (at most [`MAX_LANES`]).
+    /// one lane per shard (at most [`MAX_LANES`]), starting a new segment once one holds
+    /// `segment_bytes`.
     pub(crate) fn start(
         dir: PathBuf,
         file: File,
@@ -184,6 +200,7 @@ impl Writer {
         instance: u32,
         shards: u32,
         durability: Durability,
+        segment_bytes: u64,
     ) -> Result<Writer, JournalError> {
         let (durable, window) = match durability {
             Durability::Durable => (true, Duration::ZERO),
@@ -205,7 +222,7 @@ impl Writer {
             control: Mutex::new(Control {
                 idle: false,
                 stop: false,
-                rotate: false,
+                rotations_asked: 0,
                 wanted: 0,
             }),
             work: Condvar::new(),
@@ -214,6 +231,7 @@ impl Writer {
                 upto: 0,
                 failure: None,
                 segment,
+                rotations_done: 0,
             }),
             done: Condvar::new(),
             upto: AtomicU64::new(0),
@@ -221,6 +239,7 @@ impl Writer {
             wakers: Mutex::new(Vec::new()),
             durable,
             window,
+            segment_bytes,
             syncs: AtomicU64::new(0),
         });
         let thread = {
@@ -393,19 +412,21 @@ impl Writer {
     /// new segment's index once it exists (every record appended before this call is in a
     /// lower segment).
     pub(crate) fn rotate(&self) -> Result<u64, JournalFailure> {
-        let before = lock(&self.shared.flushed).segment;
-        {
+        // A ticket, not the segment index: a segment that fills up also moves the index, at a
+        // batch that may not hold everything appended before this call.
+        let ticket = {
             let mut control = lock(&self.shared.control);
-            control.rotate = true;
+            control.rotations_asked += 1;
             control.idle = false;
-        }
+            control.rotations_asked
+        };
         self.shared.work.notify_one();
         let mut flushed = lock(&self.shared.flushed);
         loop {
             if let Some(failure) = flushed.failure {
                 return Err(failure);
             }
-            if flushed.segment > before {
+            if flushed.rotations_done >= ticket {
                 return Ok(flushed.segment);
             }
             flushed = self
@@ -442,11 +463,16 @@ fn flush_loop(shared: &Shared, dir: PathBuf, mut file: File, instance: u32, shar
     let mut taken: Vec<Vec<u8>> = vec![Vec::new(); shared.lanes.len()];
     // The last batch published.
     let mut published = 0;
+    // Rotations asked for that are done.
+    let mut rotations = 0;
+    // Bytes in the segment being written (it starts with its header).
+    let mut written = super::format::HEADER_LEN as u64;
     loop {
-        let (stop, rotate) = {
+        let (stop, asked) = {
             let mut control = lock(&shared.control);
             loop {
-                if control.stop || control.rotate || control.wanted > published {
+                if control.stop || control.rotations_asked > rotations || control.wanted > published
+                {
                     break;
                 }
                 if shared.durable && shared.any_pending() {
@@ -476,7 +502,7 @@ fn flush_loop(shared: &Shared, dir: PathBuf, mut file: File, instance: u32, shar
                 }
             }
             control.idle = false;
-            (control.stop, std::mem::take(&mut control.rotate))
+            (control.stop, control.rotations_asked)
         };
         // Relaxed: only this thread writes `open`.
         let batch = shared.open.load(Ordering::Relaxed);
@@ -497,6 +523,7 @@ fn flush_loop(shared: &Shared, dir: PathBuf, mut file: File, instance: u32, shar
                 .iter()
                 .try_for_each(|bytes| file.write_all(bytes))
                 .and_then(|()| file.sync_data());
+            written += taken.iter().map(|bytes| bytes.len() as u64).sum::<u64>();
             // Relaxed: a statistic.
             shared.syncs.fetch_add(1, Ordering::Relaxed);
         }
@@ -508,17 +535,24 @@ fn flush_loop(shared: &Shared, dir: PathBuf, mut file: File, instance: u32, shar
             }
         }
         let mut rotated = None;
-        if result.is_ok() && rotate {
+        if result.is_ok() && (asked > rotations || written >= shared.segment_bytes) {
             let next = lock(&shared.flushed).segment + 1;
             match create_segment(&dir, next, instance, shards) {
                 Ok(new) => {
                     file = new;
+                    written = super::format::HEADER_LEN as u64;
                     rotated = Some(next);
+                    rotations = asked;
                 }
                 Err(e) => result = Err(e),
             }
         }
-        publish(shared, batch, rotated, result.err());
+        publish(
+            shared,
+            batch,
+            rotated.map(|index| (index, rotations)),
+            result.err(),
+        );
         published = batch;
         // Relaxed: this thread is the only writer of `failed`.
         if stop || shared.failed.load(Ordering::Relaxed) {
@@ -528,7 +562,8 @@ fn flush_loop(shared: &Shared, dir: PathBuf, mut file: File, instance: u32, shar
 }
 
 /// Publishes a flushed batch (or its failure) to waiting callers.
-fn publish(shared: &Shared, end: u64, rotated: Option<u64>, error: Option<std::io::Error>) {
+/// `rotated`: the new segment's index and the rotations asked for that are now done.
+fn publish(shared: &Shared, end: u64, rotated: Option<(u64, u64)>, error: Option<std::io::Error>) {
     let mut flushed = lock(&shared.flushed);
     match error {
         None => {
@@ -543,8 +578,9 @@ fn publish(shared: &Shared, end: u64, rotated: Option<u64>, error: Option<std::i
             shared.failed.store(true, Ordering::Release);
         }
     }
-    if let Some(index) = rotated {
+    if let Some((index, done)) = rotated {
         flushed.segment = index;
+        flushed.rotations_done = done;
     }
     let failed = flushed.failure.is_some();
     let mut wakers = lock(&shared.wakers);
@@ -588,7 +624,16 @@ mod tests {
     fn waiting_callers_share_syncs_and_every_record_lands_in_order() {
         let dir = dir("group");
         let file = create_segment(&dir, 1, 7, 1).unwrap();
-        let writer = Writer::start(dir.clone(), file, 1, 7, 1, Durability::Durable).unwrap();
+        let writer = Writer::start(
+            dir.clone(),
+            file,
+            1,
+            7,
+            1,
+            Durability::Durable,
+            SEGMENT_BYTES,
+        )
+        .unwrap();
         std::thread::scope(|s| {
             for thread in 0..8 {
                 let writer = &writer;
@@ -624,7 +669,16 @@ mod tests {
         drop(create_segment(&dir, 1, 7, 1).unwrap());
         // A handle that cannot write: the first batch fails.
         let read_only = File::open(segment_path(&dir, 1)).unwrap();
-        let writer = Writer::start(dir.clone(), read_only, 1, 7, 1, Durability::Durable).unwrap();
+        let writer = Writer::start(
+            dir.clone(),
+            read_only,
+            1,
+            7,
+            1,
+            Durability::Durable,
+            SEGMENT_BYTES,
+        )
+        .unwrap();
         let position = writer.append(&record(0, 0));
         let failure = writer.wait(position).unwrap_err();
         assert_eq!(writer.failure(), Some(failure));
@@ -639,8 +693,16 @@ mod tests {
         let dir = dir("buffered");
         let file = create_segment(&dir, 1, 7, 1).unwrap();
         let window = Duration::from_millis(20);
-        let writer =
-            Writer::start(dir.clone(), file, 1, 7, 1, Durability::Buffered { window }).unwrap();
+        let writer = Writer::start(
+            dir.clone(),
+            file,
+            1,
+            7,
+            1,
+            Durability::Buffered { window },
+            SEGMENT_BYTES,
+        )
+        .unwrap();
         let started = std::time::Instant::now();
         let position = writer.append(&record(0, 0));
         // Nobody waits: the flusher syncs on its own within the window. (Acquire: as in
