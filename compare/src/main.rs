@@ -27,7 +27,7 @@
 
 mod postgres;
 
-use atomic_stock::{Backend, CartId, Inventory, Line};
+use atomic_stock::{Backend, CartId, Inventory, ItemId, Line};
 use atomic_stock_redis::{Durability, LocalCluster, RedisCluster};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -99,6 +99,19 @@ fn cart_items(seed: u64, items: u32) -> (u32, u32) {
     (a, if b >= a { b + 1 } else { b })
 }
 
+/// Client `client`'s `n`th cart: its id and one unit each of two distinct items.
+fn checkout(client: usize, n: u64, items: &[ItemId]) -> (CartId, [Line; 2]) {
+    let seed = (client as u64) << 32 | n;
+    let (a, b) = cart_items(seed, items.len() as u32);
+    (
+        CartId::new(seed),
+        [
+            Line::new(items[a as usize], 1),
+            Line::new(items[b as usize], 1),
+        ],
+    )
+}
+
 /// Per-client results: reservations made, refusals, latencies.
 type ClientResult = (usize, usize, Vec<u64>, Vec<u64>);
 
@@ -125,12 +138,7 @@ async fn run_backend<B: Backend + 'static>(backend: Arc<B>, s: &Settings) -> Fig
                 let mut n = 0u64;
                 while Instant::now() < end {
                     n += 1;
-                    let (a, b) = cart_items((client as u64) << 32 | n, items.len() as u32);
-                    let lines = [
-                        Line::new(items[a as usize], 1),
-                        Line::new(items[b as usize], 1),
-                    ];
-                    let cart = CartId::new((client as u64) << 32 | n);
+                    let (cart, lines) = checkout(client, n, &items);
                     let t0 = Instant::now();
                     match backend
                         .reserve(cart, &lines, Duration::from_secs(600))
@@ -385,12 +393,7 @@ fn run_journaled(s: &Settings, durability: atomic_stock::journal::Durability) ->
                     let mut n = 0u64;
                     while Instant::now() < end {
                         n += 1;
-                        let (a, b) = cart_items((client as u64) << 32 | n, items.len() as u32);
-                        let lines = [
-                            Line::new(items[a as usize], 1),
-                            Line::new(items[b as usize], 1),
-                        ];
-                        let cart = CartId::new((client as u64) << 32 | n);
+                        let (cart, lines) = checkout(client, n, items);
                         let t0 = Instant::now();
                         match inventory.reserve(cart, &lines, Duration::from_secs(600)) {
                             Ok(receipt) => {
