@@ -4,6 +4,7 @@
 #   scripts/callgrind.sh                 # every path and engine, 100,000 operations each
 #   ITERATIONS=20000 scripts/callgrind.sh take-1 take-4     # some paths, fewer operations
 #   CSV=instructions.csv scripts/callgrind.sh               # also write path,engine,iterations,ir,ir_per_op
+#   ENGINES='lock-free journal' scripts/callgrind.sh reserve-confirm-1   # some engines (journal: buffered)
 #
 # Runs measure/examples/instructions.rs (release build) under `valgrind --tool=callgrind`, counting only
 # its `measured` function (`--toggle-collect`): catalog and cart setup and a 1,000-operation
@@ -21,7 +22,7 @@ PATHS=("$@")
 if [ ${#PATHS[@]} -eq 0 ]; then
     PATHS=(take-1 take-4 reserve-confirm reserve-release set-cart)
 fi
-ENGINES=(lock-free item-locks global-lock)
+read -r -a ENGINES <<< "${ENGINES:-lock-free item-locks global-lock}"
 
 cargo build --quiet --release --example instructions
 BIN=${CARGO_TARGET_DIR:-target}/release/examples/instructions

@@ -19,13 +19,16 @@
 //! * `set-cart`: a live cart moved between two 4-line sets.
 //!   Engines for these: `lock-free` (`Inventory`), `item-locks` (`ItemLocksInventory`),
 //!   `global-lock` (`GlobalLockInventory`), all on the system clock (its reads are part of
-//!   the cost).
+//!   the cost), and `journal`: the lock-free `Inventory` with a buffered journal (5 ms
+//!   window) in a temporary directory. Only the calling thread is counted, so `journal` minus
+//!   `lock-free` is what journaling costs the caller; the flusher's work is not in it.
 //!
 //! Only [`measured`] is counted (`--toggle-collect='*measured*'`): building the catalog and the
 //! carts, and a warm-up of 1,000 operations (first-use costs such as the epoch collector's
 //! registration of the thread), are outside it.
 
 use atomic_stock::baseline::{GlobalLock, GlobalLockInventory, ItemLocks, ItemLocksInventory};
+use atomic_stock::journal::Durability;
 use atomic_stock::{CartId, Inventory, ItemId, Line, ReservationEngine, Stock, StockEngine};
 use atomic_stock_measure::args::{self, Arg, Parser, ValueExt};
 use atomic_stock_measure::rng::XorShift;
@@ -41,7 +44,7 @@ const WARM_UP: u64 = 1_000;
 const TTL: Duration = Duration::from_secs(600);
 const USAGE: &str = "usage: instructions \
                      <take-1|take-4|reserve-confirm|reserve-confirm-1|reserve-confirm-cart|reserve-release|set-cart> \
-                     <lock-free|item-locks|global-lock> <iterations>";
+                     <lock-free|journal|item-locks|global-lock> <iterations>";
 
 #[derive(Clone, Copy, PartialEq)]
 enum Path {
@@ -227,6 +230,28 @@ fn main() -> ExitCode {
             iterations,
         ),
         (_, "lock-free") => run(none_stock, Some(&Inventory::new()), path, lines, iterations),
+        (path, "journal") if path != Path::Take => {
+            let dir =
+                std::env::temp_dir().join(format!("instructions-journal-{}", std::process::id()));
+            let inventory = Inventory::builder()
+                .durability(Durability::Buffered {
+                    window: Duration::from_millis(5),
+                })
+                .open_dir(&dir);
+            let inventory = match inventory {
+                Ok(inventory) => inventory,
+                Err(error) => {
+                    eprintln!(
+                        "instructions: cannot open a journal in {}: {error}",
+                        dir.display()
+                    );
+                    return ExitCode::FAILURE;
+                }
+            };
+            run(none_stock, Some(&inventory), path, lines, iterations);
+            drop(inventory);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
         (_, "item-locks") => run(
             none_stock,
             Some(&ItemLocksInventory::new()),

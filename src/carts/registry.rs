@@ -245,6 +245,12 @@ impl Entry {
         entry
     }
 
+    /// The hold the entry was created with (its reservation's first hold, whatever the entry
+    /// holds now).
+    pub(crate) fn first_hold(&self) -> &Hold {
+        &self.first
+    }
+
     /// Whether `hold` is the entry's embedded first hold (never freed on its own).
     fn is_first(&self, hold: Shared<'_, Hold>) -> bool {
         std::ptr::eq(hold.as_raw(), &self.first)
@@ -262,14 +268,15 @@ impl Entry {
         }
     }
 
-    /// Replaces a HELD hold by a new one. Fails (returning the new hold) if the hold is no longer
-    /// `current` in state HELD.
+    /// Replaces a HELD hold by a new one and returns it as installed (alive while `guard` is,
+    /// even if another thread replaces it in turn). Fails (returning the new hold) if the hold
+    /// is no longer `current` in state HELD.
     pub(crate) fn replace<'g>(
         &self,
         current: Snapshot<'g>,
         new: Owned<Hold>,
         guard: &'g Guard,
-    ) -> Result<Shared<'g, Hold>, Owned<Hold>> {
+    ) -> Result<&'g Hold, Owned<Hold>> {
         debug_assert_eq!(current.state, State::Held);
         // AcqRel on success: Release publishes the new hold's contents to readers'
         // Acquire loads in `snapshot`, and carries the caller's announcements (made before
@@ -293,7 +300,11 @@ impl Entry {
                     // before are pinned, and deferred functions wait for them.
                     guard.defer(move || replaced.free());
                 }
-                Ok(installed)
+                Ok(Snapshot {
+                    ptr: installed,
+                    state: State::Held,
+                }
+                .hold())
             }
             Err(e) => Err(e.new),
         }

@@ -38,8 +38,6 @@ thread_local! {
     static LAST: Cell<u64> = const { Cell::new(0) };
     /// The request key of the `reserve_once` running on this thread, and when it started.
     static KEY: Cell<Option<(RequestKey, u64)>> = const { Cell::new(None) };
-    /// The record of the hold this thread is about to install (see `Inner::journal_hold`).
-    static ENCODED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// An inventory's journal.
@@ -71,11 +69,6 @@ impl Journal {
         let result = change();
         let position = LAST.with(|last| last.replace(0));
         self.settle(result, position)
-    }
-
-    fn append(&self, bytes: &[u8]) {
-        let position = self.writer.append(bytes);
-        LAST.with(|last| last.set(position));
     }
 
     /// Waits for what a successful call appended (or, if it appended nothing, for everything
@@ -152,66 +145,52 @@ impl Inner {
         }
     }
 
-    /// Encodes the record of a hold about to be installed (into this thread's buffer), and
-    /// says whether it did; [`journal_append`](Inner::journal_append) appends it if the
-    /// install succeeds. The record is encoded before the swap because the lines move into
-    /// the hold.
+    /// Appends the record of `hold`, which this thread has just installed (a successful swap
+    /// or insertion) as version `version` of reservation `seq` of `cart`. The record is
+    /// encoded straight into this thread's journal lane from the installed hold, which the
+    /// caller's guard keeps alive even if another thread has replaced it since.
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn journal_hold(
+    pub(super) fn journal_held(
         &self,
         change: HoldChange,
         cart: u64,
         seq: u64,
         version: u64,
-        deadline: u64,
-        lines: impl ExactSizeIterator<Item = Line>,
-    ) -> bool {
-        if self.journal.is_none() {
-            return false;
+        hold: &Hold,
+    ) {
+        if let Some(journal) = self.journal.as_deref() {
+            self.append_held(journal, change, cart, seq, version, hold);
         }
-        self.encode_hold(change, cart, seq, version, deadline, lines);
-        true
     }
 
     #[inline(never)]
-    fn encode_hold(
+    fn append_held(
         &self,
+        journal: &Journal,
         change: HoldChange,
         cart: u64,
         seq: u64,
         version: u64,
-        deadline: u64,
-        lines: impl ExactSizeIterator<Item = Line>,
+        hold: &Hold,
     ) {
         let key = match change {
             HoldChange::Reserve => KEY.with(Cell::get),
             _ => None,
         };
-        ENCODED.with(|buffer| {
-            let mut buffer = buffer.borrow_mut();
-            buffer.clear();
+        let deadline = self.anchor_unix_ns.saturating_add(hold.deadline);
+        let position = journal.writer.append_with(|out| {
             format::held(
-                &mut buffer,
+                out,
                 cart,
                 seq,
                 version,
                 change,
-                self.anchor_unix_ns.saturating_add(deadline),
+                deadline,
                 key,
-                lines,
+                hold.lines().iter().copied(),
             );
         });
-    }
-
-    /// Appends the record [`journal_hold`](Inner::journal_hold) encoded, if it did.
-    #[inline(always)]
-    pub(super) fn journal_append(&self, encoded: bool) {
-        if encoded {
-            if let Some(journal) = self.journal.as_deref() {
-                ENCODED.with(|buffer| journal.append(&buffer.borrow()));
-            }
-        }
+        LAST.with(|last| last.set(position));
     }
 
     /// Appends the outcome of a reservation this thread just finished.

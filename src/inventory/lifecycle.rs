@@ -106,23 +106,21 @@ impl Inner {
                     continue;
                 };
                 let lines = merge(current.hold().lines(), added.lines())?;
-                // Journal (one branch without one): the record of the hold, appended if the
-                // swap succeeds.
+                // Journal (one branch without one): the hold's version, recorded if the swap
+                // succeeds.
                 let version = self.journal_stamp();
-                let record = self.journal_hold(
-                    HoldChange::Reserve,
-                    cart.get(),
-                    entry.seq,
-                    version,
-                    deadline,
-                    lines.iter().copied(),
-                );
                 let hold = Owned::new(Hold::new(deadline, lines.into_iter()));
                 // The replacement makes the filed token stale before `publish` files the new
                 // one; meanwhile the held lines are covered by no bound (see `Timer::unfile`).
                 let _unfiled = self.timer.unfile(self.shard_index());
-                if entry.replace(current, hold, &guard).is_ok() {
-                    self.journal_append(record);
+                if let Ok(installed) = entry.replace(current, hold, &guard) {
+                    self.journal_held(
+                        HoldChange::Reserve,
+                        cart.get(),
+                        entry.seq,
+                        version,
+                        installed,
+                    );
                     return Ok(self.publish(entry, deadline, pending, &upkeep));
                 }
                 continue;
@@ -131,17 +129,15 @@ impl Inner {
                 Some(entry) => entry,
                 None => self.new_entry(cart, Hold::new(deadline, added.lines()))?,
             };
-            let record = self.journal_hold(
-                HoldChange::Reserve,
-                cart.get(),
-                entry.seq,
-                0,
-                deadline,
-                added.lines(),
-            );
             match self.registry.insert(&position, entry, &guard) {
                 Ok(entry) => {
-                    self.journal_append(record);
+                    self.journal_held(
+                        HoldChange::Reserve,
+                        cart.get(),
+                        entry.seq,
+                        0,
+                        entry.first_hold(),
+                    );
                     return Ok(self.publish(entry, deadline, pending, &upkeep));
                 }
                 Err(entry) => fresh.entry = Some(entry),
@@ -273,17 +269,15 @@ impl Inner {
                     Some(entry) => entry,
                     None => self.new_entry(cart, Hold::new(deadline, wanted.lines()))?,
                 };
-                let record = self.journal_hold(
-                    HoldChange::SetCart,
-                    cart.get(),
-                    entry.seq,
-                    0,
-                    deadline,
-                    wanted.lines(),
-                );
                 match self.registry.insert(&position, entry, &guard) {
                     Ok(entry) => {
-                        self.journal_append(record);
+                        self.journal_held(
+                            HoldChange::SetCart,
+                            cart.get(),
+                            entry.seq,
+                            0,
+                            entry.first_hold(),
+                        );
                         return Ok(self.publish(entry, deadline, pending, &upkeep));
                     }
                     Err(entry) => {
@@ -311,14 +305,6 @@ impl Inner {
                 }
             };
             let version = self.journal_stamp();
-            let record = self.journal_hold(
-                HoldChange::SetCart,
-                cart.get(),
-                entry.seq,
-                version,
-                deadline,
-                wanted.lines(),
-            );
             let hold = Owned::new(Hold::new(deadline, wanted.lines()));
             // Announced only now, after the additions were taken: an operation holding
             // announcements never waits (see `crate::stock::slot`).
@@ -328,8 +314,14 @@ impl Inner {
             }
             // As in `reserve`: unfiled from the replacement until the new token is scheduled.
             let _unfiled = self.timer.unfile(self.shard_index());
-            if entry.replace(current, hold, &guard).is_ok() {
-                self.journal_append(record);
+            if let Ok(installed) = entry.replace(current, hold, &guard) {
+                self.journal_held(
+                    HoldChange::SetCart,
+                    cart.get(),
+                    entry.seq,
+                    version,
+                    installed,
+                );
                 self.schedule(entry, deadline, &upkeep);
                 if let Some(pending) = pending {
                     pending.commit();
@@ -397,19 +389,17 @@ impl Inner {
                 Found::Held(entry, current) => {
                     let hold = Hold::new(deadline, current.hold().lines().iter().copied());
                     let version = self.journal_stamp();
-                    let record = self.journal_hold(
-                        HoldChange::Extend,
-                        entry.cart,
-                        entry.seq,
-                        version,
-                        deadline,
-                        hold.lines().iter().copied(),
-                    );
                     // As in `reserve`: unfiled from the replacement until the new token is
                     // scheduled.
                     let _unfiled = self.timer.unfile(self.shard_index());
-                    if entry.replace(current, Owned::new(hold), &guard).is_ok() {
-                        self.journal_append(record);
+                    if let Ok(installed) = entry.replace(current, Owned::new(hold), &guard) {
+                        self.journal_held(
+                            HoldChange::Extend,
+                            entry.cart,
+                            entry.seq,
+                            version,
+                            installed,
+                        );
                         self.schedule(entry, deadline, &upkeep);
                         bump(&self.stock.counters().local().extends, 1);
                         return Ok(self.receipt(entry, deadline));
@@ -443,21 +433,19 @@ impl Inner {
                         continue;
                     }
                     let version = self.journal_stamp();
-                    let record = self.journal_hold(
-                        HoldChange::ReleaseLines,
-                        entry.cart,
-                        entry.seq,
-                        version,
-                        current.hold().deadline,
-                        remaining.iter().copied(),
-                    );
                     let hold = Hold::new(current.hold().deadline, remaining.into_iter());
                     let mut announced = Sources::new();
                     for r in released.entries() {
                         announced.push(r.at.announce());
                     }
-                    if entry.replace(current, Owned::new(hold), &guard).is_ok() {
-                        self.journal_append(record);
+                    if let Ok(installed) = entry.replace(current, Owned::new(hold), &guard) {
+                        self.journal_held(
+                            HoldChange::ReleaseLines,
+                            entry.cart,
+                            entry.seq,
+                            version,
+                            installed,
+                        );
                         // Only the thread whose compare-and-swap removed these lines returns
                         // them, so they come back exactly once.
                         for (i, r) in released.entries().iter().enumerate() {

@@ -110,18 +110,85 @@ pub(crate) fn frame(bytes: &[u8]) -> Frame<'_> {
     Frame::Record(payload, FRAME_LEN + len)
 }
 
-/// Frames the payload written by `write` and appends it to `out`.
+/// Frames the payload written by `write` and appends it to `out`, unsealed: its checksum is
+/// left zero until [`seal`] fills it in. Callers encode into their journal lane this way and
+/// the flusher seals each batch before writing it, so the checksum is computed off the
+/// caller's path and outside the lane's lock.
 pub(crate) fn framed(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
     let start = out.len();
     out.extend_from_slice(&[0; FRAME_LEN]);
     write(out);
     let len = (out.len() - start - FRAME_LEN) as u32;
     out[start..start + 4].copy_from_slice(&len.to_le_bytes());
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&len.to_le_bytes());
-    hasher.update(&out[start + FRAME_LEN..]);
-    let crc = hasher.finalize();
-    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Fills in the checksum of every frame in `bytes`, which holds whole frames back to back (as
+/// [`framed`] appends them). Anything that writes frames to a file seals them first.
+pub(crate) fn seal(bytes: &mut [u8]) {
+    let mut offset = 0;
+    while let Some(head) = bytes.get(offset..offset + FRAME_LEN) {
+        let len_bytes = [head[0], head[1], head[2], head[3]];
+        let end = offset + FRAME_LEN + u32::from_le_bytes(len_bytes) as usize;
+        let Some(payload) = bytes.get(offset + FRAME_LEN..end) else {
+            debug_assert!(false, "seal: a frame runs past the buffer");
+            return;
+        };
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&len_bytes);
+        hasher.update(payload);
+        let crc = hasher.finalize();
+        bytes[offset + 4..offset + 8].copy_from_slice(&crc.to_le_bytes());
+        offset = end;
+    }
+}
+
+/// A hold of at most this many lines is encoded through a stack buffer (the common case: one
+/// bounds check and one copy into the lane); longer ones field by field.
+const STACK_LINES: usize = 8;
+/// Most bytes of a `Held` payload before its lines: kind, cart, seq, version, change,
+/// deadline, key flag, key and its time (only with a key), line count.
+const HELD_FIXED: usize = 1 + 8 + 8 + 8 + 1 + 8 + 1 + 16 + 8 + 4;
+/// Bytes of a `Finished` payload before its lines: kind, cart, seq, outcome, line count.
+const FINISHED_FIXED: usize = 1 + 8 + 8 + 1 + 4;
+/// Bytes of one encoded line: item, quantity.
+const LINE_LEN: usize = 4 + 8;
+
+/// Writes `fields` (byte strings) back to back into `buf` from `at`; returns where they end.
+#[inline(always)]
+fn put_at(buf: &mut [u8], mut at: usize, fields: &[&[u8]]) -> usize {
+    for field in fields {
+        buf[at..at + field.len()].copy_from_slice(field);
+        at += field.len();
+    }
+    at
+}
+
+/// Appends a frame whose payload is `fixed` followed by `lines`: through a stack buffer when
+/// there are few lines, else field by field.
+#[inline(always)]
+fn framed_with_lines(out: &mut Vec<u8>, fixed: &[u8], lines: impl ExactSizeIterator<Item = Line>) {
+    let count = lines.len();
+    if count <= STACK_LINES {
+        let mut buf = [0u8; FRAME_LEN + HELD_FIXED + STACK_LINES * LINE_LEN];
+        let len = fixed.len() + count * LINE_LEN;
+        let mut at = put_at(&mut buf, 0, &[&(len as u32).to_le_bytes(), &[0; 4], fixed]);
+        for line in lines {
+            at = put_at(
+                &mut buf,
+                at,
+                &[&line.item.get().to_le_bytes(), &line.quantity.to_le_bytes()],
+            );
+        }
+        out.extend_from_slice(&buf[..at]);
+    } else {
+        framed(out, |out| {
+            out.extend_from_slice(fixed);
+            for line in lines {
+                out.extend_from_slice(&line.item.get().to_le_bytes());
+                out.extend_from_slice(&line.quantity.to_le_bytes());
+            }
+        });
+    }
 }
 
 // Record kinds. Never renumbered: a kind's number is part of the format.
@@ -136,14 +203,6 @@ const COUNTERS: u8 = 8;
 const KEYED: u8 = 9;
 const END: u8 = 10;
 
-fn put_lines(out: &mut Vec<u8>, lines: impl ExactSizeIterator<Item = Line>) {
-    out.extend_from_slice(&(lines.len() as u32).to_le_bytes());
-    for line in lines {
-        out.extend_from_slice(&line.item.get().to_le_bytes());
-        out.extend_from_slice(&line.quantity.to_le_bytes());
-    }
-}
-
 /// Appends a framed `Held` record (the hot path's encoder: no `Event` is built).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn held(
@@ -156,34 +215,47 @@ pub(crate) fn held(
     key: Option<(RequestKey, u64)>,
     lines: impl ExactSizeIterator<Item = Line>,
 ) {
-    framed(out, |out| {
-        out.push(HELD);
-        out.extend_from_slice(&cart.to_le_bytes());
-        out.extend_from_slice(&seq.to_le_bytes());
-        out.extend_from_slice(&version.to_le_bytes());
-        out.push(change as u8);
-        out.extend_from_slice(&deadline_unix_ns.to_le_bytes());
-        match key {
-            None => out.push(0),
-            Some((key, at)) => {
-                out.push(1);
-                out.extend_from_slice(&key.0.to_le_bytes());
-                out.extend_from_slice(&at.to_le_bytes());
-            }
-        }
-        put_lines(out, lines);
-    });
+    let mut fixed = [0u8; HELD_FIXED];
+    let mut end = put_at(
+        &mut fixed,
+        0,
+        &[
+            &[HELD],
+            &cart.to_le_bytes(),
+            &seq.to_le_bytes(),
+            &version.to_le_bytes(),
+            &[change as u8],
+            &deadline_unix_ns.to_le_bytes(),
+        ],
+    );
+    end = match key {
+        None => put_at(&mut fixed, end, &[&[0]]),
+        Some((key, at)) => put_at(
+            &mut fixed,
+            end,
+            &[&[1], &key.0.to_le_bytes(), &at.to_le_bytes()],
+        ),
+    };
+    end = put_at(&mut fixed, end, &[&(lines.len() as u32).to_le_bytes()]);
+    framed_with_lines(out, &fixed[..end], lines);
 }
 
 /// Appends a framed `Finished` record.
 pub(crate) fn finished(out: &mut Vec<u8>, cart: u64, seq: u64, outcome: Outcome, lines: &[Line]) {
-    framed(out, |out| {
-        out.push(FINISHED);
-        out.extend_from_slice(&cart.to_le_bytes());
-        out.extend_from_slice(&seq.to_le_bytes());
-        out.push(outcome as u8);
-        put_lines(out, lines.iter().copied());
-    });
+    let mut fixed = [0u8; FINISHED_FIXED];
+    let end = put_at(
+        &mut fixed,
+        0,
+        &[
+            &[FINISHED],
+            &cart.to_le_bytes(),
+            &seq.to_le_bytes(),
+            &[outcome as u8],
+            &(lines.len() as u32).to_le_bytes(),
+        ],
+    );
+    debug_assert_eq!(end, FINISHED_FIXED);
+    framed_with_lines(out, &fixed, lines.iter().copied());
 }
 
 /// Appends any event, framed (registrations, adjustments, and the snapshot's records).
@@ -486,6 +558,7 @@ mod tests {
         for event in samples() {
             let mut bytes = Vec::new();
             super::event(&mut bytes, &event);
+            seal(&mut bytes);
             let Frame::Record(payload, len) = frame(&bytes) else {
                 panic!("{event:?} did not frame");
             };
@@ -503,6 +576,7 @@ mod tests {
         for event in samples() {
             super::event(&mut bytes, &event);
         }
+        seal(&mut bytes);
         // Every truncation of a record is Bad (or End at a boundary), never a panic.
         for cut in 0..bytes.len() {
             let mut offset = 0;

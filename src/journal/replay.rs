@@ -357,6 +357,7 @@ pub(crate) fn write_snapshot(
             records: events.len() as u64,
         },
     );
+    format::seal(&mut bytes[format::HEADER_LEN..]);
     let io = |e: std::io::Error| JournalError::io(&tmp, &e);
     let mut file = std::fs::File::create(&tmp).map_err(io)?;
     file.write_all(&bytes).map_err(io)?;

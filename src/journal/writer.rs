@@ -519,6 +519,11 @@ fn flush_loop(shared: &Shared, dir: PathBuf, mut file: File, instance: u32, shar
         }
         let mut result = Ok(());
         if taken.iter().any(|bytes| !bytes.is_empty()) {
+            // Callers append their records unsealed; their checksums are computed here, off
+            // their path.
+            for bytes in &mut taken {
+                super::format::seal(bytes);
+            }
             result = taken
                 .iter()
                 .try_for_each(|bytes| file.write_all(bytes))
