@@ -282,7 +282,11 @@ impl InventoryBuilder {
             max_wait: self.max_wait,
         });
         let reaper = self.reaper.map(|tick| start_reaper(&inner, tick));
-        Inventory { inner, reaper }
+        Inventory {
+            inner,
+            reaper,
+            snapshotter: None,
+        }
     }
 
     /// The builder without its reaper setting, and that setting (recovery starts the reaper

@@ -18,6 +18,7 @@ use crate::journal::{
 };
 use crate::reservation::{instance_tag, CartId, Receipt, ReserveError};
 use crate::stock::stats::bump;
+use crate::timer::reaper::Reaper;
 use crate::timer::Token;
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
@@ -27,6 +28,14 @@ use std::time::{Duration, Instant};
 
 use super::builder::InventoryBuilder;
 use super::shared::{Inner, Inventory, SHARD_BITS};
+
+/// Segments closed between two automatic snapshots, by default (see
+/// `InventoryBuilder::journal_snapshot_every`).
+const DEFAULT_SNAPSHOT_EVERY: u64 = 4;
+
+/// How often the snapshot thread looks at how many segments were closed since the last
+/// snapshot.
+const SNAPSHOT_POLL: Duration = Duration::from_millis(100);
 
 /// Reservation numbers skipped per shard on every open: an id acknowledged in buffered mode
 /// whose records a crash lost is never issued again (unless a shard issued more than this
@@ -55,6 +64,8 @@ pub(crate) struct Journal {
     keep_finished: u64,
     /// One snapshot at a time.
     snapshotting: Mutex<()>,
+    /// Index of the newest snapshot (0 if none), for automatic snapshots.
+    last_snapshot: std::sync::atomic::AtomicU64,
     recovery: OnceLock<Recovery>,
 }
 
@@ -104,6 +115,78 @@ fn outcome(state: State) -> Outcome {
 
 /// The hooks. Each is one branch when there is no journal.
 impl Inner {
+    /// See [`Inventory::snapshot`].
+    pub(super) fn snapshot(&self) -> Result<u64, JournalError> {
+        let journal = self.journal.as_deref().ok_or(JournalError::Off)?;
+        let _one = journal
+            .snapshotting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let index = journal.writer.rotate()?;
+        let dir = &journal.dir;
+        let (segments, snapshots) = reader::list(dir)?;
+        let base = snapshots.iter().copied().filter(|&s| s < index).max();
+        let mut replay = Replay::default();
+        if let Some(base) = base {
+            let (_, events) = reader::read_snapshot(dir, base)?;
+            replay.in_snapshot = true;
+            for event in events {
+                replay.apply(event);
+            }
+            replay.in_snapshot = false;
+        }
+        let covered: Vec<u64> = segments
+            .iter()
+            .copied()
+            .filter(|&s| s >= base.unwrap_or(0) && s < index)
+            .collect();
+        for &segment in &covered {
+            let file = File::read(writer::segment_path(dir, segment), format::SEGMENT_MAGIC)?;
+            for record in file.records(0) {
+                match record {
+                    Ok(event) => replay.apply(event),
+                    Err(Damage { offset, reason }) => {
+                        return Err(JournalError::Corrupt {
+                            path: file.path.clone(),
+                            offset: offset as u64,
+                            reason,
+                        })
+                    }
+                }
+            }
+        }
+        let keys_since = unix_now_ns().saturating_sub(self.keys.retention_ns());
+        let events = replay.events(journal.instance, journal.keep_finished, keys_since);
+        replay::write_snapshot(dir, index, journal.instance, journal.shards, &events)?;
+        for segment in segments.into_iter().filter(|&s| s < index) {
+            let path = writer::segment_path(dir, segment);
+            std::fs::remove_file(&path).map_err(|e| JournalError::io(&path, &e))?;
+        }
+        for snapshot in snapshots.into_iter().filter(|&s| s < index) {
+            let path = writer::snapshot_path(dir, snapshot);
+            std::fs::remove_file(&path).map_err(|e| JournalError::io(&path, &e))?;
+        }
+        writer::sync_dir(dir).map_err(|e| JournalError::io(dir, &e))?;
+        journal.last_snapshot.fetch_max(index, Ordering::Relaxed);
+        Ok(index)
+    }
+
+    /// The automatic snapshot's pass (see `InventoryBuilder::journal_snapshot_every`): a
+    /// snapshot once `every` segments were closed since the last one.
+    fn snapshot_if_due(&self, every: u64) {
+        let Some(journal) = self.journal.as_deref() else {
+            return;
+        };
+        // Relaxed: a hint read by the one thread that writes snapshots automatically; a
+        // manual snapshot only makes it later.
+        let last = journal.last_snapshot.load(Ordering::Relaxed);
+        if journal.writer.segment() >= last.saturating_add(every) {
+            // A failure is the journal's (the writer reports it to every caller) or the
+            // directory's; the next pass tries again.
+            let _ = self.snapshot();
+        }
+    }
+
     /// Runs a change and, with a journal, makes it durable before answering (see
     /// [`Durability`]).
     #[inline(always)]
@@ -309,6 +392,34 @@ impl InventoryBuilder {
         self
     }
 
+    /// Writes a snapshot (as [`Inventory::snapshot`] does) on a background thread every time
+    /// `segments` more segments have been closed since the last one, so that the directory,
+    /// and what recovery reads and keeps in memory while it folds the journal, stay bounded
+    /// (about `segments + 1` times [`journal_segment_bytes`](Self::journal_segment_bytes) of
+    /// journal beside one snapshot) however long the inventory runs. Default 4; 0 turns
+    /// automatic snapshots off (then only [`Inventory::snapshot`] bounds them). Dropping the
+    /// inventory waits for a snapshot in progress.
+    ///
+    /// ```
+    /// use atomic_stock::Inventory;
+    ///
+    /// # fn main() -> Result<(), atomic_stock::journal::JournalError> {
+    /// let dir = std::env::temp_dir().join(format!("atomic-stock-doc-every-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// let inventory = Inventory::builder()
+    ///     .journal_snapshot_every(8)
+    ///     .open_dir(&dir)?;
+    /// # drop(inventory);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn journal_snapshot_every(mut self, segments: u64) -> Self {
+        self.journal.snapshot_every = segments;
+        self
+    }
+
     pub(super) fn durability_setting(&self) -> Durability {
         self.journal.durability
     }
@@ -364,8 +475,10 @@ impl InventoryBuilder {
             shards,
             keep_finished: (builder.finished_setting() as u64).div_ceil(u64::from(shards)),
             snapshotting: Mutex::new(()),
+            last_snapshot: std::sync::atomic::AtomicU64::new(found.snapshot.unwrap_or(0)),
             recovery: OnceLock::new(),
         };
+        let snapshot_every = builder.journal.snapshot_every;
         let mut inventory = builder.assemble_with(instance, Some(Box::new(journal)));
         let mut recovery = restore(&inventory.inner, found.replay)?;
         recovery.snapshot = found.snapshot;
@@ -373,6 +486,17 @@ impl InventoryBuilder {
         recovery.expired_on_open = inventory.inner.expire_due();
         recovery.took = started.elapsed();
         inventory.reaper = reaper.map(|tick| super::builder::start_reaper(&inventory.inner, tick));
+        if snapshot_every > 0 {
+            let inner = inventory.inner.clone();
+            inventory.snapshotter = Some(Reaper::start_named(
+                "atomic-stock-snapshot",
+                SNAPSHOT_POLL,
+                move || {
+                    inner.snapshot_if_due(snapshot_every);
+                    None
+                },
+            ));
+        }
         if let Some(journal) = inventory.inner.journal.as_deref() {
             let _ = journal.recovery.set(recovery);
         }
@@ -741,57 +865,7 @@ impl Inventory {
     /// older than that are forgotten by a restart after a snapshot, as they would be by the
     /// running inventory.
     pub fn snapshot(&self) -> Result<u64, JournalError> {
-        let journal = self.inner.journal.as_deref().ok_or(JournalError::Off)?;
-        let _one = journal
-            .snapshotting
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let index = journal.writer.rotate()?;
-        let dir = &journal.dir;
-        let (segments, snapshots) = reader::list(dir)?;
-        let base = snapshots.iter().copied().filter(|&s| s < index).max();
-        let mut replay = Replay::default();
-        if let Some(base) = base {
-            let (_, events) = reader::read_snapshot(dir, base)?;
-            replay.in_snapshot = true;
-            for event in events {
-                replay.apply(event);
-            }
-            replay.in_snapshot = false;
-        }
-        let covered: Vec<u64> = segments
-            .iter()
-            .copied()
-            .filter(|&s| s >= base.unwrap_or(0) && s < index)
-            .collect();
-        for &segment in &covered {
-            let file = File::read(writer::segment_path(dir, segment), format::SEGMENT_MAGIC)?;
-            for record in file.records(0) {
-                match record {
-                    Ok(event) => replay.apply(event),
-                    Err(Damage { offset, reason }) => {
-                        return Err(JournalError::Corrupt {
-                            path: file.path.clone(),
-                            offset: offset as u64,
-                            reason,
-                        })
-                    }
-                }
-            }
-        }
-        let keys_since = unix_now_ns().saturating_sub(self.inner.keys.retention_ns());
-        let events = replay.events(journal.instance, journal.keep_finished, keys_since);
-        replay::write_snapshot(dir, index, journal.instance, journal.shards, &events)?;
-        for segment in segments.into_iter().filter(|&s| s < index) {
-            let path = writer::segment_path(dir, segment);
-            std::fs::remove_file(&path).map_err(|e| JournalError::io(&path, &e))?;
-        }
-        for snapshot in snapshots.into_iter().filter(|&s| s < index) {
-            let path = writer::snapshot_path(dir, snapshot);
-            std::fs::remove_file(&path).map_err(|e| JournalError::io(&path, &e))?;
-        }
-        writer::sync_dir(dir).map_err(|e| JournalError::io(dir, &e))?;
-        Ok(index)
+        self.inner.snapshot()
     }
 
     /// [`reserve`](Inventory::reserve) for a request that may be retried: the first call with
@@ -891,6 +965,7 @@ pub(crate) struct JournalSettings {
     pub(crate) key_retention: Duration,
     pub(crate) keys: usize,
     pub(crate) segment_bytes: u64,
+    pub(crate) snapshot_every: u64,
 }
 
 impl Default for JournalSettings {
@@ -900,6 +975,7 @@ impl Default for JournalSettings {
             key_retention: crate::journal::keys::DEFAULT_RETENTION,
             keys: crate::journal::keys::DEFAULT_KEYS,
             segment_bytes: writer::SEGMENT_BYTES,
+            snapshot_every: DEFAULT_SNAPSHOT_EVERY,
         }
     }
 }

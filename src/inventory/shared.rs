@@ -239,10 +239,15 @@ pub(super) fn public_state(state: State) -> ReservationState {
 pub struct Inventory {
     pub(crate) inner: Arc<Inner>,
     pub(super) reaper: Option<Reaper>,
+    /// The thread writing automatic snapshots of the journal, if any.
+    pub(super) snapshotter: Option<Reaper>,
 }
 
 impl Drop for Inventory {
     fn drop(&mut self) {
+        if let Some(snapshotter) = self.snapshotter.take() {
+            snapshotter.stop();
+        }
         if let Some(reaper) = self.reaper.take() {
             reaper.stop();
         }

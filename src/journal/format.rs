@@ -606,6 +606,22 @@ mod tests {
     }
 
     #[test]
+    fn a_frame_is_read_only_once_sealed() {
+        let mut bytes = Vec::new();
+        finished(&mut bytes, 7, 9, Outcome::Released, &[]);
+        assert!(
+            matches!(frame(&bytes), Frame::Bad),
+            "unsealed frame accepted"
+        );
+        seal(&mut bytes);
+        let Frame::Record(payload, len) = frame(&bytes) else {
+            panic!("sealed frame refused");
+        };
+        assert_eq!(len, bytes.len());
+        assert!(decode(payload, 0).is_some());
+    }
+
+    #[test]
     fn headers_check_their_checksum() {
         let header = Header {
             magic: SEGMENT_MAGIC,

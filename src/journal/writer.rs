@@ -259,6 +259,11 @@ impl Writer {
         })
     }
 
+    /// Index of the segment being written.
+    pub(crate) fn segment(&self) -> u64 {
+        lock(&self.shared.flushed).segment
+    }
+
     /// Whether callers wait for their records to be on disk.
     pub(crate) fn is_durable(&self) -> bool {
         self.shared.durable

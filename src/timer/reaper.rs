@@ -26,11 +26,20 @@ impl Reaper {
         tick: Duration,
         pass: impl Fn() -> Option<Duration> + Send + 'static,
     ) -> Reaper {
+        Reaper::start_named("atomic-stock-reaper", tick, pass)
+    }
+
+    /// [`start`](Reaper::start) for any periodic pass, on a thread called `name`.
+    pub(crate) fn start_named(
+        name: &str,
+        tick: Duration,
+        pass: impl Fn() -> Option<Duration> + Send + 'static,
+    ) -> Reaper {
         let stop = Arc::new(Stop::default());
         let thread = {
             let stop = stop.clone();
             std::thread::Builder::new()
-                .name("atomic-stock-reaper".into())
+                .name(name.into())
                 .spawn(move || run(&pass, &stop, tick))
                 .expect("failed to spawn the reaper thread")
         };
