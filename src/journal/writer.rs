@@ -34,8 +34,10 @@ const EARLY_FLUSH_BYTES: usize = 1 << 20;
 /// more than its share of that half waits for its batch.
 const MAX_BACKLOG: usize = 8 << 20;
 
-/// Most lanes a journal has.
-const MAX_LANES: usize = 64;
+/// Lanes of a journal. Not tied to the shard count: a lane's lock is held only for encoding a
+/// record, but a holder preempted there stalls every thread of its lane, and with many more
+/// threads than cores (256 callers on 2 cores) a few lanes become convoys.
+const LANES: usize = 64;
 
 /// Bytes after which a segment is closed and the next begun, by default (see
 /// `InventoryBuilder::journal_segment_bytes`).
@@ -191,8 +193,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Writer {
     /// Starts a journal appending to `file` (segment `segment` of `dir`, header written), with
-    /// one lane per shard (at most [`MAX_LANES`]), starting a new segment once one holds
-    /// `segment_bytes`.
+    /// [`LANES`] lanes, starting a new segment once one holds `segment_bytes`.
     pub(crate) fn start(
         dir: PathBuf,
         file: File,
@@ -206,9 +207,8 @@ impl Writer {
             Durability::Durable => (true, Duration::ZERO),
             Durability::Buffered { window } => (false, window.max(Duration::from_micros(100))),
         };
-        let lanes = (shards as usize).clamp(1, MAX_LANES).next_power_of_two();
         let shared = Arc::new(Shared {
-            lanes: (0..lanes)
+            lanes: (0..LANES)
                 .map(|_| {
                     CachePadded::new(Lane {
                         buffer: Mutex::new(LaneBuffer {
@@ -463,6 +463,25 @@ impl Drop for Writer {
 }
 
 /// The flusher: takes every lane's records as one batch, writes and syncs it, publishes it.
+/// Writes every buffer of `buffers`, in order, with as few system calls as the file takes.
+fn write_all_vectored(file: &mut File, buffers: &[Vec<u8>]) -> std::io::Result<()> {
+    let mut slices: Vec<std::io::IoSlice<'_>> = buffers
+        .iter()
+        .filter(|bytes| !bytes.is_empty())
+        .map(|bytes| std::io::IoSlice::new(bytes))
+        .collect();
+    let mut slices = &mut slices[..];
+    while !slices.is_empty() {
+        match file.write_vectored(slices) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => std::io::IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 fn flush_loop(shared: &Shared, dir: PathBuf, mut file: File, instance: u32, shards: u32) {
     // What the lanes held, one buffer per lane.
     let mut taken: Vec<Vec<u8>> = vec![Vec::new(); shared.lanes.len()];
@@ -529,10 +548,7 @@ fn flush_loop(shared: &Shared, dir: PathBuf, mut file: File, instance: u32, shar
             for bytes in &mut taken {
                 super::format::seal(bytes);
             }
-            result = taken
-                .iter()
-                .try_for_each(|bytes| file.write_all(bytes))
-                .and_then(|()| file.sync_data());
+            result = write_all_vectored(&mut file, &taken).and_then(|()| file.sync_data());
             written += taken.iter().map(|bytes| bytes.len() as u64).sum::<u64>();
             // Relaxed: a statistic.
             shared.syncs.fetch_add(1, Ordering::Relaxed);
