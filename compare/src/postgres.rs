@@ -103,7 +103,7 @@ impl LocalPostgres {
             .arg("-k")
             .arg(&dir)
             .args(["-c", "listen_addresses=127.0.0.1"])
-            .args(["-c", "max_connections=120"])
+            .args(["-c", "max_connections=300"])
             .args(["-c", &format!("fsync={on}")])
             .args(["-c", &format!("synchronous_commit={on}")])
             .args(["-c", &format!("full_page_writes={on}")])

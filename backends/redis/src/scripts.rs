@@ -31,9 +31,18 @@ impl Scripts {
                 include_str!("scripts/home.lua"),
                 include_str!("scripts/decide.lua")
             )),
-            settle: Script::new(include_str!("scripts/settle.lua")),
-            trim: Script::new(include_str!("scripts/trim.lua")),
-            touch: Script::new(include_str!("scripts/touch.lua")),
+            settle: Script::new(concat!(
+                include_str!("scripts/part.lua"),
+                include_str!("scripts/settle.lua")
+            )),
+            trim: Script::new(concat!(
+                include_str!("scripts/part.lua"),
+                include_str!("scripts/trim.lua")
+            )),
+            touch: Script::new(concat!(
+                include_str!("scripts/part.lua"),
+                include_str!("scripts/touch.lua")
+            )),
             sweep: Script::new(include_str!("scripts/sweep.lua")),
             restock: Script::new(include_str!("scripts/restock.lua")),
             shrink: Script::new(include_str!("scripts/shrink.lua")),

@@ -23,17 +23,12 @@ if not part then
 end
 local lines = string.match(part, '^[^|]*|[^|]*|(.*)$')
 -- Check the keys before changing anything: a bad call changes nothing.
-local k = 0
-for item in string.gmatch(lines, '(%d+)=%d+') do
-    k = k + 1
-    local key = KEYS[k + 3]
-    local suffix = ':item:' .. item
-    if key == nil or string.sub(key, -#suffix) ~= suffix then
-        return redis.error_reply('settle: the keys do not name the part\'s items')
-    end
+local _, bad = check_part_keys(lines, 'settle')
+if bad then
+    return bad
 end
 local tentative = redis.call('ZREM', KEYS[3], ARGV[1]) == 1
-k = 0
+local k = 0
 for _, quantity in string.gmatch(lines, '(%d+)=(%d+)') do
     k = k + 1
     local key = KEYS[k + 3]

@@ -20,18 +20,13 @@ if not part then
     return 0
 end
 local lines = string.match(part, '^[^|]*|[^|]*|(.*)$')
-local k = 0
-for item in string.gmatch(lines, '(%d+)=%d+') do
-    k = k + 1
-    local key = KEYS[k + 3]
-    local suffix = ':item:' .. item
-    if key == nil or string.sub(key, -#suffix) ~= suffix then
-        return redis.error_reply('touch: the keys do not name the part\'s items')
-    end
+local _, bad = check_part_keys(lines, 'touch')
+if bad then
+    return bad
 end
 -- ZREM answers whether the part was tentative, so it is firmed once however often touched.
 if redis.call('ZREM', KEYS[3], ARGV[1]) == 1 then
-    k = 0
+    local k = 0
     for _, quantity in string.gmatch(lines, '(%d+)=(%d+)') do
         k = k + 1
         -- `0 - q`, not `-q`: a line a cart update cut to 0 would send "-0", which HINCRBY

@@ -21,12 +21,12 @@ if not part then
 end
 local head, lines = string.match(part, '^([^|]*|[^|]*|)(.*)$')
 -- Check the keys and quantities before changing anything: a bad call changes nothing.
-local k = 0
-for item in string.gmatch(lines, '(%d+)=%d+') do
-    k = k + 1
-    local key = KEYS[k + 3]
-    local suffix = ':item:' .. item
-    if key == nil or string.sub(key, -#suffix) ~= suffix or tonumber(ARGV[k + 1]) == nil then
+local k, bad = check_part_keys(lines, 'trim')
+if bad then
+    return bad
+end
+for i = 1, k do
+    if tonumber(ARGV[i + 1]) == nil then
         return redis.error_reply('trim: the keys do not name the part\'s items')
     end
 end
