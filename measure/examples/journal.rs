@@ -93,7 +93,10 @@ struct Run {
 
 fn lifecycles(mode: Option<Durability>, callers: usize, seconds: f64, base: &Path) -> Run {
     let dir = fresh(base, "run");
-    let builder = Inventory::builder().expected_carts(1 << 16);
+    // No automatic snapshot: it would remove segments, and the bytes counted with them.
+    let builder = Inventory::builder()
+        .expected_carts(1 << 16)
+        .journal_snapshot_every(0);
     let inventory = match mode {
         None => builder.build(),
         Some(durability) => builder.durability(durability).open_dir(&dir).unwrap(),
@@ -162,9 +165,11 @@ fn lifecycles(mode: Option<Durability>, callers: usize, seconds: f64, base: &Pat
 
 fn recovery(live: u64, base: &Path) {
     let dir = fresh(base, "recovery");
+    // Snapshots only where this measures them.
     let inventory = Inventory::builder()
         .expected_carts(live as usize)
         .max_reservations(live + 1)
+        .journal_snapshot_every(0)
         .durability(Durability::Buffered {
             window: Duration::from_millis(5),
         })
@@ -188,6 +193,7 @@ fn recovery(live: u64, base: &Path) {
     let inventory = Inventory::builder()
         .expected_carts(live as usize)
         .max_reservations(live + 1)
+        .journal_snapshot_every(0)
         .open_dir(&dir)
         .unwrap();
     let from_journal = opened.elapsed();
