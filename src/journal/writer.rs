@@ -38,6 +38,7 @@ const MAX_BACKLOG: usize = 8 << 20;
 /// record, but a holder preempted there stalls every thread of its lane, and with many more
 /// threads than cores (256 callers on 2 cores) a few lanes become convoys.
 const LANES: usize = 64;
+const _: () = assert!(LANES.is_power_of_two());
 
 /// Bytes after which a segment is closed and the next begun, by default (see
 /// `InventoryBuilder::journal_segment_bytes`).
@@ -272,12 +273,12 @@ impl Writer {
     /// The current thread's lane.
     fn lane(&self) -> &Lane {
         let lanes = &self.shared.lanes;
-        &lanes[LANE.with(|lane| *lane) & (lanes.len() - 1)]
+        &lanes[LANE.with(|lane| *lane) % LANES]
     }
 
     /// Bytes a lane may hold before it wakes the flusher (buffered mode).
     fn early_share(&self) -> usize {
-        EARLY_FLUSH_BYTES / self.shared.lanes.len()
+        EARLY_FLUSH_BYTES / LANES
     }
 
     /// Appends `bytes` (whole framed records) and returns their position.
@@ -317,7 +318,7 @@ impl Writer {
     /// holds more than its share of [`MAX_BACKLOG`] (the disk has fallen behind).
     pub(crate) fn over_backlog(&self) -> bool {
         // Relaxed: as in `append_with`.
-        self.lane().pending.load(Ordering::Relaxed) > MAX_BACKLOG / 2 / self.shared.lanes.len()
+        self.lane().pending.load(Ordering::Relaxed) > MAX_BACKLOG / 2 / LANES
     }
 
     /// Batches written and synced so far.
@@ -484,7 +485,7 @@ fn write_all_vectored(file: &mut File, buffers: &[Vec<u8>]) -> std::io::Result<(
 
 fn flush_loop(shared: &Shared, dir: PathBuf, mut file: File, instance: u32, shards: u32) {
     // What the lanes held, one buffer per lane.
-    let mut taken: Vec<Vec<u8>> = vec![Vec::new(); shared.lanes.len()];
+    let mut taken: Vec<Vec<u8>> = vec![Vec::new(); LANES];
     // The last batch published.
     let mut published = 0;
     // Rotations asked for that are done.
@@ -556,8 +557,8 @@ fn flush_loop(shared: &Shared, dir: PathBuf, mut file: File, instance: u32, shar
         for bytes in &mut taken {
             bytes.clear();
             // A burst's buffers are not kept for ever.
-            if bytes.capacity() > 4 * EARLY_FLUSH_BYTES / shared.lanes.len() {
-                bytes.shrink_to(EARLY_FLUSH_BYTES / shared.lanes.len());
+            if bytes.capacity() > 4 * EARLY_FLUSH_BYTES / LANES {
+                bytes.shrink_to(EARLY_FLUSH_BYTES / LANES);
             }
         }
         let mut rotated = None;
