@@ -29,17 +29,20 @@ use std::time::{Duration, Instant};
 
 struct Options {
     callers: Vec<usize>,
+    /// Modes to run (`off`, `buffered`, `durable`), all by default.
+    modes: Vec<String>,
     seconds: f64,
     live: u64,
     dir: PathBuf,
 }
 
 const USAGE: &str =
-    "usage: journal [--callers 1,16,256] [--seconds 1] [--live 1000000] [--dir PATH]";
+    "usage: journal [--callers 1,16,256] [--modes off,buffered,durable] [--seconds 1] [--live 1000000] [--dir PATH]";
 
 fn read(parser: &mut Parser) -> Result<Options, args::Error> {
     let mut options = Options {
         callers: vec![1, 16, 256],
+        modes: vec!["off".into(), "buffered".into(), "durable".into()],
         seconds: 1.0,
         live: 1_000_000,
         dir: std::env::temp_dir(),
@@ -48,6 +51,18 @@ fn read(parser: &mut Parser) -> Result<Options, args::Error> {
         match arg {
             Arg::Long("callers") => {
                 options.callers = args::numbers_in(parser, "--callers", 1..=1024)?;
+            }
+            Arg::Long("modes") => {
+                options.modes = args::text(parser)?.split(',').map(str::to_owned).collect();
+                if let Some(bad) = options
+                    .modes
+                    .iter()
+                    .find(|m| !["off", "buffered", "durable"].contains(&m.as_str()))
+                {
+                    return Err(args::Error::Custom(
+                        format!("--modes: unknown mode {bad} (off, buffered, durable)").into(),
+                    ));
+                }
             }
             Arg::Long("seconds") => {
                 options.seconds = args::number_in(parser, "--seconds", 0.01..=600.0)?;
@@ -244,17 +259,21 @@ fn main() -> ExitCode {
     println!("| journal | callers | lifecycles/s | p50 | p99 | lifecycles per sync | bytes per lifecycle |");
     println!("|---|---|---|---|---|---|---|");
     let modes = [
-        ("off", None),
+        ("off", "off", None),
         (
+            "buffered",
             "buffered 5 ms",
             Some(Durability::Buffered {
                 window: Duration::from_millis(5),
             }),
         ),
-        ("durable", Some(Durability::Durable)),
+        ("durable", "durable", Some(Durability::Durable)),
     ];
     for &callers in &options.callers {
-        for (name, mode) in modes {
+        for (key, name, mode) in modes {
+            if !options.modes.iter().any(|m| m == key) {
+                continue;
+            }
             let run = lifecycles(mode, callers, options.seconds, &options.dir);
             let rate = run.lifecycles as f64 / run.elapsed.as_secs_f64();
             let per_sync = run.syncs.map_or("-".to_string(), |syncs| {

@@ -23,16 +23,20 @@ use std::task::Waker;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// In buffered mode a batch is flushed early once its lanes hold about this many bytes, so the
-/// buffers' memory stays bounded whatever the window (a lane wakes the flusher when it alone
-/// passes its share).
+/// In buffered mode a batch is flushed early once the lanes hold about this many bytes, so the
+/// buffers' memory stays bounded whatever the window.
 const EARLY_FLUSH_BYTES: usize = 1 << 20;
 
 /// In buffered mode a caller waits for the disk once about this many bytes are appended and
 /// not yet synced (the disk has fallen behind): the memory the journal buffers stays bounded.
-/// Half of it may be in the batch being written, half in the lanes: a caller whose lane holds
-/// more than its share of that half waits for its batch.
+/// Half of it may be in the batch being written, half in the lanes: once the lanes hold more
+/// than that half, a caller waits for its batch.
 const MAX_BACKLOG: usize = 8 << 20;
+
+/// A lane adds what it holds to the journal's count of pending bytes ([`Shared::pending`]) in
+/// steps of at least this many bytes, so that the shared counter is touched once per a hundred
+/// records or so, not on every append. The count is short by less than this per lane.
+const ACCOUNT_STEP: usize = 16 << 10;
 
 /// Lanes of a journal. Not tied to the shard count: a lane's lock is held only for encoding a
 /// record, but a holder preempted there stalls every thread of its lane, and with many more
@@ -94,8 +98,6 @@ pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
 #[derive(Debug)]
 struct Lane {
     buffer: Mutex<LaneBuffer>,
-    /// `LaneBuffer::bytes`'s length, readable without the lock (see `Writer::over_backlog`).
-    pending: AtomicUsize,
 }
 
 #[derive(Debug)]
@@ -103,6 +105,8 @@ struct LaneBuffer {
     bytes: Vec<u8>,
     /// The batch these bytes will be written in.
     batch: u64,
+    /// How many of `bytes` are counted in [`Shared::pending`].
+    accounted: usize,
 }
 
 /// What callers tell the flusher.
@@ -158,6 +162,9 @@ struct Shared {
     segment_bytes: u64,
     /// Syncs done (batches written).
     syncs: AtomicU64,
+    /// Bytes the lanes hold, counted in steps of [`ACCOUNT_STEP`] (so short by less than one
+    /// step per lane): the early flush and the backlog wait look at it.
+    pending: AtomicUsize,
 }
 
 impl Shared {
@@ -215,8 +222,8 @@ impl Writer {
                         buffer: Mutex::new(LaneBuffer {
                             bytes: Vec::new(),
                             batch: 1,
+                            accounted: 0,
                         }),
-                        pending: AtomicUsize::new(0),
                     })
                 })
                 .collect(),
@@ -242,6 +249,7 @@ impl Writer {
             window,
             segment_bytes,
             syncs: AtomicU64::new(0),
+            pending: AtomicUsize::new(0),
         });
         let thread = {
             let shared = shared.clone();
@@ -276,11 +284,6 @@ impl Writer {
         &lanes[LANE.with(|lane| *lane) % LANES]
     }
 
-    /// Bytes a lane may hold before it wakes the flusher (buffered mode).
-    fn early_share(&self) -> usize {
-        EARLY_FLUSH_BYTES / LANES
-    }
-
     /// Appends `bytes` (whole framed records) and returns their position.
     pub(crate) fn append(&self, bytes: &[u8]) -> u64 {
         self.append_with(|out| out.extend_from_slice(bytes))
@@ -291,7 +294,6 @@ impl Writer {
     pub(crate) fn append_with(&self, write: impl FnOnce(&mut Vec<u8>)) -> u64 {
         let lane = self.lane();
         let mut buffer = lock(&lane.buffer);
-        let before = buffer.bytes.len();
         write(&mut buffer.bytes);
         // Relaxed: after a failure nothing is written any more, and what is appended is
         // dropped so the buffer does not grow without bound (callers are told of the failure);
@@ -301,24 +303,35 @@ impl Writer {
         }
         let after = buffer.bytes.len();
         let batch = buffer.batch;
-        // Relaxed: a length for `over_backlog`, which needs no ordering (a stale value makes
-        // one caller wait for one batch more or less).
-        lane.pending.store(after, Ordering::Relaxed);
+        let mut early = false;
+        // Relaxed (both): a count for the early flush and `over_backlog`, which need no
+        // ordering (a stale value makes one caller wait for one batch more or less, or
+        // flushes one batch a little earlier or later).
+        if after < buffer.accounted {
+            // Dropped after a failure.
+            let dropped = buffer.accounted - after;
+            buffer.accounted = after;
+            self.shared.pending.fetch_sub(dropped, Ordering::Relaxed);
+        } else if after - buffer.accounted >= ACCOUNT_STEP {
+            let added = after - buffer.accounted;
+            buffer.accounted = after;
+            let total = self.shared.pending.fetch_add(added, Ordering::Relaxed) + added;
+            early = total - added < EARLY_FLUSH_BYTES && total >= EARLY_FLUSH_BYTES;
+        }
         drop(buffer);
-        // Durable callers always wake an idle flusher; buffered ones once their lane passes
-        // its share of an early batch.
-        let share = self.early_share();
-        if self.shared.durable || (before < share && after >= share) {
+        // Durable callers always wake an idle flusher; buffered ones once the lanes pass an
+        // early batch.
+        if self.shared.durable || early {
             self.kick(0);
         }
         batch
     }
 
-    /// Whether the current thread should wait for the disk even in buffered mode: its lane
-    /// holds more than its share of [`MAX_BACKLOG`] (the disk has fallen behind).
+    /// Whether the current thread should wait for the disk even in buffered mode: the lanes
+    /// hold more than half of [`MAX_BACKLOG`] (the disk has fallen behind).
     pub(crate) fn over_backlog(&self) -> bool {
         // Relaxed: as in `append_with`.
-        self.lane().pending.load(Ordering::Relaxed) > MAX_BACKLOG / 2 / LANES
+        self.shared.pending.load(Ordering::Relaxed) > MAX_BACKLOG / 2
     }
 
     /// Batches written and synced so far.
@@ -535,13 +548,15 @@ fn flush_loop(shared: &Shared, dir: PathBuf, mut file: File, instance: u32, shar
         shared.open.store(batch + 1, Ordering::Release);
         // Each lane's buffer is swapped for the (empty) one it had last time, so a lane's lock
         // is held for a swap, never for a copy.
+        let mut accounted = 0;
         for (lane, taken) in shared.lanes.iter().zip(taken.iter_mut()) {
             let mut buffer = lock(&lane.buffer);
             std::mem::swap(&mut buffer.bytes, taken);
             buffer.batch = batch + 1;
-            // Relaxed: as in `Writer::append_with`.
-            lane.pending.store(0, Ordering::Relaxed);
+            accounted += std::mem::take(&mut buffer.accounted);
         }
+        // Relaxed: as in `Writer::append_with`.
+        shared.pending.fetch_sub(accounted, Ordering::Relaxed);
         let mut result = Ok(());
         if taken.iter().any(|bytes| !bytes.is_empty()) {
             // Callers append their records unsealed; their checksums are computed here, off
@@ -555,10 +570,13 @@ fn flush_loop(shared: &Shared, dir: PathBuf, mut file: File, instance: u32, shar
             shared.syncs.fetch_add(1, Ordering::Relaxed);
         }
         for bytes in &mut taken {
+            // A lane's buffer comes back to it at the next batch: it keeps room for about
+            // twice what it held this time (a lane that fills up again does not regrow by
+            // doubling, copying as it goes), and a burst's room is given back.
+            let held = bytes.len();
             bytes.clear();
-            // A burst's buffers are not kept for ever.
-            if bytes.capacity() > 4 * EARLY_FLUSH_BYTES / LANES {
-                bytes.shrink_to(EARLY_FLUSH_BYTES / LANES);
+            if bytes.capacity() > 2 * held + ACCOUNT_STEP {
+                bytes.shrink_to(2 * held);
             }
         }
         let mut rotated = None;
