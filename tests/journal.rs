@@ -525,7 +525,7 @@ fn bulk_loads_come_back_with_their_ids_and_skus() {
 #[test]
 fn segments_stay_bounded_and_everything_comes_back_across_them() {
     const LIMIT: u64 = 64 << 10;
-    const LIFECYCLES: u64 = 3_000;
+    const LIFECYCLES: u64 = 6_000;
     let dir = Dir::new("segments");
     let inventory = Inventory::builder()
         .durability(Durability::Buffered {
@@ -545,7 +545,7 @@ fn segments_stay_bounded_and_everything_comes_back_across_them() {
             .unwrap();
         inventory.confirm(r.id).unwrap();
         if n % 100 == 99 {
-            // A batch at most every 100 lifecycles (about 12 KiB), whatever the timer does.
+            // A batch at most every 100 lifecycles (about 6 KiB), whatever the timer does.
             inventory.sync().unwrap();
         }
     }
@@ -557,7 +557,7 @@ fn segments_stay_bounded_and_everything_comes_back_across_them() {
     let files = segments(&dir);
     assert!(
         files.len() > 3,
-        "{} segment(s) for about 360 KiB of records",
+        "{} segment(s) for about 340 KiB of records",
         files.len()
     );
     for file in &files {
@@ -597,7 +597,7 @@ fn segments_stay_bounded_and_everything_comes_back_across_them() {
 #[test]
 fn automatic_snapshots_keep_the_directory_bounded() {
     const LIMIT: u64 = 64 << 10;
-    const EVERY: u64 = 2;
+    const EVERY: u64 = 1;
     const LIFECYCLES: u64 = 6_000;
     let dir = Dir::new("auto-snapshot");
     let inventory = Inventory::builder()
@@ -628,7 +628,7 @@ fn automatic_snapshots_keep_the_directory_bounded() {
         .reserve(CartId::new(LIFECYCLES + 1), &[Line::new(mug, 1)], TTL)
         .unwrap();
     inventory.sync().unwrap();
-    // About 720 KiB of records: 11 or more segments without snapshots. The snapshot thread
+    // About 340 KiB of records: 5 or more segments without snapshots. The snapshot thread
     // looks every 100 ms, and a segment fills in a few milliseconds here, so the count may
     // run ahead of it for a while; it must come back down once appending stops.
     let mut settled = segments(&dir).len();

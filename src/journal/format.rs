@@ -1,8 +1,9 @@
 //! The bytes on disk: file headers, record frames and the payload of each record kind.
 //!
-//! Everything is little-endian and fixed-width, written and read by hand: the layout is small,
-//! stable, and has to be checked field by field on the way in anyway (a reader must refuse a
-//! bad length or an unknown kind with an error, never a panic). See `DESIGN.md`, "The journal",
+//! Everything is little-endian, written and read by hand: the layout is small, stable, and has
+//! to be checked field by field on the way in anyway (a reader must refuse a bad length or an
+//! unknown kind with an error, never a panic). The two records of every lifecycle (`Held`,
+//! `Finished`) carry their numbers as varints; the rare ones are fixed-width. See `DESIGN.md`, "The journal",
 //! for why the format is what it is.
 //!
 //! A file is a 32-byte header followed by records:
@@ -18,9 +19,9 @@ use crate::ids::{ItemId, Line};
 use crate::reservation::{CartId, ReservationId};
 
 /// Magic of a journal segment.
-pub(crate) const SEGMENT_MAGIC: [u8; 8] = *b"ASTKJNL1";
+pub(crate) const SEGMENT_MAGIC: [u8; 8] = *b"ASTKJNL2";
 /// Magic of a snapshot.
-pub(crate) const SNAPSHOT_MAGIC: [u8; 8] = *b"ASTKSNP1";
+pub(crate) const SNAPSHOT_MAGIC: [u8; 8] = *b"ASTKSNP2";
 /// Bytes of a file header.
 pub(crate) const HEADER_LEN: usize = 32;
 /// Bytes of a record frame before its payload (length and checksum).
@@ -145,13 +146,16 @@ pub(crate) fn seal(bytes: &mut [u8]) {
 /// A hold of at most this many lines is encoded through a stack buffer (the common case: one
 /// bounds check and one copy into the lane); longer ones field by field.
 const STACK_LINES: usize = 8;
-/// Most bytes of a `Held` payload before its lines: kind, cart, seq, version, change,
-/// deadline, key flag, key and its time (only with a key), line count.
-const HELD_FIXED: usize = 1 + 8 + 8 + 8 + 1 + 8 + 1 + 16 + 8 + 4;
-/// Bytes of a `Finished` payload before its lines: kind, cart, seq, outcome, line count.
-const FINISHED_FIXED: usize = 1 + 8 + 8 + 1 + 4;
-/// Bytes of one encoded line: item, quantity.
-const LINE_LEN: usize = 4 + 8;
+/// Most bytes of a `Held` payload before its lines: kind, cart, seq and version (varints),
+/// change, deadline, key flag, key and its time (only with a key), line count (a varint).
+const HELD_FIXED: usize = 1 + 3 * VARINT_MAX + 1 + 8 + 1 + 16 + 8 + VARINT_MAX;
+/// Most bytes of a `Finished` payload before its lines: kind, cart and seq (varints),
+/// outcome, line count (a varint).
+const FINISHED_FIXED: usize = 1 + 2 * VARINT_MAX + 1 + VARINT_MAX;
+/// Most bytes of one encoded line: item and quantity, varints.
+const LINE_MAX: usize = 2 * VARINT_MAX;
+/// Most bytes of a varint (LEB128) of a `u64`.
+const VARINT_MAX: usize = 10;
 
 /// Writes `fields` (byte strings) back to back into `buf` from `at`; returns where they end.
 #[inline(always)]
@@ -163,29 +167,55 @@ fn put_at(buf: &mut [u8], mut at: usize, fields: &[&[u8]]) -> usize {
     at
 }
 
+/// Writes `value` as a varint (LEB128: seven bits a byte, low first, the high bit set on every
+/// byte but the last) into `buf` from `at`; returns where it ends.
+#[inline(always)]
+fn put_varint(buf: &mut [u8], mut at: usize, mut value: u64) -> usize {
+    while value >= 0x80 {
+        buf[at] = (value as u8) | 0x80;
+        value >>= 7;
+        at += 1;
+    }
+    buf[at] = value as u8;
+    at + 1
+}
+
+/// A signed number as an unsigned one whose varint is short when the number is near zero.
+fn zigzag(value: i64) -> u64 {
+    ((value << 1) ^ (value >> 63)) as u64
+}
+
+fn unzigzag(value: u64) -> i64 {
+    ((value >> 1) as i64) ^ -((value & 1) as i64)
+}
+
+/// Writes one line (item, quantity: varints) into `buf` from `at`; returns where it ends.
+#[inline(always)]
+fn put_line(buf: &mut [u8], at: usize, line: Line) -> usize {
+    let at = put_varint(buf, at, u64::from(line.item.get()));
+    put_varint(buf, at, zigzag(line.quantity))
+}
+
 /// Appends a frame whose payload is `fixed` followed by `lines`: through a stack buffer when
 /// there are few lines, else field by field.
 #[inline(always)]
 fn framed_with_lines(out: &mut Vec<u8>, fixed: &[u8], lines: impl ExactSizeIterator<Item = Line>) {
-    let count = lines.len();
-    if count <= STACK_LINES {
-        let mut buf = [0u8; FRAME_LEN + HELD_FIXED + STACK_LINES * LINE_LEN];
-        let len = fixed.len() + count * LINE_LEN;
-        let mut at = put_at(&mut buf, 0, &[&(len as u32).to_le_bytes(), &[0; 4], fixed]);
+    if lines.len() <= STACK_LINES {
+        let mut buf = [0u8; FRAME_LEN + HELD_FIXED + STACK_LINES * LINE_MAX];
+        let mut at = put_at(&mut buf, FRAME_LEN, &[fixed]);
         for line in lines {
-            at = put_at(
-                &mut buf,
-                at,
-                &[&line.item.get().to_le_bytes(), &line.quantity.to_le_bytes()],
-            );
+            at = put_line(&mut buf, at, line);
         }
+        let len = (at - FRAME_LEN) as u32;
+        buf[..4].copy_from_slice(&len.to_le_bytes());
         out.extend_from_slice(&buf[..at]);
     } else {
         framed(out, |out| {
             out.extend_from_slice(fixed);
+            let mut buf = [0u8; LINE_MAX];
             for line in lines {
-                out.extend_from_slice(&line.item.get().to_le_bytes());
-                out.extend_from_slice(&line.quantity.to_le_bytes());
+                let end = put_line(&mut buf, 0, line);
+                out.extend_from_slice(&buf[..end]);
             }
         });
     }
@@ -216,17 +246,14 @@ pub(crate) fn held(
     lines: impl ExactSizeIterator<Item = Line>,
 ) {
     let mut fixed = [0u8; HELD_FIXED];
-    let mut end = put_at(
+    let mut end = put_at(&mut fixed, 0, &[&[HELD]]);
+    end = put_varint(&mut fixed, end, cart);
+    end = put_varint(&mut fixed, end, seq);
+    end = put_varint(&mut fixed, end, version);
+    end = put_at(
         &mut fixed,
-        0,
-        &[
-            &[HELD],
-            &cart.to_le_bytes(),
-            &seq.to_le_bytes(),
-            &version.to_le_bytes(),
-            &[change as u8],
-            &deadline_unix_ns.to_le_bytes(),
-        ],
+        end,
+        &[&[change as u8], &deadline_unix_ns.to_le_bytes()],
     );
     end = match key {
         None => put_at(&mut fixed, end, &[&[0]]),
@@ -236,26 +263,19 @@ pub(crate) fn held(
             &[&[1], &key.0.to_le_bytes(), &at.to_le_bytes()],
         ),
     };
-    end = put_at(&mut fixed, end, &[&(lines.len() as u32).to_le_bytes()]);
+    end = put_varint(&mut fixed, end, lines.len() as u64);
     framed_with_lines(out, &fixed[..end], lines);
 }
 
 /// Appends a framed `Finished` record.
 pub(crate) fn finished(out: &mut Vec<u8>, cart: u64, seq: u64, outcome: Outcome, lines: &[Line]) {
     let mut fixed = [0u8; FINISHED_FIXED];
-    let end = put_at(
-        &mut fixed,
-        0,
-        &[
-            &[FINISHED],
-            &cart.to_le_bytes(),
-            &seq.to_le_bytes(),
-            &[outcome as u8],
-            &(lines.len() as u32).to_le_bytes(),
-        ],
-    );
-    debug_assert_eq!(end, FINISHED_FIXED);
-    framed_with_lines(out, &fixed, lines.iter().copied());
+    let mut end = put_at(&mut fixed, 0, &[&[FINISHED]]);
+    end = put_varint(&mut fixed, end, cart);
+    end = put_varint(&mut fixed, end, seq);
+    end = put_at(&mut fixed, end, &[&[outcome as u8]]);
+    end = put_varint(&mut fixed, end, lines.len() as u64);
+    framed_with_lines(out, &fixed[..end], lines.iter().copied());
 }
 
 /// Appends any event, framed (registrations, adjustments, and the snapshot's records).
@@ -379,15 +399,42 @@ impl<'a> Reader<'a> {
     fn u128(&mut self) -> Option<u128> {
         Some(u128::from_le_bytes(self.take(16)?.try_into().ok()?))
     }
+    /// A varint (see `put_varint`): at most ten bytes, and no bits beyond the 64th.
+    fn varint(&mut self) -> Option<u64> {
+        let mut value = 0u64;
+        for i in 0..VARINT_MAX {
+            let byte = self.u8()?;
+            let bits = u64::from(byte & 0x7f);
+            if i == VARINT_MAX - 1 && bits > 1 {
+                return None;
+            }
+            value |= bits << (7 * i);
+            if byte & 0x80 == 0 {
+                return Some(value);
+            }
+        }
+        None
+    }
     fn lines(&mut self) -> Option<Vec<Line>> {
-        let n = self.u32()? as usize;
-        // Each line takes 12 bytes: a count the payload cannot hold is damage.
-        if n > self.0.len() / 12 {
+        let n = usize::try_from(self.varint()?).ok()?;
+        // Each line takes at least 2 bytes: a count the payload cannot hold is damage.
+        if n > self.0.len() / 2 {
             return None;
         }
         (0..n)
-            .map(|_| Some(Line::new(ItemId::new(self.u32()?), self.i64()?)))
+            .map(|_| {
+                let item = u32::try_from(self.varint()?).ok()?;
+                Some(Line::new(ItemId::new(item), unzigzag(self.varint()?)))
+            })
             .collect()
+    }
+    /// A reservation id as `Held` and `Finished` records carry it: cart and seq, varints.
+    fn short_id(&mut self, instance: u32) -> Option<ReservationId> {
+        Some(ReservationId::new(
+            CartId::new(self.varint()?),
+            self.varint()?,
+            instance,
+        ))
     }
     fn id(&mut self, instance: u32) -> Option<ReservationId> {
         Some(ReservationId::new(
@@ -428,8 +475,8 @@ pub(crate) fn decode(payload: &[u8], instance: u32) -> Option<Event> {
             item: ItemId::new(r.u32()?),
         },
         HELD => {
-            let id = r.id(instance)?;
-            let version = r.u64()?;
+            let id = r.short_id(instance)?;
+            let version = r.varint()?;
             let change = match r.u8()? {
                 0 => HoldChange::Reserve,
                 1 => HoldChange::SetCart,
@@ -453,7 +500,7 @@ pub(crate) fn decode(payload: &[u8], instance: u32) -> Option<Event> {
             }
         }
         FINISHED => Event::Finished {
-            id: r.id(instance)?,
+            id: r.short_id(instance)?,
             outcome: match r.u8()? {
                 1 => Outcome::Confirmed,
                 2 => Outcome::Released,
@@ -603,6 +650,62 @@ mod tests {
             let payload: Vec<u8> = (0..len).map(|i| (i * 37 % 11) as u8).collect();
             let _ = decode(&payload, 0);
         }
+    }
+
+    #[test]
+    fn holds_and_outcomes_round_trip_at_the_extremes() {
+        let big = ReservationId::new(CartId::new(u64::MAX), u64::MAX, 1);
+        let lines: Vec<Line> = [
+            (u32::MAX, i64::MAX),
+            (0, i64::MIN),
+            (1, -1),
+            (127, 128),
+            (128, 0),
+        ]
+        .into_iter()
+        .map(|(item, quantity)| Line::new(ItemId::new(item), quantity))
+        .collect();
+        // Up to the stack buffer's line count and past it.
+        for n in [0, 1, 5, STACK_LINES, STACK_LINES + 1, 300] {
+            let lines: Vec<Line> = lines.iter().copied().cycle().take(n).collect();
+            for event in [
+                Event::Held {
+                    id: big,
+                    change: HoldChange::ReleaseLines,
+                    version: u64::MAX,
+                    deadline_unix_ns: u64::MAX,
+                    key: None,
+                    lines: lines.clone(),
+                },
+                Event::Finished {
+                    id: big,
+                    outcome: Outcome::Expired,
+                    lines,
+                },
+            ] {
+                let mut bytes = Vec::new();
+                super::event(&mut bytes, &event);
+                seal(&mut bytes);
+                let Frame::Record(payload, len) = frame(&bytes) else {
+                    panic!("{event:?} did not frame");
+                };
+                assert_eq!(len, bytes.len());
+                assert_eq!(decode(payload, 1), Some(event));
+            }
+        }
+    }
+
+    #[test]
+    fn a_varint_longer_than_64_bits_is_damage() {
+        // Kind, then a cart of eleven continuation bytes.
+        let mut payload = vec![FINISHED];
+        payload.extend_from_slice(&[0xff; 11]);
+        assert_eq!(decode(&payload, 0), None);
+        // Ten bytes whose last carries bits above the 64th.
+        let mut payload = vec![FINISHED];
+        payload.extend_from_slice(&[0xff; 9]);
+        payload.push(0x02);
+        assert_eq!(decode(&payload, 0), None);
     }
 
     #[test]
