@@ -44,15 +44,15 @@ publish() {
     cargo publish --dry-run -p atomic-stock
 }
 
-# The MSRV builds and passes the whole test suite with every feature, on the committed
-# Cargo.lock (--locked: the lock must resolve as is under the MSRV; `resolver = "3"` keeps
-# it that way: metrics-util pulls ordered-float, whose 5.5 needs Rust 1.90, and the
-# rust-version-aware resolver locked 5.4). Every dev-dependency supports the MSRV today
-# (criterion 0.8 needs 1.86 itself), so nothing is left out. The default-feature library is
-# checked on its own too.
+# The MSRV builds the library, and every target (tests, benches, examples) with every feature,
+# on the committed Cargo.lock (--locked: the lock must resolve as is under the MSRV;
+# `resolver = "3"` keeps it that way: metrics-util pulls ordered-float, whose 5.5 needs Rust
+# 1.90, and the rust-version-aware resolver locked 5.4). Every dev-dependency supports the
+# MSRV today (criterion 0.8 needs 1.86 itself), so nothing is left out. The suite itself runs
+# with every feature on stable (`features_all`), not a second time here.
 msrv() {
     CARGO_TARGET_DIR=target/msrv cargo "+$MSRV" check --lib --locked
-    CARGO_TARGET_DIR=target/msrv cargo "+$MSRV" test --all-features --locked
+    CARGO_TARGET_DIR=target/msrv cargo "+$MSRV" check --all-features --all-targets --locked
 }
 
 # Each feature alone (and none; the default set is empty, and all together is the step after
@@ -83,7 +83,7 @@ docsrs() {
 
 step "tools (toolchain ${MSRV}, nightly, cargo-hack)" tools
 step "cargo publish --dry-run -p atomic-stock" publish
-step "MSRV ${MSRV}: check lib, test --all-features" msrv
+step "MSRV ${MSRV}: check lib, every target with every feature" msrv
 step "each feature: check without dev-deps" features_build
 step "each feature: test --lib" features_unit
 step "each feature: its own integration tests" features_own
