@@ -403,12 +403,13 @@ impl InventoryBuilder {
     /// ```
     /// use atomic_stock::Inventory;
     ///
-    /// # fn main() -> Result<(), atomic_stock::journal::JournalError> {
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let dir = std::env::temp_dir().join(format!("atomic-stock-doc-every-{}", std::process::id()));
     /// # let _ = std::fs::remove_dir_all(&dir);
     /// let inventory = Inventory::builder()
     ///     .journal_snapshot_every(8)
     ///     .open_dir(&dir)?;
+    /// assert!(inventory.has_journal());
     /// # drop(inventory);
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok(())
