@@ -21,8 +21,8 @@
 //!   (process killed, or power lost) loses at most the changes appended during the last
 //!   `window` plus the batch being written then. The flusher starts early once about 1 MiB
 //!   is pending, and a caller waits for the disk once about 4 MiB wait besides the batch being
-//!   written, so the memory buffered, and the loss, stay bounded (about 8 MiB of records:
-//!   about 65,000 reserve+confirm lifecycles) when the disk falls behind.
+//!   written, so the memory buffered, and the loss, stay bounded (about 10 MiB of records:
+//!   about 170,000 reserve+confirm lifecycles) when the disk falls behind.
 //!   [`Inventory::sync`](crate::Inventory::sync) waits for everything appended so far.
 //!
 //! Changes take effect in memory first and are acknowledged after their record is appended

@@ -1,5 +1,5 @@
 //! The appending side of the journal: callers encode records into their lane's buffer (one
-//! of a few, each under its own short mutex, picked per thread); one flusher thread per journal
+//! of 64, each under its own short mutex, picked per thread); one flusher thread per journal
 //! takes every lane's buffer, writes the batch out and syncs it (group commit), then wakes
 //! everyone whose records that sync covered.
 //!
