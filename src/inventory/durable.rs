@@ -180,10 +180,13 @@ impl Inner {
         // Relaxed: a hint read by the one thread that writes snapshots automatically; a
         // manual snapshot only makes it later.
         let last = journal.last_snapshot.load(Ordering::Relaxed);
-        if journal.writer.segment() >= last.saturating_add(every) {
-            // A failure is the journal's (the writer reports it to every caller) or the
-            // directory's; the next pass tries again.
-            let _ = self.snapshot();
+        let segment = journal.writer.segment();
+        if segment >= last.saturating_add(every) && self.snapshot().is_err() {
+            // The journal's failure (the writer reports it to every caller) or the
+            // directory's (a damaged segment, which recovery reports): tried again once
+            // `every` more segments are closed, not on every pass (a snapshot reads them all).
+            // Relaxed: as above.
+            journal.last_snapshot.fetch_max(segment, Ordering::Relaxed);
         }
     }
 

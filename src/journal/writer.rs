@@ -476,7 +476,6 @@ impl Drop for Writer {
     }
 }
 
-/// The flusher: takes every lane's records as one batch, writes and syncs it, publishes it.
 /// Writes every buffer of `buffers`, in order, with as few system calls as the file takes.
 fn write_all_vectored(file: &mut File, buffers: &[Vec<u8>]) -> std::io::Result<()> {
     let mut slices: Vec<std::io::IoSlice<'_>> = buffers
@@ -496,6 +495,7 @@ fn write_all_vectored(file: &mut File, buffers: &[Vec<u8>]) -> std::io::Result<(
     Ok(())
 }
 
+/// The flusher: takes every lane's records as one batch, writes and syncs it, publishes it.
 fn flush_loop(shared: &Shared, dir: PathBuf, mut file: File, instance: u32, shards: u32) {
     // What the lanes held, one buffer per lane.
     let mut taken: Vec<Vec<u8>> = vec![Vec::new(); LANES];
