@@ -520,6 +520,19 @@ fn bulk_loads_come_back_with_their_ids_and_skus() {
     }
 }
 
+/// An inventory in `dir` with a buffered journal (1 ms window), segments of `segment_bytes`
+/// and an automatic snapshot every `snapshot_every` segments (0: none).
+fn small_segments(dir: &Dir, segment_bytes: u64, snapshot_every: u64) -> Inventory {
+    Inventory::builder()
+        .durability(Durability::Buffered {
+            window: Duration::from_millis(1),
+        })
+        .journal_segment_bytes(segment_bytes)
+        .journal_snapshot_every(snapshot_every)
+        .open_dir(dir)
+        .unwrap()
+}
+
 /// Recovery and `JournalReader` read a segment whole, so no segment may grow without bound:
 /// once one holds `journal_segment_bytes`, the next begins. Everything still comes back.
 #[test]
@@ -527,15 +540,8 @@ fn segments_stay_bounded_and_everything_comes_back_across_them() {
     const LIMIT: u64 = 64 << 10;
     const LIFECYCLES: u64 = 6_000;
     let dir = Dir::new("segments");
-    let inventory = Inventory::builder()
-        .durability(Durability::Buffered {
-            window: Duration::from_millis(1),
-        })
-        .journal_segment_bytes(LIMIT)
-        // Every record stays in the segments, to be read back below.
-        .journal_snapshot_every(0)
-        .open_dir(&dir)
-        .unwrap();
+    // Every record stays in the segments (no automatic snapshot), to be read back below.
+    let inventory = small_segments(&dir, LIMIT, 0);
     let mug = inventory
         .register_sku("MUG-1", LIFECYCLES as i64 + 1)
         .unwrap();
@@ -600,14 +606,7 @@ fn automatic_snapshots_keep_the_directory_bounded() {
     const EVERY: u64 = 1;
     const LIFECYCLES: u64 = 6_000;
     let dir = Dir::new("auto-snapshot");
-    let inventory = Inventory::builder()
-        .durability(Durability::Buffered {
-            window: Duration::from_millis(1),
-        })
-        .journal_segment_bytes(LIMIT)
-        .journal_snapshot_every(EVERY)
-        .open_dir(&dir)
-        .unwrap();
+    let inventory = small_segments(&dir, LIMIT, EVERY);
     let mug = inventory
         .register_sku("MUG-1", LIFECYCLES as i64 + 1)
         .unwrap();

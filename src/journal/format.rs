@@ -603,15 +603,20 @@ mod tests {
     #[test]
     fn every_kind_round_trips() {
         for event in samples() {
-            let mut bytes = Vec::new();
-            super::event(&mut bytes, &event);
-            seal(&mut bytes);
-            let Frame::Record(payload, len) = frame(&bytes) else {
-                panic!("{event:?} did not frame");
-            };
-            assert_eq!(len, bytes.len());
-            assert_eq!(decode(payload, 0xabcd), Some(event));
+            assert_round_trip(event, 0xabcd);
         }
+    }
+
+    /// Encodes and seals `event` alone, and checks that it frames whole and decodes back.
+    fn assert_round_trip(event: Event, instance: u32) {
+        let mut bytes = Vec::new();
+        super::event(&mut bytes, &event);
+        seal(&mut bytes);
+        let Frame::Record(payload, len) = frame(&bytes) else {
+            panic!("{event:?} did not frame");
+        };
+        assert_eq!(len, bytes.len());
+        assert_eq!(decode(payload, instance), Some(event));
     }
 
     #[test]
@@ -685,14 +690,7 @@ mod tests {
                     lines,
                 },
             ] {
-                let mut bytes = Vec::new();
-                super::event(&mut bytes, &event);
-                seal(&mut bytes);
-                let Frame::Record(payload, len) = frame(&bytes) else {
-                    panic!("{event:?} did not frame");
-                };
-                assert_eq!(len, bytes.len());
-                assert_eq!(decode(payload, 1), Some(event));
+                assert_round_trip(event, 1);
             }
         }
     }
